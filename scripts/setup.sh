@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Kiln needs on Debian 12 (as root), makes the venv .venv from Debian's Python
+# 3.11 (/usr/bin/python3, which sees Debian's PyTorch, torchvision and ONNX), and builds.
+# Safe to run again: each step skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(cmake ninja-build g++ ccache pkg-config libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  pybind11-dev libgtest-dev libbenchmark-dev python3-dev python3-venv python3-numpy python3-onnx
+  python3-pytest python3-torch python3-torchvision libonnx-testdata)
+missing=()
+for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/kiln-ccache}
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PWD/.venv/bin/python" >/dev/null
+cmake --build build --parallel "$(nproc)"

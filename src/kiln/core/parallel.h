@@ -1,0 +1,36 @@
+// Kiln's parallel loops run on OpenMP, the runtime Debian's oneDNN is built on: one thread
+// runtime per process (mixing pools made every oneDNN call 8-16x slower on this machine).
+// The thread count is a per-calling-thread setting, so concurrent run() calls of sessions with
+// different intra_op_num_threads do not disturb each other.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace kiln {
+
+inline int num_threads() { return omp_get_max_threads(); }
+inline void set_num_threads(int n) { omp_set_num_threads(std::max(1, n)); }
+
+// Calls fn(begin, end) on disjoint chunks covering [0, n); chunks hold at least `grain` items,
+// so small loops stay on the calling thread.
+template <typename Fn>
+void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
+  if (n <= 0) return;
+  int threads = int(std::min<int64_t>(num_threads(), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1))));
+  if (threads <= 1 || omp_in_parallel()) {
+    fn(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num();
+    int nt = omp_get_num_threads();
+    int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    if (begin < end) fn(begin, end);
+  }
+}
+
+}  // namespace kiln

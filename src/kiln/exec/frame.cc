@@ -1,0 +1,296 @@
+#include "kiln/exec/frame.h"
+
+#include <cstring>
+#include <set>
+
+#include "kiln/core/error.h"
+
+namespace kiln {
+
+namespace {
+int64_t slot_key(int step, int out) { return int64_t(step) * 65536 + out; }
+}  // namespace
+
+Frame::Frame(const ExecutionPlan& plan, const Frame* parent) : plan_(plan), parent_(parent) {
+  const ir::Graph& g = *plan.graph;
+  states_.resize(plan.steps.size());
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    const ir::Node& node = g.nodes[size_t(plan.steps[s].node)];
+    const KernelFactory* factory = KernelRegistry::global().find(node.domain, node.op_type, node.opset);
+    if (!factory)
+      fail(ErrorCode::NotImplemented, "no kernel for ", node.label(), " at opset ", node.opset);
+    KernelInit init{node, {}};
+    std::set<std::string> overridable;
+    for (const auto& v : g.inputs) overridable.insert(v.name);
+    for (const auto& in : node.inputs) {
+      auto it = g.initializers.find(in);
+      init.constants.push_back(it != g.initializers.end() && !overridable.count(in) ? &it->second : nullptr);
+    }
+    try {
+      states_[s].kernel = (*factory)(init);
+    } catch (const Error& e) {
+      fail(e.code() == ErrorCode::Fail ? ErrorCode::InvalidGraph : e.code(), node.label(), ": ", e.what());
+    }
+    states_[s].value_inputs = states_[s].kernel->value_inputs();
+  }
+  slots_.resize(plan.value_names.size());
+  for (int v : plan.initializers) slots_[size_t(v)] = g.initializers.at(plan.value_names[size_t(v)]);
+  frees_.resize(plan.steps.size());
+  for (size_t v = 0; v < plan.last_use.size(); ++v) {
+    int last = plan.last_use[v];
+    if (last == ExecutionPlan::kForever) continue;
+    int at = last >= 0 ? last : plan.producer[v];
+    if (at >= 0) frees_[size_t(at)].push_back(int(v));
+  }
+}
+
+const Tensor* Frame::find(const std::string& name) const {
+  int id = plan_.id(name);
+  if (id >= 0 && slots_[size_t(id)].defined()) return &slots_[size_t(id)];
+  return parent_ ? parent_->find(name) : nullptr;
+}
+
+bool Frame::needs_prepare(int step) const {
+  const StepState& st = states_[size_t(step)];
+  if (!st.prepared) return true;
+  const Step& s = plan_.steps[size_t(step)];
+  for (size_t i = 0; i < s.inputs.size(); ++i) {
+    const Tensor* t = s.inputs[i] >= 0 ? &slots_[size_t(s.inputs[i])] : nullptr;
+    DType dt = t ? t->dtype() : DType::Undefined;
+    if (dt != st.in_types[i]) return true;
+    if (t && t->shape() != st.in_shapes[i]) return true;
+  }
+  for (size_t k = 0; k < st.value_inputs.size(); ++k) {
+    int i = st.value_inputs[k];
+    if (size_t(i) >= s.inputs.size() || s.inputs[size_t(i)] < 0) continue;
+    const Tensor& t = slots_[size_t(s.inputs[size_t(i)])];
+    if (t.dtype() == DType::String || t.dtype() == DType::Float32 || t.dtype() == DType::Float64) return true;
+    if (t.to_int64s() != st.in_values[k]) return true;
+  }
+  return false;
+}
+
+void Frame::remember_inputs(int step) {
+  StepState& st = states_[size_t(step)];
+  const Step& s = plan_.steps[size_t(step)];
+  st.in_types.assign(s.inputs.size(), DType::Undefined);
+  st.in_shapes.assign(s.inputs.size(), {});
+  for (size_t i = 0; i < s.inputs.size(); ++i) {
+    if (s.inputs[i] < 0) continue;
+    const Tensor& t = slots_[size_t(s.inputs[i])];
+    st.in_types[i] = t.dtype();
+    st.in_shapes[i] = t.shape();
+  }
+  st.in_values.assign(st.value_inputs.size(), {});
+  for (size_t k = 0; k < st.value_inputs.size(); ++k) {
+    int i = st.value_inputs[k];
+    if (size_t(i) >= s.inputs.size() || s.inputs[size_t(i)] < 0) continue;
+    const Tensor& t = slots_[size_t(s.inputs[size_t(i)])];
+    DType dt = t.dtype();
+    if (dt != DType::String && dt != DType::Float32 && dt != DType::Float64 && dt != DType::Float16 &&
+        dt != DType::BFloat16)
+      st.in_values[k] = t.to_int64s();
+  }
+  st.prepared = true;
+}
+
+Tensor& Frame::allocate(int step, int out, DType dtype, Shape shape) {
+  int v = plan_.steps[size_t(step)].outputs[size_t(out)];
+  Tensor& slot = slots_[size_t(v)];
+  const size_t bytes = size_t(shape_size(shape)) * dtype_size(dtype);
+  const bool plannable = dtype != DType::String && plan_.last_use[size_t(v)] != ExecutionPlan::kForever && bytes > 0;
+  if (plannable && replay_) {
+    auto it = planned_.find(slot_key(step, out));
+    if (it != planned_.end() && it->second.bytes == bytes) {
+      slot = Tensor::view(dtype, std::move(shape), static_cast<char*>(arena_.get()) + it->second.offset, arena_);
+      return slot;
+    }
+    replay_ok_ = false;
+  }
+  slot = Tensor(dtype, std::move(shape));
+  if (plannable && !replay_) {
+    recorded_owner_[slot.owner().get()] = recorded_.size();
+    recorded_.push_back({slot_key(step, out), {bytes, step, step}});
+  }
+  if (plan_.last_use[size_t(v)] == ExecutionPlan::kForever) fresh_outputs_.insert(slot.owner().get());
+  return slot;
+}
+
+void Frame::set_output(int step, int out, Tensor t) {
+  int v = plan_.steps[size_t(step)].outputs[size_t(out)];
+  // In replay, a buffer the plan placed for this output may not be replaced by a view whose
+  // root lifetime the plan did not see: copy into the planned place instead.
+  if (replay_ && planned_.count(slot_key(step, out)) && t.owner() == arena_) {
+    Tensor& dst = allocate(step, out, t.dtype(), t.shape());
+    copy_elements(t, dst);
+    return;
+  }
+  slots_[size_t(v)] = std::move(t);
+}
+
+void Frame::finish_recording(int num_steps) {
+  if (replay_) {
+    if (!replay_ok_) {  // shapes moved: record afresh next run
+      replay_ = false;
+      planned_.clear();
+    }
+    return;
+  }
+  std::vector<BufferUse> uses;
+  for (auto& r : recorded_) {
+    r.use.last = std::min(r.use.last, num_steps);
+    uses.push_back(r.use);
+  }
+  MemoryPlan mp = plan_memory(uses);
+  planned_.clear();
+  for (size_t i = 0; i < recorded_.size(); ++i) planned_[recorded_[i].key] = {mp.offsets[i], recorded_[i].use.bytes};
+  if (mp.arena_bytes > arena_bytes_ || !arena_) {
+    arena_ = aligned_buffer(mp.arena_bytes);
+    arena_bytes_ = mp.arena_bytes;
+  }
+  recorded_.clear();
+  recorded_owner_.clear();
+  replay_ = true;
+}
+
+void Frame::reset_slots() {
+  for (size_t v = 0; v < slots_.size(); ++v) slots_[v] = Tensor();
+  for (int v : plan_.initializers) slots_[size_t(v)] = plan_.graph->initializers.at(plan_.value_names[size_t(v)]);
+  recorded_.clear();
+  recorded_owner_.clear();
+  fresh_outputs_.clear();
+}
+
+std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds) {
+  return run(feeds, plan_.graph_outputs);
+}
+
+std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds, const std::vector<int>& fetch) {
+  for (const auto& [v, t] : feeds) slots_[size_t(v)] = t;
+  for (int v : plan_.outer_values) {
+    const Tensor* t = parent_ ? parent_->find(plan_.value_names[size_t(v)]) : nullptr;
+    if (!t) fail(ErrorCode::Fail, "outer-scope value '", plan_.value_names[size_t(v)], "' is not available");
+    slots_[size_t(v)] = *t;
+  }
+  replay_ok_ = true;
+  fresh_outputs_.clear();
+  const int num_steps = int(plan_.steps.size());
+  try {
+    for (int s = 0; s < num_steps; ++s) {
+      const Step& step = plan_.steps[size_t(s)];
+      StepState& st = states_[size_t(s)];
+      const ir::Node& node = plan_.graph->nodes[size_t(step.node)];
+      OpContext ctx(*this, s);
+      try {
+        if (needs_prepare(s)) {
+          st.out_types.assign(step.outputs.size(), DType::Undefined);
+          st.out_shapes.assign(step.outputs.size(), {});
+          st.out_declared.assign(step.outputs.size(), false);
+          st.kernel->prepare(ctx);
+          remember_inputs(s);
+        }
+        for (int v : step.outputs)
+          if (v >= 0) slots_[size_t(v)] = Tensor();
+        st.kernel->compute(ctx);
+        for (size_t o = 0; o < step.outputs.size(); ++o) {
+          int v = step.outputs[o];
+          if (v < 0 || slots_[size_t(v)].defined()) continue;
+          if (!st.out_declared[o])
+            fail(ErrorCode::Fail, "output ", o, " ('", node.outputs[o], "') was not produced");
+          ctx.output(int(o));  // declared but untouched: an empty or unwritten tensor
+        }
+      } catch (const Error& e) {
+        fail(e.code(), node.label(), ": ", e.what());
+      } catch (const std::exception& e) {
+        fail(ErrorCode::RuntimeException, node.label(), ": ", e.what());
+      }
+      for (int v : frees_[size_t(s)]) {
+        Tensor& t = slots_[size_t(v)];
+        if (!replay_ && t.owner()) {
+          auto it = recorded_owner_.find(t.owner().get());
+          if (it != recorded_owner_.end()) recorded_[it->second].use.last = std::max(recorded_[it->second].use.last, s);
+        }
+        t = Tensor();
+      }
+    }
+  } catch (...) {
+    reset_slots();
+    replay_ = false;
+    planned_.clear();
+    throw;
+  }
+
+  std::vector<Tensor> results;
+  std::unordered_set<const void*> handed_out;
+  for (int v : fetch) {
+    Tensor& t = slots_[size_t(v)];
+    if (!replay_ && t.owner()) {
+      auto it = recorded_owner_.find(t.owner().get());
+      if (it != recorded_owner_.end()) recorded_[it->second].use.last = num_steps;
+    }
+    const void* owner = t.owner().get();
+    bool own = owner && fresh_outputs_.count(owner) && !handed_out.count(owner);
+    results.push_back(own ? t : t.clone());
+    handed_out.insert(owner);
+  }
+  finish_recording(num_steps);
+  reset_slots();
+  return results;
+}
+
+// --- OpContext -------------------------------------------------------------------------------
+
+const ir::Node& OpContext::node() const {
+  return frame_.plan_.graph->nodes[size_t(frame_.plan_.steps[size_t(node_)].node)];
+}
+
+int OpContext::num_inputs() const { return int(frame_.plan_.steps[size_t(node_)].inputs.size()); }
+
+bool OpContext::has_input(int i) const {
+  const auto& in = frame_.plan_.steps[size_t(node_)].inputs;
+  return i >= 0 && size_t(i) < in.size() && in[size_t(i)] >= 0;
+}
+
+const Tensor& OpContext::input(int i) const {
+  if (!has_input(i)) fail(ErrorCode::InvalidArgument, "required input ", i, " is missing");
+  return frame_.slots_[size_t(frame_.plan_.steps[size_t(node_)].inputs[size_t(i)])];
+}
+
+int OpContext::num_outputs() const { return int(frame_.plan_.steps[size_t(node_)].outputs.size()); }
+
+bool OpContext::has_output(int i) const {
+  const auto& out = frame_.plan_.steps[size_t(node_)].outputs;
+  return i >= 0 && size_t(i) < out.size() && out[size_t(i)] >= 0;
+}
+
+void OpContext::set_output(int i, DType dtype, Shape shape) {
+  auto& st = frame_.states_[size_t(node_)];
+  if (i < 0 || size_t(i) >= st.out_types.size()) fail(ErrorCode::Fail, "output index ", i, " out of range");
+  for (int64_t d : shape)
+    if (d < 0) fail(ErrorCode::Fail, "output ", i, " would have negative dimension: ", shape_str(shape));
+  st.out_types[size_t(i)] = dtype;
+  st.out_shapes[size_t(i)] = std::move(shape);
+  st.out_declared[size_t(i)] = true;
+}
+
+Tensor& OpContext::output(int i) {
+  if (!has_output(i)) fail(ErrorCode::Fail, "output ", i, " is not requested by the graph");
+  int v = frame_.plan_.steps[size_t(node_)].outputs[size_t(i)];
+  Tensor& slot = frame_.slots_[size_t(v)];
+  if (slot.defined()) return slot;
+  auto& st = frame_.states_[size_t(node_)];
+  if (!st.out_declared[size_t(i)]) fail(ErrorCode::Fail, "output ", i, " has no shape: prepare() did not set it");
+  return frame_.allocate(node_, i, st.out_types[size_t(i)], st.out_shapes[size_t(i)]);
+}
+
+Tensor& OpContext::allocate_output(int i, DType dtype, Shape shape) {
+  if (!has_output(i)) fail(ErrorCode::Fail, "output ", i, " is not requested by the graph");
+  return frame_.allocate(node_, i, dtype, std::move(shape));
+}
+
+void OpContext::set_output_tensor(int i, Tensor t) {
+  if (!has_output(i)) return;
+  frame_.set_output(node_, i, std::move(t));
+}
+
+}  // namespace kiln

@@ -1,0 +1,83 @@
+// A frame is everything one run needs that may change between runs: the kernels with their
+// per-shape state, the value slots, and the arena. A session lends each run its own frame, so
+// concurrent runs never share mutable state.
+//
+// Memory: the first run at a set of shapes allocates every intermediate from the heap and
+// records each buffer's size and lifetime; from then on the frame places them all in one
+// arena by that plan. A run whose sizes differ from the plan (new shapes, data-dependent
+// shapes) falls back to the heap for the differing buffers and records again.
+#pragma once
+
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "kiln/exec/kernel.h"
+#include "kiln/plan/execution_plan.h"
+#include "kiln/plan/memory_plan.h"
+
+namespace kiln {
+
+class Frame {
+ public:
+  // `parent` supplies outer-scope values of a subgraph frame; null for a main graph.
+  Frame(const ExecutionPlan& plan, const Frame* parent);
+
+  // Runs every step. `feeds` are (value id, tensor) for graph inputs and overridden
+  // initializers; the results are the graph outputs, owned by the caller.
+  std::vector<Tensor> run(const std::vector<std::pair<int, Tensor>>& feeds);
+  // Like run(), but only the listed outputs are returned, in that order.
+  std::vector<Tensor> run(const std::vector<std::pair<int, Tensor>>& feeds, const std::vector<int>& fetch);
+
+  const ExecutionPlan& plan() const { return plan_; }
+  // A value visible to a subgraph of this frame: this frame's slots, then its parent's.
+  const Tensor* find(const std::string& name) const;
+  size_t arena_bytes() const { return arena_bytes_; }
+
+ private:
+  friend class OpContext;
+  struct StepState {
+    std::unique_ptr<Kernel> kernel;
+    std::vector<int> value_inputs;
+    bool prepared = false;
+    std::vector<DType> in_types;
+    std::vector<Shape> in_shapes;
+    std::vector<std::vector<int64_t>> in_values;
+    std::vector<DType> out_types;
+    std::vector<Shape> out_shapes;
+    std::vector<bool> out_declared;
+  };
+  struct Planned {
+    size_t offset, bytes;
+  };
+
+  bool needs_prepare(int step) const;
+  void remember_inputs(int step);
+  Tensor& allocate(int step, int out, DType dtype, Shape shape);
+  void set_output(int step, int out, Tensor t);
+  void finish_recording(int num_steps);
+  void reset_slots();
+
+  const ExecutionPlan& plan_;
+  const Frame* parent_;
+  std::vector<StepState> states_;
+  std::vector<Tensor> slots_;
+  std::vector<std::vector<int>> frees_;  // per step: values dead after it
+
+  // Memory plan state.
+  bool replay_ = false;          // the arena plan is in force
+  bool replay_ok_ = true;        // this run matched the plan so far
+  std::unordered_map<int64_t, Planned> planned_;  // key: step * 65536 + output
+  std::shared_ptr<void> arena_;
+  size_t arena_bytes_ = 0;
+  struct Recorded {
+    int64_t key;
+    BufferUse use;
+  };
+  std::vector<Recorded> recorded_;
+  std::unordered_map<const void*, size_t> recorded_owner_;  // heap owner -> recorded_ index
+  std::unordered_set<const void*> fresh_outputs_;           // heap buffers made for graph outputs
+};
+
+}  // namespace kiln

@@ -1,0 +1,104 @@
+// The kernel interface. One kernel object serves one node in one execution frame, so it may
+// keep per-shape state between runs without locks: concurrent runs use separate frames.
+//
+//   prepare(ctx)  shape-time work, called when an input shape (or a value the kernel reads at
+//                 shape time) changes: output dtypes and shapes, primitive creation, scratch.
+//   compute(ctx)  fills the outputs; called on every run.
+//
+// An op file holds the kernel and one registration line:
+//   const OpRegistration kRelu{"Relu", make_kernel<Relu>};
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/core/tensor.h"
+#include "kiln/ir/graph.h"
+
+namespace kiln {
+
+class Frame;
+class Subgraph;
+
+class OpContext {
+ public:
+  OpContext(Frame& frame, int node_index) : frame_(frame), node_(node_index) {}
+
+  const ir::Node& node() const;
+  int num_inputs() const;
+  bool has_input(int i) const;
+  const Tensor& input(int i) const;
+  int num_outputs() const;
+  // False when the graph omits this optional output (its name is "").
+  bool has_output(int i) const;
+
+  // prepare(): declares an output that compute() will find allocated through output(i).
+  void set_output(int i, DType dtype, Shape shape);
+  // compute(): the buffer for an output declared in prepare().
+  Tensor& output(int i);
+  // compute(): allocates an output whose shape depends on values (NonZero, Unique...).
+  Tensor& allocate_output(int i, DType dtype, Shape shape);
+  // compute(): the output is `t` itself, usually a view of an input (Reshape, Identity).
+  void set_output_tensor(int i, Tensor t);
+
+  // Subgraph runs (If/Loop/Scan) see the values of this frame by name.
+  Frame& frame() { return frame_; }
+
+ private:
+  Frame& frame_;
+  int node_;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void prepare(OpContext& ctx) = 0;
+  virtual void compute(OpContext& ctx) = 0;
+  // Inputs whose values (not just shapes) prepare() reads, such as Reshape's shape: a change of
+  // value prepares the kernel again.
+  virtual std::vector<int> value_inputs() const { return {}; }
+};
+
+struct KernelInit {
+  const ir::Node& node;
+  // Per input: the initializer it is bound to, or null. Kernels may pack these once (weights).
+  std::vector<const Tensor*> constants;
+  const Tensor* constant(int i) const { return size_t(i) < constants.size() ? constants[size_t(i)] : nullptr; }
+};
+
+using KernelFactory = std::function<std::unique_ptr<Kernel>(const KernelInit&)>;
+
+// Builds K from K(const KernelInit&) when it has that constructor, else from K(const ir::Node&).
+template <typename K>
+std::unique_ptr<Kernel> make_kernel(const KernelInit& init) {
+  if constexpr (std::is_constructible_v<K, const KernelInit&>) return std::make_unique<K>(init);
+  else return std::make_unique<K>(init.node);
+}
+
+class KernelRegistry {
+ public:
+  static KernelRegistry& global();
+  void add(const std::string& domain, const std::string& op_type, int since_version, KernelFactory f);
+  // The registration with the highest since_version <= opset, or null.
+  const KernelFactory* find(const std::string& domain, const std::string& op_type, int opset) const;
+  std::vector<std::string> op_types(const std::string& domain) const;
+
+ private:
+  struct Entry {
+    int since_version;
+    KernelFactory factory;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Entry>> entries_;
+};
+
+// Registers a kernel at static-initialization time; the op's file holds the only mention.
+struct OpRegistration {
+  OpRegistration(const std::string& op_type, KernelFactory f) : OpRegistration("", op_type, 1, std::move(f)) {}
+  OpRegistration(const std::string& domain, const std::string& op_type, int since_version, KernelFactory f) {
+    KernelRegistry::global().add(domain, op_type, since_version, std::move(f));
+  }
+};
+
+}  // namespace kiln

@@ -1,0 +1,34 @@
+#include <algorithm>
+
+#include "kiln/exec/kernel.h"
+
+namespace kiln {
+
+KernelRegistry& KernelRegistry::global() {
+  static KernelRegistry registry;
+  return registry;
+}
+
+void KernelRegistry::add(const std::string& domain, const std::string& op_type, int since_version,
+                         KernelFactory f) {
+  auto& list = entries_[{domain == "ai.onnx" ? "" : domain, op_type}];
+  list.push_back({since_version, std::move(f)});
+  std::sort(list.begin(), list.end(), [](const Entry& a, const Entry& b) { return a.since_version > b.since_version; });
+}
+
+const KernelFactory* KernelRegistry::find(const std::string& domain, const std::string& op_type, int opset) const {
+  auto it = entries_.find({domain == "ai.onnx" ? "" : domain, op_type});
+  if (it == entries_.end()) return nullptr;
+  for (const Entry& e : it->second)
+    if (e.since_version <= opset) return &e.factory;
+  return nullptr;
+}
+
+std::vector<std::string> KernelRegistry::op_types(const std::string& domain) const {
+  std::vector<std::string> out;
+  for (const auto& [key, list] : entries_)
+    if (key.first == domain) out.push_back(key.second);
+  return out;
+}
+
+}  // namespace kiln

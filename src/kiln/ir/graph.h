@@ -1,0 +1,99 @@
+// Kiln's own IR, independent of protobuf: a model holds a graph of nodes that name their
+// input and output values. Subgraphs (If/Loop/Scan bodies) hang off node attributes and may
+// read values of the enclosing scopes by name.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "kiln/core/tensor.h"
+
+namespace kiln::ir {
+
+struct Graph;
+
+// One dimension of a declared shape: a number, a symbol ("batch"), or unknown.
+struct Dim {
+  std::optional<int64_t> value;
+  std::string symbol;
+};
+
+enum class ValueKind { Tensor, Sequence, Optional, Map, SparseTensor, Unknown };
+
+struct TypeInfo {
+  ValueKind kind = ValueKind::Tensor;
+  DType dtype = DType::Undefined;
+  std::optional<std::vector<Dim>> shape;  // nullopt: rank unknown
+  std::shared_ptr<TypeInfo> elem;         // element type of a sequence or optional
+};
+
+struct ValueInfo {
+  std::string name;
+  TypeInfo type;
+  std::string doc_string;
+};
+
+struct Attribute {
+  enum class Kind { Float, Int, String, Tensor, Graph, Floats, Ints, Strings, Tensors, Graphs };
+  Kind kind = Kind::Int;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  Tensor t;
+  std::shared_ptr<Graph> g;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+  std::vector<Tensor> tensors;
+  std::vector<std::shared_ptr<Graph>> graphs;
+};
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;  // "" is ai.onnx
+  std::vector<std::string> inputs;   // "" marks an omitted optional input
+  std::vector<std::string> outputs;  // "" marks an omitted optional output
+  std::map<std::string, Attribute> attrs;
+  int opset = 0;  // the model's opset version for this node's domain
+
+  bool has_attr(const std::string& key) const { return attrs.count(key) != 0; }
+  int64_t attr_int(const std::string& key, int64_t fallback) const;
+  float attr_float(const std::string& key, float fallback) const;
+  std::string attr_string(const std::string& key, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> fallback = {}) const;
+  std::vector<float> attr_floats(const std::string& key, std::vector<float> fallback = {}) const;
+  std::vector<std::string> attr_strings(const std::string& key) const;
+  const Attribute* attr(const std::string& key) const;
+  // "name (OpType)" for error messages.
+  std::string label() const;
+  bool has_input(size_t i) const { return i < inputs.size() && !inputs[i].empty(); }
+};
+
+struct Graph {
+  std::string name;
+  std::string doc_string;
+  std::vector<Node> nodes;
+  std::vector<ValueInfo> inputs;
+  std::vector<ValueInfo> outputs;
+  std::vector<ValueInfo> value_info;
+  std::map<std::string, Tensor> initializers;
+};
+
+struct Model {
+  int64_t ir_version = 0;
+  std::map<std::string, int64_t> opsets;  // domain -> version
+  std::string producer_name, producer_version, domain, doc_string;
+  int64_t model_version = 0;
+  std::map<std::string, std::string> metadata;
+  std::string path;  // file it came from, or "" for bytes
+  std::string checker_message;  // what ONNX's checker objected to, if it ran and did
+  Graph graph;
+};
+
+}  // namespace kiln::ir

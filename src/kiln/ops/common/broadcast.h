@@ -1,0 +1,40 @@
+// Numpy-style broadcasting: the output shape of several inputs, and a row-wise walk over the
+// output in which each input advances by its own stride (0 along a broadcast dimension).
+#pragma once
+
+#include <vector>
+
+#include "kiln/core/parallel.h"
+#include "kiln/core/tensor.h"
+
+namespace kiln {
+
+// Throws with both shapes when they cannot broadcast.
+Shape broadcast_shapes(const std::vector<Shape>& shapes);
+
+struct BroadcastWalk {
+  std::vector<int64_t> dims;                  // output dims, adjacent compatible dims merged
+  std::vector<std::vector<int64_t>> strides;  // per input, per merged dim (elements)
+  int64_t inner() const { return dims.empty() ? 1 : dims.back(); }
+  int64_t rows() const;
+  // Element offset of each input at the start of output row `row`.
+  void row_offsets(int64_t row, int64_t* offsets) const;
+};
+
+BroadcastWalk make_broadcast_walk(const Shape& out, const std::vector<Shape>& inputs);
+
+// Calls fn(row, offsets) for every output row, in parallel over rows.
+template <typename Fn>
+void for_each_broadcast_row(const BroadcastWalk& walk, Fn&& fn) {
+  const int64_t rows = walk.rows();
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, walk.inner()));
+  parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> offsets(walk.strides.size());
+    for (int64_t r = begin; r < end; ++r) {
+      walk.row_offsets(r, offsets.data());
+      fn(r, offsets.data());
+    }
+  });
+}
+
+}  // namespace kiln

@@ -1,0 +1,136 @@
+// MatMul: numpy matmul (1-D operands promoted, batch dims broadcast) on oneDNN. A 2-D weight
+// folds the batch into M and, when it is an initializer, is packed once in oneDNN's layout.
+#include "kiln/exec/kernel.h"
+#include "kiln/ops/common/broadcast.h"
+#include "kiln/ops/common/dnnl.h"
+
+namespace kiln {
+namespace {
+
+class MatMul : public Kernel {
+ public:
+  explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {}
+
+  void prepare(OpContext& ctx) override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    if (a.dtype() != b.dtype())
+      fail(ErrorCode::InvalidArgument, "A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b.dtype()));
+    if (a.rank() == 0 || b.rank() == 0) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
+    Shape sa = a.shape(), sb = b.shape();
+    const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
+    if (a_vec) sa.insert(sa.begin(), 1);
+    if (b_vec) sb.push_back(1);
+    const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+    if (sb[sb.size() - 2] != k)
+      fail(ErrorCode::InvalidArgument, "A ", shape_str(a.shape()), " and B ", shape_str(b.shape()),
+           " do not match: A has K=", k, ", B has K=", sb[sb.size() - 2]);
+    Shape batch = broadcast_shapes({Shape(sa.begin(), sa.end() - 2), Shape(sb.begin(), sb.end() - 2)});
+    Shape out = batch;
+    if (!a_vec) out.push_back(m);
+    if (!b_vec) out.push_back(n);
+    ctx.set_output(0, a.dtype(), out);
+    dtype_ = a.dtype();
+    use_dnnl_ = dtype_ == DType::Float32 && shape_size(out) > 0 && k > 0;
+    if (!use_dnnl_) {
+      sa_ = sa, sb_ = sb, batch_ = batch, m_ = m, k_ = k, n_ = n;
+      return;
+    }
+    using tag = dnnl::memory::format_tag;
+    if (sb.size() == 2) {  // fold A's batch into M: one 2-D product with a packable weight
+      const int64_t rows = shape_size(sa) / k;
+      auto a_md = plain_desc({rows, k}, dtype_);
+      auto c_md = plain_desc({rows, n}, dtype_);
+      auto b_md = weight_ ? dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, tag::any)
+                          : plain_desc({k, n}, dtype_);
+      auto pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
+      prim_ = dnnl::matmul(pd);
+      a_md_ = a_md, c_md_ = c_md, b_md_ = pd.weights_desc();
+      auto b_plain = plain_desc({k, n}, dtype_);
+      if (weight_ && pd.weights_desc() != b_plain) {
+        packed_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
+        dnnl::memory src = wrap(b_plain, weight_->raw());
+        dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
+        dnnl_stream().wait();
+      } else {
+        packed_ = dnnl::memory();
+        b_md_ = b_plain;
+      }
+    } else {
+      // Batched: broadcast batch dims by padding both to the output's rank.
+      const size_t r = batch.size() + 2;
+      auto pad = [&](const Shape& s) {
+        Shape p(r - s.size(), 1);
+        p.insert(p.end(), s.begin(), s.end());
+        return p;
+      };
+      Shape pa = pad(sa), pb = pad(sb), pc = batch;
+      pc.push_back(m);
+      pc.push_back(n);
+      a_md_ = plain_desc(pa, dtype_), b_md_ = plain_desc(pb, dtype_), c_md_ = plain_desc(pc, dtype_);
+      prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), dnnl_engine()));
+      packed_ = dnnl::memory();
+    }
+  }
+
+  void compute(OpContext& ctx) override {
+    const Tensor& a = ctx.input(0);
+    const Tensor& b = ctx.input(1);
+    Tensor& c = ctx.output(0);
+    if (c.size() == 0) return;
+    if (!use_dnnl_) return reference(a, b, c);
+    auto& stream = dnnl_stream();
+    dnnl::memory bm = packed_ ? packed_ : wrap(b_md_, b.raw());
+    prim_.execute(stream, {{DNNL_ARG_SRC, wrap(a_md_, a.raw())}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, c.raw())}});
+    stream.wait();
+  }
+
+ private:
+  // Every type oneDNN does not take: a plain triple loop over broadcast batches.
+  void reference(const Tensor& a, const Tensor& b, Tensor& c) {
+    dispatch(TypeList<double, int32_t, int64_t, uint32_t, uint64_t, float>{}, dtype_, "MatMul", [&]<typename T>() {
+      const T* pa = a.data<T>();
+      const T* pb = b.data<T>();
+      T* pc = c.data<T>();
+      Shape ba(sa_.begin(), sa_.end() - 2), bb(sb_.begin(), sb_.end() - 2);
+      BroadcastWalk walk = make_broadcast_walk(batch_, {ba, bb});
+      const int64_t batches = shape_size(batch_);
+      parallel_for(batches, 1, [&](int64_t s, int64_t e) {
+        std::vector<int64_t> off(2);
+        for (int64_t bi = s; bi < e; ++bi) {
+          // Element offsets of this batch in A and B, in units of matrices.
+          int64_t rem = bi, oa = 0, ob = 0;
+          for (size_t d = walk.dims.size(); d-- > 0;) {
+            int64_t cidx = rem % walk.dims[d];
+            rem /= walk.dims[d];
+            oa += cidx * walk.strides[0][d];
+            ob += cidx * walk.strides[1][d];
+          }
+          const T* ma = pa + oa * m_ * k_;
+          const T* mb = pb + ob * k_ * n_;
+          T* mc = pc + bi * m_ * n_;
+          for (int64_t i = 0; i < m_; ++i)
+            for (int64_t j = 0; j < n_; ++j) {
+              T acc = T(0);
+              for (int64_t q = 0; q < k_; ++q) acc += ma[i * k_ + q] * mb[q * n_ + j];
+              mc[i * n_ + j] = acc;
+            }
+        }
+      });
+    });
+  }
+
+  const Tensor* weight_;
+  DType dtype_ = DType::Undefined;
+  bool use_dnnl_ = false;
+  dnnl::matmul prim_;
+  dnnl::memory::desc a_md_, b_md_, c_md_;
+  dnnl::memory packed_;
+  Shape sa_, sb_, batch_;
+  int64_t m_ = 0, k_ = 0, n_ = 0;
+};
+
+const OpRegistration kMatMul{"MatMul", make_kernel<MatMul>};
+
+}  // namespace
+}  // namespace kiln

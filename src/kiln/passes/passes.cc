@@ -1,0 +1,11 @@
+#include "kiln/passes/passes.h"
+
+namespace kiln {
+
+void optimize_graph(ir::Model& model, OptLevel level) {
+  if (level == OptLevel::Disabled) return;
+  fold_constants(model.graph);
+  remove_dead_code(model.graph);
+}
+
+}  // namespace kiln

@@ -1,0 +1,14 @@
+// Graph rewrites run at session creation, ordered by ONNX Runtime's optimization levels.
+#pragma once
+
+#include "kiln/exec/session.h"
+#include "kiln/ir/graph.h"
+
+namespace kiln {
+
+void optimize_graph(ir::Model& model, OptLevel level);
+
+void fold_constants(ir::Graph& graph);
+void remove_dead_code(ir::Graph& graph);
+
+}  // namespace kiln

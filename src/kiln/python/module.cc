@@ -1,0 +1,257 @@
+// kiln._C: the compiled core behind the Python package. The Python layer (python/kiln) shapes it
+// into ONNX Runtime's API; this file only converts between numpy and Kiln tensors and maps
+// errors to the exception classes of kiln.capi.onnxruntime_pybind11_state.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "kiln/exec/session.h"
+#include "kiln/import/onnx_import.h"
+
+namespace py = pybind11;
+using namespace kiln;
+
+namespace {
+
+DType numpy_dtype(const py::array& a, const std::string& name) {
+  const char kind = a.dtype().kind();
+  const size_t size = a.itemsize();
+  switch (kind) {
+    case 'f':
+      if (size == 4) return DType::Float32;
+      if (size == 8) return DType::Float64;
+      if (size == 2) return DType::Float16;
+      break;
+    case 'i':
+      if (size == 1) return DType::Int8;
+      if (size == 2) return DType::Int16;
+      if (size == 4) return DType::Int32;
+      if (size == 8) return DType::Int64;
+      break;
+    case 'u':
+      if (size == 1) return DType::UInt8;
+      if (size == 2) return DType::UInt16;
+      if (size == 4) return DType::UInt32;
+      if (size == 8) return DType::UInt64;
+      break;
+    case 'b': return DType::Bool;
+    case 'U': case 'O': case 'S': return DType::String;
+  }
+  fail(ErrorCode::InvalidArgument, "input '", name, "': numpy dtype ", std::string(py::str(a.dtype())),
+       " has no ONNX element type");
+}
+
+py::dtype numpy_type_of(DType t) {
+  switch (t) {
+    case DType::Float32: return py::dtype("float32");
+    case DType::Float64: return py::dtype("float64");
+    case DType::Float16: return py::dtype("float16");
+    case DType::BFloat16: return py::dtype("uint16");  // bit patterns: numpy has no bfloat16
+    case DType::Int8: return py::dtype("int8");
+    case DType::Int16: return py::dtype("int16");
+    case DType::Int32: return py::dtype("int32");
+    case DType::Int64: return py::dtype("int64");
+    case DType::UInt8: return py::dtype("uint8");
+    case DType::UInt16: return py::dtype("uint16");
+    case DType::UInt32: return py::dtype("uint32");
+    case DType::UInt64: return py::dtype("uint64");
+    case DType::Bool: return py::dtype("bool");
+    case DType::String: return py::dtype("object");
+    default: fail(ErrorCode::Fail, "no numpy type for ", dtype_name(t));
+  }
+}
+
+// Converts a feed. Numeric arrays are viewed in place (the caller keeps `keep` alive while the
+// run uses them); strings are copied into a Kiln string tensor.
+Tensor to_tensor(py::handle obj, const std::string& name, std::vector<py::object>& keep) {
+  py::array a = py::array::ensure(obj, py::array::c_style);
+  if (!a) {
+    if (!PyErr_Occurred() || true) PyErr_Clear();
+    // Python scalars and lists: let numpy choose, as ONNX Runtime does.
+    a = py::array::ensure(py::module_::import("numpy").attr("asarray")(obj), py::array::c_style);
+    if (!a) fail(ErrorCode::InvalidArgument, "input '", name, "' cannot be converted to a numpy array");
+  }
+  Shape shape(a.shape(), a.shape() + a.ndim());
+  DType dt = numpy_dtype(a, name);
+  if (dt == DType::String) {
+    Tensor t(DType::String, shape);
+    auto* s = t.data<std::string>();
+    py::object flat = a.attr("reshape")(-1);
+    int64_t i = 0;
+    for (py::handle item : flat) {
+      if (py::isinstance<py::bytes>(item)) s[i++] = std::string(py::reinterpret_borrow<py::bytes>(item));
+      else s[i++] = py::str(item).cast<std::string>();
+    }
+    return t;
+  }
+  keep.push_back(a);
+  return Tensor::view(dt, shape, const_cast<void*>(a.data()));
+}
+
+py::object to_numpy(const Tensor& t) {
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  if (t.dtype() == DType::String) {
+    py::array out(py::dtype("object"), shape);
+    py::object flat = out.attr("reshape")(-1);
+    const std::string* s = t.data<std::string>();
+    for (int64_t i = 0; i < t.size(); ++i) flat.attr("__setitem__")(i, py::str(s[i]));
+    return out;
+  }
+  // The array owns a reference to the tensor's storage: no copy.
+  auto* holder = new std::shared_ptr<void>(t.owner());
+  py::capsule base(holder, [](void* p) { delete static_cast<std::shared_ptr<void>*>(p); });
+  return py::array(numpy_type_of(t.dtype()), shape, t.raw(), base);
+}
+
+py::object type_to_py(const ir::TypeInfo& t) {
+  py::dict d;
+  static const char* kinds[] = {"tensor", "seq", "optional", "map", "sparse_tensor", "unknown"};
+  d["kind"] = kinds[int(t.kind)];
+  d["elem_type"] = int(t.dtype);
+  if (t.shape) {
+    py::list dims;
+    for (const auto& dim : *t.shape) {
+      if (dim.value) dims.append(*dim.value);
+      else if (!dim.symbol.empty()) dims.append(dim.symbol);
+      else dims.append(py::none());
+    }
+    d["shape"] = dims;
+  } else {
+    d["shape"] = py::none();
+  }
+  d["elem"] = t.elem ? type_to_py(*t.elem) : py::none();
+  return d;
+}
+
+py::list value_infos(const std::vector<const ir::ValueInfo*>& infos) {
+  py::list out;
+  for (const auto* v : infos) out.append(py::make_tuple(v->name, type_to_py(v->type)));
+  return out;
+}
+
+class PySession {
+ public:
+  PySession(py::object model, const std::string& base_dir, int threads, int opt_level) {
+    std::shared_ptr<ir::Model> m;
+    if (py::isinstance<py::bytes>(model)) {
+      std::string_view bytes = model.cast<std::string_view>();
+      py::gil_scoped_release nogil;
+      m = load_model_bytes(bytes.data(), bytes.size(), base_dir);
+    } else {
+      std::string path = py::str(model).cast<std::string>();
+      py::gil_scoped_release nogil;
+      m = load_model_file(path);
+    }
+    SessionConfig config;
+    config.intra_op_threads = threads;
+    config.optimization = OptLevel(opt_level);
+    py::gil_scoped_release nogil;
+    session_ = std::make_unique<Session>(std::move(m), config);
+  }
+
+  py::list run(py::object output_names, py::dict feeds) {
+    std::vector<py::object> keep;
+    std::vector<std::pair<std::string, Tensor>> inputs;
+    for (auto [key, value] : feeds) {
+      std::string name = py::str(key).cast<std::string>();
+      inputs.emplace_back(name, to_tensor(value, name, keep));
+    }
+    std::vector<std::string> fetch;
+    if (!output_names.is_none())
+      for (py::handle h : output_names) fetch.push_back(py::str(h).cast<std::string>());
+    std::vector<Tensor> results;
+    {
+      py::gil_scoped_release nogil;
+      results = session_->run(inputs, fetch);
+    }
+    py::list out;
+    for (const Tensor& t : results) out.append(to_numpy(t));
+    return out;
+  }
+
+  py::list inputs() const { return value_infos(session_->inputs()); }
+  py::list outputs() const { return value_infos(session_->outputs()); }
+  py::list overridable_initializers() const { return value_infos(session_->overridable_initializers()); }
+  int threads() const { return session_->threads(); }
+
+  py::dict metadata() const {
+    const ir::Model& m = session_->model();
+    py::dict d;
+    d["producer_name"] = m.producer_name;
+    d["producer_version"] = m.producer_version;
+    d["domain"] = m.domain;
+    d["description"] = m.doc_string;
+    d["graph_name"] = m.graph.name;
+    d["graph_description"] = m.graph.doc_string;
+    d["version"] = m.model_version;
+    d["ir_version"] = m.ir_version;
+    d["custom_metadata_map"] = m.metadata;
+    d["opsets"] = m.opsets;
+    return d;
+  }
+
+ private:
+  std::unique_ptr<Session> session_;
+};
+
+// Summary of a model file without running it: inputs, outputs, opsets, op counts, support.
+py::dict inspect_model(py::object model) {
+  std::shared_ptr<ir::Model> m;
+  if (py::isinstance<py::bytes>(model)) {
+    std::string_view bytes = model.cast<std::string_view>();
+    m = load_model_bytes(bytes.data(), bytes.size());
+  } else {
+    m = load_model_file(py::str(model).cast<std::string>());
+  }
+  py::dict d;
+  std::vector<const ir::ValueInfo*> ins, outs;
+  for (const auto& v : m->graph.inputs)
+    if (!m->graph.initializers.count(v.name)) ins.push_back(&v);
+  for (const auto& v : m->graph.outputs) outs.push_back(&v);
+  d["inputs"] = value_infos(ins);
+  d["outputs"] = value_infos(outs);
+  d["opsets"] = m->opsets;
+  d["ir_version"] = m->ir_version;
+  d["producer"] = m->producer_name + " " + m->producer_version;
+  std::map<std::string, int> counts;
+  for (const auto& n : m->graph.nodes) counts[(n.domain.empty() ? "" : n.domain + "::") + n.op_type]++;
+  d["op_counts"] = counts;
+  d["unsupported"] = unsupported_ops(*m);
+  d["initializers"] = m->graph.initializers.size();
+  d["checker"] = m->checker_message;
+  size_t bytes = 0;
+  for (const auto& [k, t] : m->graph.initializers) bytes += t.bytes();
+  d["initializer_bytes"] = bytes;
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "Kiln's compiled core";
+  m.attr("__version__") = KILN_VERSION;
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const kiln::Error& e) {
+      py::object state = py::module_::import("kiln.capi.onnxruntime_pybind11_state");
+      py::object cls = state.attr(error_code_name(e.code()));
+      PyErr_SetObject(cls.ptr(), py::str(e.what()).ptr());
+    }
+  });
+
+  py::class_<PySession>(m, "Session")
+      .def(py::init<py::object, const std::string&, int, int>(), py::arg("model"), py::arg("base_dir") = "",
+           py::arg("threads") = 0, py::arg("opt_level") = 99)
+      .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"))
+      .def("inputs", &PySession::inputs)
+      .def("outputs", &PySession::outputs)
+      .def("overridable_initializers", &PySession::overridable_initializers)
+      .def("metadata", &PySession::metadata)
+      .def("threads", &PySession::threads);
+
+  m.def("inspect_model", &inspect_model);
+  m.def("supported_ops", [](const std::string& domain) { return KernelRegistry::global().op_types(domain); },
+        py::arg("domain") = "");
+}
