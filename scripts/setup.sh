@@ -21,6 +21,10 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 
+# The venv sees the sources and the build's compiled core, so `.venv/bin/python -c "import kiln"` works.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$PWD/build/py" "$PWD/python" > "$site/kiln-dev.pth"
+
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/kiln-ccache}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PWD/.venv/bin/python" >/dev/null
 cmake --build build --parallel "$(nproc)"

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 (cd build && ctest --output-on-failure --parallel "$(nproc)" --timeout 600)
-export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+
 .venv/bin/python -m pytest tests/python -q "$@"

@@ -3,7 +3,12 @@
 ``import kiln as ort`` runs ordinary ONNX Runtime scripts on Kiln's engine.
 """
 
-from kiln import _C
+import pkgutil
+
+# A development build puts the compiled core in BUILD/py/kiln; an installed wheel has it here.
+__path__ = pkgutil.extend_path(__path__, __name__)
+
+from kiln import _C  # noqa: E402
 from kiln.capi import onnxruntime_pybind11_state
 from kiln.session import (
     ExecutionMode,
