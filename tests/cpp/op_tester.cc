@@ -98,10 +98,10 @@ std::shared_ptr<ir::Model> OpTester::model() const {
   if (!node_.domain.empty()) m->opsets[""] = 17;
   m->graph.name = "op_test";
   m->graph.nodes.push_back(node_);
-  for (const auto& [name, t] : feeds_) {
+  for (const auto& [name, value] : feeds_) {
     ir::ValueInfo v;
     v.name = name;
-    v.type.dtype = t.dtype();
+    v.type.dtype = value.tensor().dtype();
     m->graph.inputs.push_back(v);
   }
   m->graph.initializers = constants_;
@@ -115,7 +115,7 @@ std::shared_ptr<ir::Model> OpTester::model() const {
   return m;
 }
 
-std::vector<Tensor> OpTester::outputs() {
+std::vector<Value> OpTester::outputs() {
   SessionConfig config;
   config.optimization = OptLevel::Disabled;  // test the kernel, not constant folding
   Session session(model(), config);
@@ -127,11 +127,11 @@ void OpTester::run() {
   config.optimization = OptLevel::Disabled;
   Session session(model(), config);
   for (int round = 0; round < 2; ++round) {
-    std::vector<Tensor> got = session.run(feeds_, {});
+    std::vector<Value> got = session.run(feeds_, {});
     size_t k = 0;
     for (const auto& [name, want] : expected_) {
       if (name.empty()) continue;
-      EXPECT_TRUE(tensors_close(want, got[k], rtol_, atol_)) << "output '" << name << "', run " << round + 1;
+      EXPECT_TRUE(tensors_close(want, got[k].tensor(), rtol_, atol_)) << "output '" << name << "', run " << round + 1;
       ++k;
     }
   }

@@ -66,14 +66,14 @@ class OpTester {
   // Expects session creation or the run to fail with a message containing `substring`.
   void expect_failure(const std::string& substring);
   // Runs and returns the outputs without comparing (for property tests).
-  std::vector<Tensor> outputs();
+  std::vector<Value> outputs();
 
  private:
   std::shared_ptr<ir::Model> model() const;
 
   ir::Node node_;
   int opset_;
-  std::vector<std::pair<std::string, Tensor>> feeds_;
+  std::vector<std::pair<std::string, Value>> feeds_;
   std::map<std::string, Tensor> constants_;
   std::vector<std::pair<std::string, Tensor>> expected_;
   double rtol_ = 1e-5, atol_ = 1e-6;

@@ -34,7 +34,7 @@ Frame::Frame(const ExecutionPlan& plan, const Frame* parent) : plan_(plan), pare
     states_[s].value_inputs = states_[s].kernel->value_inputs();
   }
   slots_.resize(plan.value_names.size());
-  for (int v : plan.initializers) slots_[size_t(v)] = g.initializers.at(plan.value_names[size_t(v)]);
+  for (int v : plan.initializers) slots_[size_t(v)] = Value(g.initializers.at(plan.value_names[size_t(v)]));
   frees_.resize(plan.steps.size());
   for (size_t v = 0; v < plan.last_use.size(); ++v) {
     int last = plan.last_use[v];
@@ -44,7 +44,7 @@ Frame::Frame(const ExecutionPlan& plan, const Frame* parent) : plan_(plan), pare
   }
 }
 
-const Tensor* Frame::find(const std::string& name) const {
+const Value* Frame::find(const std::string& name) const {
   int id = plan_.id(name);
   if (id >= 0 && slots_[size_t(id)].defined()) return &slots_[size_t(id)];
   return parent_ ? parent_->find(name) : nullptr;
@@ -55,7 +55,9 @@ bool Frame::needs_prepare(int step) const {
   if (!st.prepared) return true;
   const Step& s = plan_.steps[size_t(step)];
   for (size_t i = 0; i < s.inputs.size(); ++i) {
-    const Tensor* t = s.inputs[i] >= 0 ? &slots_[size_t(s.inputs[i])] : nullptr;
+    const Value* v = s.inputs[i] >= 0 ? &slots_[size_t(s.inputs[i])] : nullptr;
+    if (v && !v->is_tensor()) return true;  // sequences and optionals: no shape to compare
+    const Tensor* t = v ? &v->tensor() : nullptr;
     DType dt = t ? t->dtype() : DType::Undefined;
     if (dt != st.in_types[i]) return true;
     if (t && t->shape() != st.in_shapes[i]) return true;
@@ -63,7 +65,7 @@ bool Frame::needs_prepare(int step) const {
   for (size_t k = 0; k < st.value_inputs.size(); ++k) {
     int i = st.value_inputs[k];
     if (size_t(i) >= s.inputs.size() || s.inputs[size_t(i)] < 0) continue;
-    const Tensor& t = slots_[size_t(s.inputs[size_t(i)])];
+    const Tensor& t = slots_[size_t(s.inputs[size_t(i)])].tensor();
     if (t.dtype() == DType::String || t.dtype() == DType::Float32 || t.dtype() == DType::Float64) return true;
     if (t.to_int64s() != st.in_values[k]) return true;
   }
@@ -76,8 +78,8 @@ void Frame::remember_inputs(int step) {
   st.in_types.assign(s.inputs.size(), DType::Undefined);
   st.in_shapes.assign(s.inputs.size(), {});
   for (size_t i = 0; i < s.inputs.size(); ++i) {
-    if (s.inputs[i] < 0) continue;
-    const Tensor& t = slots_[size_t(s.inputs[i])];
+    if (s.inputs[i] < 0 || !slots_[size_t(s.inputs[i])].is_tensor()) continue;
+    const Tensor& t = slots_[size_t(s.inputs[i])].tensor();
     st.in_types[i] = t.dtype();
     st.in_shapes[i] = t.shape();
   }
@@ -85,7 +87,8 @@ void Frame::remember_inputs(int step) {
   for (size_t k = 0; k < st.value_inputs.size(); ++k) {
     int i = st.value_inputs[k];
     if (size_t(i) >= s.inputs.size() || s.inputs[size_t(i)] < 0) continue;
-    const Tensor& t = slots_[size_t(s.inputs[size_t(i)])];
+    if (!slots_[size_t(s.inputs[size_t(i)])].is_tensor()) continue;
+    const Tensor& t = slots_[size_t(s.inputs[size_t(i)])].tensor();
     DType dt = t.dtype();
     if (dt != DType::String && dt != DType::Float32 && dt != DType::Float64 && dt != DType::Float16 &&
         dt != DType::BFloat16)
@@ -96,18 +99,19 @@ void Frame::remember_inputs(int step) {
 
 Tensor& Frame::allocate(int step, int out, DType dtype, Shape shape) {
   int v = plan_.steps[size_t(step)].outputs[size_t(out)];
-  Tensor& slot = slots_[size_t(v)];
+  Value& value = slots_[size_t(v)];
   const size_t bytes = size_t(shape_size(shape)) * dtype_size(dtype);
   const bool plannable = dtype != DType::String && plan_.last_use[size_t(v)] != ExecutionPlan::kForever && bytes > 0;
   if (plannable && replay_) {
     auto it = planned_.find(slot_key(step, out));
     if (it != planned_.end() && it->second.bytes == bytes) {
-      slot = Tensor::view(dtype, std::move(shape), static_cast<char*>(arena_.get()) + it->second.offset, arena_);
-      return slot;
+      value = Tensor::view(dtype, std::move(shape), static_cast<char*>(arena_.get()) + it->second.offset, arena_);
+      return value.tensor();
     }
     replay_ok_ = false;
   }
-  slot = Tensor(dtype, std::move(shape));
+  value = Tensor(dtype, std::move(shape));
+  Tensor& slot = value.tensor();
   if (plannable && !replay_) {
     recorded_owner_[slot.owner().get()] = recorded_.size();
     recorded_.push_back({slot_key(step, out), {bytes, step, step}});
@@ -116,16 +120,28 @@ Tensor& Frame::allocate(int step, int out, DType dtype, Shape shape) {
   return slot;
 }
 
-void Frame::set_output(int step, int out, Tensor t) {
+void Frame::set_output(int step, int out, Value value) {
   int v = plan_.steps[size_t(step)].outputs[size_t(out)];
-  // In replay, a buffer the plan placed for this output may not be replaced by a view whose
-  // root lifetime the plan did not see: copy into the planned place instead.
-  if (replay_ && planned_.count(slot_key(step, out)) && t.owner() == arena_) {
-    Tensor& dst = allocate(step, out, t.dtype(), t.shape());
-    copy_elements(t, dst);
-    return;
+  if (value.is_tensor()) {
+    const Tensor& t = value.tensor();
+    // In replay, a buffer the plan placed for this output may not be replaced by a view whose
+    // root lifetime the plan did not see: copy into the planned place instead.
+    if (replay_ && planned_.count(slot_key(step, out)) && t.owner() == arena_) {
+      Tensor& dst = allocate(step, out, t.dtype(), t.shape());
+      copy_elements(t, dst);
+      return;
+    }
+  } else if (value.is_sequence()) {
+    // A sequence may outlive the buffers the arena plan gave its items: keep them on the heap.
+    bool in_arena = false;
+    for (const Tensor& t : value.items()) in_arena |= arena_ && t.owner() == arena_;
+    if (in_arena) {
+      std::vector<Tensor> items;
+      for (const Tensor& t : value.items()) items.push_back(t.owner() == arena_ ? t.clone() : t);
+      value = Value::sequence(std::move(items), value.elem_type());
+    }
   }
-  slots_[size_t(v)] = std::move(t);
+  slots_[size_t(v)] = std::move(value);
 }
 
 void Frame::finish_recording(int num_steps) {
@@ -154,23 +170,23 @@ void Frame::finish_recording(int num_steps) {
 }
 
 void Frame::reset_slots() {
-  for (size_t v = 0; v < slots_.size(); ++v) slots_[v] = Tensor();
-  for (int v : plan_.initializers) slots_[size_t(v)] = plan_.graph->initializers.at(plan_.value_names[size_t(v)]);
+  for (size_t v = 0; v < slots_.size(); ++v) slots_[v] = Value();
+  for (int v : plan_.initializers) slots_[size_t(v)] = Value(plan_.graph->initializers.at(plan_.value_names[size_t(v)]));
   recorded_.clear();
   recorded_owner_.clear();
   fresh_outputs_.clear();
 }
 
-std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds) {
+std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds) {
   return run(feeds, plan_.graph_outputs);
 }
 
-std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds, const std::vector<int>& fetch) {
+std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, const std::vector<int>& fetch) {
   for (const auto& [v, t] : feeds) slots_[size_t(v)] = t;
   for (int v : plan_.outer_values) {
-    const Tensor* t = parent_ ? parent_->find(plan_.value_names[size_t(v)]) : nullptr;
-    if (!t) fail(ErrorCode::Fail, "outer-scope value '", plan_.value_names[size_t(v)], "' is not available");
-    slots_[size_t(v)] = *t;
+    const Value* outer = parent_ ? parent_->find(plan_.value_names[size_t(v)]) : nullptr;
+    if (!outer) fail(ErrorCode::Fail, "outer-scope value '", plan_.value_names[size_t(v)], "' is not available");
+    slots_[size_t(v)] = *outer;
   }
   replay_ok_ = true;
   fresh_outputs_.clear();
@@ -190,7 +206,7 @@ std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds,
           remember_inputs(s);
         }
         for (int v : step.outputs)
-          if (v >= 0) slots_[size_t(v)] = Tensor();
+          if (v >= 0) slots_[size_t(v)] = Value();
         st.kernel->compute(ctx);
         for (size_t o = 0; o < step.outputs.size(); ++o) {
           int v = step.outputs[o];
@@ -205,12 +221,12 @@ std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds,
         fail(ErrorCode::RuntimeException, node.label(), ": ", e.what());
       }
       for (int v : frees_[size_t(s)]) {
-        Tensor& t = slots_[size_t(v)];
-        if (!replay_ && t.owner()) {
-          auto it = recorded_owner_.find(t.owner().get());
+        Value& value = slots_[size_t(v)];
+        if (!replay_ && value.is_tensor() && value.tensor().owner()) {
+          auto it = recorded_owner_.find(value.tensor().owner().get());
           if (it != recorded_owner_.end()) recorded_[it->second].use.last = std::max(recorded_[it->second].use.last, s);
         }
-        t = Tensor();
+        value = Value();
       }
     }
   } catch (...) {
@@ -220,10 +236,14 @@ std::vector<Tensor> Frame::run(const std::vector<std::pair<int, Tensor>>& feeds,
     throw;
   }
 
-  std::vector<Tensor> results;
+  std::vector<Value> results;
   std::unordered_set<const void*> handed_out;
   for (int v : fetch) {
-    Tensor& t = slots_[size_t(v)];
+    if (!slots_[size_t(v)].is_tensor()) {
+      results.push_back(slots_[size_t(v)]);
+      continue;
+    }
+    Tensor& t = slots_[size_t(v)].tensor();
     if (!replay_ && t.owner()) {
       auto it = recorded_owner_.find(t.owner().get());
       if (it != recorded_owner_.end()) recorded_[it->second].use.last = num_steps;
@@ -253,6 +273,11 @@ bool OpContext::has_input(int i) const {
 
 const Tensor& OpContext::input(int i) const {
   if (!has_input(i)) fail(ErrorCode::InvalidArgument, "required input ", i, " is missing");
+  return frame_.slots_[size_t(frame_.plan_.steps[size_t(node_)].inputs[size_t(i)])].tensor();
+}
+
+const Value& OpContext::input_value(int i) const {
+  if (!has_input(i)) fail(ErrorCode::InvalidArgument, "required input ", i, " is missing");
   return frame_.slots_[size_t(frame_.plan_.steps[size_t(node_)].inputs[size_t(i)])];
 }
 
@@ -276,8 +301,8 @@ void OpContext::set_output(int i, DType dtype, Shape shape) {
 Tensor& OpContext::output(int i) {
   if (!has_output(i)) fail(ErrorCode::Fail, "output ", i, " is not requested by the graph");
   int v = frame_.plan_.steps[size_t(node_)].outputs[size_t(i)];
-  Tensor& slot = frame_.slots_[size_t(v)];
-  if (slot.defined()) return slot;
+  Value& slot = frame_.slots_[size_t(v)];
+  if (slot.defined()) return slot.tensor();
   auto& st = frame_.states_[size_t(node_)];
   if (!st.out_declared[size_t(i)]) fail(ErrorCode::Fail, "output ", i, " has no shape: prepare() did not set it");
   return frame_.allocate(node_, i, st.out_types[size_t(i)], st.out_shapes[size_t(i)]);
@@ -290,7 +315,12 @@ Tensor& OpContext::allocate_output(int i, DType dtype, Shape shape) {
 
 void OpContext::set_output_tensor(int i, Tensor t) {
   if (!has_output(i)) return;
-  frame_.set_output(node_, i, std::move(t));
+  frame_.set_output(node_, i, Value(std::move(t)));
+}
+
+void OpContext::set_output_value(int i, Value v) {
+  if (!has_output(i)) return;
+  frame_.set_output(node_, i, std::move(v));
 }
 
 }  // namespace kiln

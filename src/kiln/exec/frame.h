@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "kiln/core/value.h"
 #include "kiln/exec/kernel.h"
 #include "kiln/plan/execution_plan.h"
 #include "kiln/plan/memory_plan.h"
@@ -26,13 +27,13 @@ class Frame {
 
   // Runs every step. `feeds` are (value id, tensor) for graph inputs and overridden
   // initializers; the results are the graph outputs, owned by the caller.
-  std::vector<Tensor> run(const std::vector<std::pair<int, Tensor>>& feeds);
+  std::vector<Value> run(const std::vector<std::pair<int, Value>>& feeds);
   // Like run(), but only the listed outputs are returned, in that order.
-  std::vector<Tensor> run(const std::vector<std::pair<int, Tensor>>& feeds, const std::vector<int>& fetch);
+  std::vector<Value> run(const std::vector<std::pair<int, Value>>& feeds, const std::vector<int>& fetch);
 
   const ExecutionPlan& plan() const { return plan_; }
   // A value visible to a subgraph of this frame: this frame's slots, then its parent's.
-  const Tensor* find(const std::string& name) const;
+  const Value* find(const std::string& name) const;
   size_t arena_bytes() const { return arena_bytes_; }
 
  private:
@@ -55,14 +56,14 @@ class Frame {
   bool needs_prepare(int step) const;
   void remember_inputs(int step);
   Tensor& allocate(int step, int out, DType dtype, Shape shape);
-  void set_output(int step, int out, Tensor t);
+  void set_output(int step, int out, Value v);
   void finish_recording(int num_steps);
   void reset_slots();
 
   const ExecutionPlan& plan_;
   const Frame* parent_;
   std::vector<StepState> states_;
-  std::vector<Tensor> slots_;
+  std::vector<Value> slots_;
   std::vector<std::vector<int>> frees_;  // per step: values dead after it
 
   // Memory plan state.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kiln/core/tensor.h"
+#include "kiln/core/value.h"
 #include "kiln/ir/graph.h"
 
 namespace kiln {
@@ -30,6 +31,8 @@ class OpContext {
   int num_inputs() const;
   bool has_input(int i) const;
   const Tensor& input(int i) const;
+  // The input as a value: sequence and optional ops read these.
+  const Value& input_value(int i) const;
   int num_outputs() const;
   // False when the graph omits this optional output (its name is "").
   bool has_output(int i) const;
@@ -42,6 +45,8 @@ class OpContext {
   Tensor& allocate_output(int i, DType dtype, Shape shape);
   // compute(): the output is `t` itself, usually a view of an input (Reshape, Identity).
   void set_output_tensor(int i, Tensor t);
+  // compute(): a sequence or an empty optional (or a tensor) as output i.
+  void set_output_value(int i, Value v);
 
   // Subgraph runs (If/Loop/Scan) see the values of this frame by name.
   Frame& frame() { return frame_; }

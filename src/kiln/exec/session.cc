@@ -89,9 +89,14 @@ void Session::return_frame(std::unique_ptr<Frame> frame) {
   idle_.push_back(std::move(frame));
 }
 
-void Session::check_feed(const ir::ValueInfo& info, const Tensor& t) const {
+void Session::check_feed(const ir::ValueInfo& info, const Value& v) const {
   const ir::TypeInfo& want = info.type;
-  if (want.kind != ir::ValueKind::Tensor) return;
+  if (want.kind == ir::ValueKind::Sequence && !v.is_sequence())
+    fail(ErrorCode::InvalidArgument, "input '", info.name, "' is a sequence; got ", v.type_str());
+  if (v.is_none() && want.kind != ir::ValueKind::Optional)
+    fail(ErrorCode::InvalidArgument, "input '", info.name, "' is not optional; got None");
+  if (want.kind != ir::ValueKind::Tensor || !v.is_tensor()) return;
+  const Tensor& t = v.tensor();
   if (want.dtype != DType::Undefined && t.dtype() != want.dtype)
     fail(ErrorCode::InvalidArgument, "Unexpected input data type for input '", info.name, "'. Actual: (tensor(",
          dtype_name(t.dtype()), ")) , expected: (", type_str(want), ")");
@@ -109,10 +114,10 @@ void Session::check_feed(const ir::ValueInfo& info, const Tensor& t) const {
          " for the following indices\n", bad.str(), " Please fix either the inputs or the model.");
 }
 
-std::vector<Tensor> Session::run(const std::vector<std::pair<std::string, Tensor>>& feeds,
-                                 const std::vector<std::string>& fetch) {
+std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>& feeds,
+                                const std::vector<std::string>& fetch) {
   const ir::Graph& g = model_->graph;
-  std::vector<std::pair<int, Tensor>> bound;
+  std::vector<std::pair<int, Value>> bound;
   std::set<int> fed;
   for (const auto& [name, t] : feeds) {
     const ir::ValueInfo* info = nullptr;
@@ -148,7 +153,7 @@ std::vector<Tensor> Session::run(const std::vector<std::pair<std::string, Tensor
   const int saved_threads = num_threads();
   set_num_threads(threads_);
   auto frame = borrow_frame();
-  std::vector<Tensor> results;
+  std::vector<Value> results;
   try {
     results = frame->run(bound, wanted);
   } catch (...) {

@@ -28,8 +28,8 @@ class Session {
   ~Session();
 
   // Feeds by name; `fetch` names the outputs wanted (empty: all, in graph order).
-  std::vector<Tensor> run(const std::vector<std::pair<std::string, Tensor>>& feeds,
-                          const std::vector<std::string>& fetch);
+  std::vector<Value> run(const std::vector<std::pair<std::string, Value>>& feeds,
+                         const std::vector<std::string>& fetch);
 
   const ir::Model& model() const { return *model_; }
   const SessionConfig& config() const { return config_; }
@@ -43,7 +43,7 @@ class Session {
  private:
   std::unique_ptr<Frame> borrow_frame();
   void return_frame(std::unique_ptr<Frame> frame);
-  void check_feed(const ir::ValueInfo& info, const Tensor& t) const;
+  void check_feed(const ir::ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<ir::Model> model_;
   SessionConfig config_;

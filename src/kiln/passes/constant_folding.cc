@@ -40,7 +40,7 @@ void fold_constants(ir::Graph& graph) {
       if (!in.empty()) one.initializers[in] = graph.initializers.at(in);
     for (const auto& out : node.outputs)
       if (!out.empty()) one.outputs.push_back(ir::ValueInfo{out, {}, {}});
-    std::vector<Tensor> results;
+    std::vector<Value> results;
     try {
       const ExecutionPlan one_plan = build_execution_plan(one, nullptr);
       Frame frame(one_plan, nullptr);
@@ -48,9 +48,12 @@ void fold_constants(ir::Graph& graph) {
     } catch (const Error&) {
       continue;  // leave it to run time, where the error names the inputs that reach it
     }
+    bool all_tensors = true;
+    for (const Value& v : results) all_tensors &= v.is_tensor();
+    if (!all_tensors) continue;
     size_t k = 0;
     for (const auto& out : node.outputs)
-      if (!out.empty()) graph.initializers[out] = results[k++];
+      if (!out.empty()) graph.initializers[out] = results[k++].tensor();
     folded.insert(step.node);
   }
   if (folded.empty()) return;

@@ -88,6 +88,51 @@ Tensor to_tensor(py::handle obj, const std::string& name, std::vector<py::object
   return Tensor::view(dt, shape, const_cast<void*>(a.data()));
 }
 
+// numpy has no bfloat16: a uint16 array fed where the model declares bfloat16 carries its bits.
+Tensor retag_bfloat16(Tensor t, DType declared) {
+  if (declared == DType::BFloat16 && t.dtype() == DType::UInt16)
+    return Tensor::view(DType::BFloat16, t.shape(), t.raw(), t.owner());
+  return t;
+}
+
+Value to_value(py::handle obj, const std::string& name, const ir::TypeInfo* declared, std::vector<py::object>& keep) {
+  if (obj.is_none()) return Value::none();
+  const ir::TypeInfo* elem = declared && declared->elem ? declared->elem.get() : nullptr;
+  if (declared && declared->kind == ir::ValueKind::Optional) {
+    declared = elem;
+    elem = declared && declared->elem ? declared->elem.get() : nullptr;
+  }
+  if (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
+    if (declared && declared->kind == ir::ValueKind::Tensor) return Value(to_tensor(obj, name, keep));
+    std::vector<Tensor> items;
+    DType elem_type = elem ? elem->dtype : DType::Undefined;
+    for (py::handle item : obj) {
+      Tensor t = to_tensor(item, name, keep);
+      items.push_back(retag_bfloat16(t, elem_type));
+    }
+    if (elem_type == DType::Undefined && !items.empty()) elem_type = items[0].dtype();
+    for (const Tensor& t : items)
+      if (elem_type != DType::Undefined && t.dtype() != elem_type)
+        fail(ErrorCode::InvalidArgument, "input '", name, "': sequence items must all be ", dtype_name(elem_type),
+             ", got ", dtype_name(t.dtype()));
+    return Value::sequence(std::move(items), elem_type);
+  }
+  Tensor t = to_tensor(obj, name, keep);
+  return Value(retag_bfloat16(t, declared ? declared->dtype : DType::Undefined));
+}
+
+py::object to_numpy(const Tensor& t);
+
+py::object to_python(const Value& v) {
+  if (v.is_none()) return py::none();
+  if (v.is_sequence()) {
+    py::list out;
+    for (const Tensor& t : v.items()) out.append(to_numpy(t));
+    return out;
+  }
+  return to_numpy(v.tensor());
+}
+
 py::object to_numpy(const Tensor& t) {
   std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
   if (t.dtype() == DType::String) {
@@ -151,21 +196,24 @@ class PySession {
 
   py::list run(py::object output_names, py::dict feeds) {
     std::vector<py::object> keep;
-    std::vector<std::pair<std::string, Tensor>> inputs;
+    std::vector<std::pair<std::string, Value>> inputs;
     for (auto [key, value] : feeds) {
       std::string name = py::str(key).cast<std::string>();
-      inputs.emplace_back(name, to_tensor(value, name, keep));
+      const ir::TypeInfo* declared = nullptr;
+      for (const auto& v : session_->model().graph.inputs)
+        if (v.name == name) declared = &v.type;
+      inputs.emplace_back(name, to_value(value, name, declared, keep));
     }
     std::vector<std::string> fetch;
     if (!output_names.is_none())
       for (py::handle h : output_names) fetch.push_back(py::str(h).cast<std::string>());
-    std::vector<Tensor> results;
+    std::vector<Value> results;
     {
       py::gil_scoped_release nogil;
       results = session_->run(inputs, fetch);
     }
     py::list out;
-    for (const Tensor& t : results) out.append(to_numpy(t));
+    for (const Value& v : results) out.append(to_python(v));
     return out;
   }
 
