@@ -1,0 +1,119 @@
+// Convolution on oneDNN, shared by Conv and Kiln's FusedConv (and later fused variants): the
+// primitive is created in prepare() with layouts left to oneDNN (`any`), constant weights are
+// reordered once into its layout, and activations and residual adds ride along as post-ops.
+//
+//   Y = act(conv(X, W) + B + Z)      Z (FusedConv's 4th input) is the `sum` post-op
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kiln/exec/kernel.h"
+#include "kiln/ops/common/dnnl.h"
+#include "kiln/ops/nn/conv_reference.h"
+
+namespace kiln::nn {
+
+// An activation applied after the convolution, as ONNX Runtime's FusedConv names them.
+struct Activation {
+  enum class Kind { None, Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, Tanh, HardSwish };
+  Kind kind = Kind::None;
+  float alpha = 0, beta = 0;  // LeakyRelu: alpha; Clip: min, max; HardSigmoid: alpha, beta
+
+  // From the `activation` string and `activation_params` floats; None when absent.
+  static Activation from_node(const ir::Node& node);
+  void append_to(dnnl::post_ops& ops) const;
+  // The same function on plain data, for the reference path.
+  template <typename T>
+  void apply(T* data, int64_t n) const;
+};
+
+// What runs after conv + bias, in this order: add the destination's prior content (a residual
+// Z copied there first), then the activation.
+struct PostOps {
+  bool sum = false;
+  Activation act;
+};
+
+dnnl::primitive_attr make_attr(const PostOps& post);
+
+// A tensor a primitive wants in its own layout: a buffer in that layout and the reorders to
+// and from the plain one; nothing when the primitive takes the plain layout. The buffers are
+// per-thread scratch (`slot` tells apart the ones a primitive uses at once): a run stays on one
+// thread and its kernels run one after another, so they need not hold activation-sized memory.
+class Relayout {
+ public:
+  // `to`/`from`: which directions will be used (data comes in, results go out).
+  void init(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted, int slot, bool to, bool from);
+  bool active() const { return bool(buffer_); }
+  // Memory holding the data of `p` in the primitive's layout (reordered into the buffer).
+  dnnl::memory in(const void* p);
+  // Memory the primitive writes; finish(p) then moves it to `p` in the plain layout.
+  dnnl::memory target(void* p);
+  void finish(void* p);
+
+ private:
+  dnnl::memory& bind();
+
+  dnnl::memory::desc plain_;
+  dnnl::memory buffer_;
+  int slot_ = 0;
+  dnnl::reorder to_, from_;
+};
+
+// Conv (opsets 1, 11) and FusedConv. Inputs: X, W, optional B, and for FusedConv optional Z.
+class ConvKernel : public Kernel {
+ public:
+  ConvKernel(const KernelInit& init, PostOps post);
+  void prepare(OpContext& ctx) override;
+  void compute(OpContext& ctx) override;
+
+ private:
+  void prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape);
+  template <typename T>
+  void reference(OpContext& ctx);
+
+  const Tensor* weight_;
+  PostOps post_;
+  std::vector<int64_t> kernel_attr_;
+  int64_t group_;
+  ConvGeometry geo_;
+  bool has_bias_ = false;
+  bool use_dnnl_ = false;
+  dnnl::convolution_forward prim_;
+  Relayout src_, dst_, wei_;
+  dnnl::memory packed_;  // constant weights in the primitive's layout
+  dnnl::memory::desc w_plain_, bias_md_;
+};
+
+template <typename T>
+void Activation::apply(T* y, int64_t n) const {
+  const T a = T(alpha), b = T(beta);
+  switch (kind) {
+    case Kind::None: return;
+    case Kind::Relu:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::max(y[i], T(0));
+      return;
+    case Kind::LeakyRelu:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] < T(0) ? a * y[i] : y[i];
+      return;
+    case Kind::Clip:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i], a), b);
+      return;
+    case Kind::Sigmoid:
+      for (int64_t i = 0; i < n; ++i) y[i] = T(1) / (T(1) + std::exp(-y[i]));
+      return;
+    case Kind::HardSigmoid:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(a * y[i] + b, T(0)), T(1));
+      return;
+    case Kind::Tanh:
+      for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
+      return;
+    case Kind::HardSwish:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] * std::min(std::max(y[i] / T(6) + T(0.5), T(0)), T(1));
+      return;
+  }
+}
+
+}  // namespace kiln::nn
