@@ -128,8 +128,18 @@ def _table(rows: List[List[str]], out: TextIO, indent: str = "  ") -> None:
         out.write(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
 
 
-def _format_ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
+def _format_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.2f} GB"
 
 
 def cmd_run(a: argparse.Namespace, out: TextIO) -> int:
@@ -145,7 +155,7 @@ def cmd_run(a: argparse.Namespace, out: TextIO) -> int:
     sess = kiln.InferenceSession(a.model, sess_options=opts)
     load_s = time.perf_counter() - t0
     threads = a.threads or os.cpu_count() or 1
-    out.write(f"model: {a.model} (loaded in {_format_ms(load_s)}, {threads} thread{'s' if threads != 1 else ''})\n")
+    out.write(f"model: {a.model} (loaded in {_format_time(load_s)}, {threads} thread{'s' if threads != 1 else ''})\n")
 
     declared = sess.get_inputs()
     if a.inputs:
@@ -185,7 +195,7 @@ def cmd_run(a: argparse.Namespace, out: TextIO) -> int:
     if rows:
         _table(rows, out)
     out.write(f"latency over {a.repeat} run{'s' if a.repeat != 1 else ''} ({a.warmup} warm-up): "
-              f"median {_format_ms(statistics.median(times))}, min {_format_ms(min(times))}\n")
+              f"median {_format_time(statistics.median(times))}, min {_format_time(min(times))}\n")
 
     if a.output:
         arrays = {n: r for n, r in zip(names, results) if isinstance(r, np.ndarray)}
@@ -211,7 +221,7 @@ def cmd_inspect(a: argparse.Namespace, out: TextIO) -> int:
         json.dump(doc, out, indent=1, default=str)
         out.write("\n")
         return 0
-    out.write(f"model: {a.model} ({os.path.getsize(a.model) / 1e6:.1f} MB)\n")
+    out.write(f"model: {a.model} ({_format_bytes(os.path.getsize(a.model))})\n")
     producer = info["producer"].strip() or "(not given)"
     opsets = ", ".join(f"{_DOMAIN_NAMES.get(d, d)} {v}" for d, v in sorted(info["opsets"].items()))
     out.write(f"producer: {producer}\nIR version: {info['ir_version']}\nopsets: {opsets or '(none)'}\n")
@@ -221,7 +231,7 @@ def cmd_inspect(a: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{title}:\n")
         if info[title]:
             _table([[n, _type_string(t), _shape_text(t["shape"])] for n, t in info[title]], out)
-    out.write(f"initializers: {info['initializers']} ({info['initializer_bytes'] / 1e6:.1f} MB)\n")
+    out.write(f"initializers: {info['initializers']} ({_format_bytes(info['initializer_bytes'])})\n")
     counts = info["op_counts"]
     out.write(f"ops: {sum(counts.values())} nodes, {len(counts)} op types\n")
     unsupported = {u.split(" (")[0] for u in info["unsupported"]}  # entries read "Op (opset N)"
