@@ -1,0 +1,261 @@
+#include "kiln/ops/rnn/rnn_common.h"
+
+#include <cctype>
+
+namespace kiln::rnn {
+
+namespace {
+
+struct ActInfo {
+  const char* name;
+  ActKind kind;
+  bool uses_alpha, uses_beta;
+  float alpha, beta;  // defaults, as the standalone ONNX operators have them
+};
+
+constexpr ActInfo kActs[] = {
+    {"sigmoid", ActKind::Sigmoid, false, false, 0, 0},
+    {"tanh", ActKind::Tanh, false, false, 0, 0},
+    {"relu", ActKind::Relu, false, false, 0, 0},
+    {"leakyrelu", ActKind::LeakyRelu, true, false, 0.01f, 0},
+    {"thresholdedrelu", ActKind::ThresholdedRelu, true, false, 1.0f, 0},
+    {"scaledtanh", ActKind::ScaledTanh, true, true, 1.0f, 1.0f},
+    {"hardsigmoid", ActKind::HardSigmoid, true, true, 0.2f, 0.5f},
+    {"elu", ActKind::Elu, true, false, 1.0f, 0},
+    {"softsign", ActKind::Softsign, false, false, 0, 0},
+    {"softplus", ActKind::Softplus, false, false, 0, 0},
+    {"affine", ActKind::Affine, true, true, 1.0f, 0},
+};
+
+}  // namespace
+
+std::vector<Activation> parse_activations(const ir::Node& node, int per_dir, int num_dir,
+                                          const std::vector<std::string>& defaults) {
+  std::vector<std::string> names = node.attr_strings("activations");
+  const int n = int(names.size());
+  if (n == 0) {
+    for (int d = 0; d < num_dir; ++d) names.insert(names.end(), defaults.begin(), defaults.end());
+  } else if (n == per_dir && num_dir == 2) {
+    names.insert(names.end(), names.begin(), names.end());  // one list serves both directions
+  } else if (per_dir == 1 && n == 2 && num_dir == 1) {
+    names.resize(1);  // RNN's early default listed Tanh for two directions
+  } else if (n != per_dir * num_dir) {
+    fail(ErrorCode::InvalidGraph, "expected ", per_dir * num_dir, " activations (", per_dir, " per direction), got ", n);
+  }
+  const std::vector<float> alphas = node.attr_floats("activation_alpha");
+  const std::vector<float> betas = node.attr_floats("activation_beta");
+  size_t ai = 0, bi = 0;
+  std::vector<Activation> acts;
+  for (const std::string& name : names) {
+    std::string lower = name;
+    for (char& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    const ActInfo* info = nullptr;
+    for (const ActInfo& a : kActs)
+      if (lower == a.name) info = &a;
+    if (!info)
+      fail(ErrorCode::InvalidGraph, "activation '", name,
+           "' is not one of Sigmoid, Tanh, Relu, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid, Elu, "
+           "Softsign, Softplus, Affine");
+    Activation a{info->kind, info->alpha, info->beta};
+    if (info->uses_alpha && ai < alphas.size()) a.alpha = alphas[ai++];
+    if (info->uses_beta && bi < betas.size()) a.beta = betas[bi++];
+    acts.push_back(a);
+  }
+  return acts;
+}
+
+// --- Projection -----------------------------------------------------------------------------
+
+void Projection::init(DType dtype, int64_t m, int64_t k, int64_t n, bool bias) {
+  dtype_ = dtype, m_ = m, k_ = k, n_ = n, bias_ = bias;
+  if (dtype != DType::Float32) {
+    if (wt_.size() != size_t(k * n)) packed_ok_ = false;
+    wt_.resize(size_t(k * n));
+    return;
+  }
+  prim_ = dnnl::matmul();
+  if (m == 0 || k == 0 || n == 0) return;
+  using dt = dnnl::memory::data_type;
+  auto a_md = plain_desc({m, k}, dtype);
+  auto c_md = plain_desc({m, n}, dtype);
+  auto w_any = dnnl::memory::desc({k, n}, dt::f32, dnnl::memory::format_tag::any);
+  auto& eng = dnnl_engine();
+  dnnl::matmul::primitive_desc pd;
+  if (bias) {
+    auto b_md = plain_desc({1, n}, dtype);
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w_any, b_md, c_md), eng);
+    bias_mem_ = dnnl::memory(b_md, eng, DNNL_MEMORY_NONE);
+  } else {
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w_any, c_md), eng);
+  }
+  prim_ = dnnl::matmul(pd);
+  a_mem_ = dnnl::memory(a_md, eng, DNNL_MEMORY_NONE);
+  c_mem_ = dnnl::memory(c_md, eng, DNNL_MEMORY_NONE);
+  if (!packed_ || packed_.get_desc() != pd.weights_desc()) {
+    packed_ = dnnl::memory(pd.weights_desc(), eng);
+    packed_ok_ = false;
+  }
+  args_ = {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, packed_}, {DNNL_ARG_DST, c_mem_}};
+  if (bias) args_[DNNL_ARG_BIAS] = bias_mem_;
+}
+
+void Projection::pack(const void* w) {
+  if (dtype_ != DType::Float32) {
+    const double* src = static_cast<const double*>(w);
+    for (int64_t j = 0; j < n_; ++j)
+      for (int64_t q = 0; q < k_; ++q) wt_[size_t(q * n_ + j)] = src[j * k_ + q];
+    packed_ok_ = true;
+    return;
+  }
+  if (!prim_) return;
+  // W [n, k] row-major is W^T [k, n] with strides (1, k).
+  dnnl::memory::desc src_md({k_, n_}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k_});
+  dnnl::memory src = wrap(src_md, w);
+  dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
+  dnnl_stream().wait();
+  packed_ok_ = true;
+}
+
+void Projection::run(const void* a, void* c, const void* bias) {
+  if (m_ == 0 || n_ == 0) return;
+  if (dtype_ == DType::Float32 && k_ > 0) {
+    a_mem_.set_data_handle(const_cast<void*>(a));
+    c_mem_.set_data_handle(c);
+    if (bias_) bias_mem_.set_data_handle(const_cast<void*>(bias));
+    prim_.execute(dnnl_stream(), args_);
+    dnnl_stream().wait();
+    return;
+  }
+  auto plain = [&]<typename T>() {
+    const T* pa = static_cast<const T*>(a);
+    const T* pb = static_cast<const T*>(bias);
+    T* pc = static_cast<T*>(c);
+    const T* wt = nullptr;
+    if constexpr (std::is_same_v<T, double>) wt = wt_.data();
+    parallel_for(m_, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, k_ * n_)), [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i) {
+        T* row = pc + i * n_;
+        if (pb) std::memcpy(row, pb, size_t(n_) * sizeof(T));
+        else std::fill_n(row, n_, T(0));
+        for (int64_t q = 0; q < k_; ++q) {
+          const T av = pa[i * k_ + q];
+          const T* w = wt + q * n_;
+#pragma omp simd
+          for (int64_t j = 0; j < n_; ++j) row[j] += av * w[j];
+        }
+      }
+    });
+  };
+  if (dtype_ == DType::Float32) plain.operator()<float>();  // k == 0: the bias alone
+  else plain.operator()<double>();
+}
+
+// --- RnnBase --------------------------------------------------------------------------------
+
+RnnBase::RnnBase(const KernelInit& init, int gates, bool has_cell, const std::vector<std::string>& default_acts,
+                 std::vector<std::pair<int, int>> splits)
+    : op_(init.node.op_type.c_str()),
+      gates_(gates),
+      has_cell_(has_cell),
+      acts_per_dir_(int(default_acts.size())),
+      splits_(std::move(splits)) {
+  const ir::Node& node = init.node;
+  const std::string dir = node.attr_string("direction", "forward");
+  if (dir == "bidirectional") num_dir_ = 2;
+  else if (dir == "reverse") reverse_only_ = true;
+  else if (dir != "forward")
+    fail(ErrorCode::InvalidGraph, "direction must be forward, reverse or bidirectional, got '", dir, "'");
+  layout_ = node.attr_int("layout", 0);
+  if (layout_ != 0 && layout_ != 1) fail(ErrorCode::InvalidGraph, "layout must be 0 or 1, got ", layout_);
+  if (node.has_attr("hidden_size")) {
+    hidden_attr_ = node.attr_int("hidden_size", 0);
+    if (hidden_attr_ <= 0) fail(ErrorCode::InvalidGraph, "hidden_size must be positive, got ", hidden_attr_);
+  }
+  if (node.has_attr("clip")) {
+    has_clip_ = true;
+    clip_ = node.attr_float("clip", 0);
+    if (!(clip_ > 0)) fail(ErrorCode::InvalidGraph, "clip must be positive, got ", clip_);
+  }
+  acts_ = parse_activations(node, acts_per_dir_, num_dir_, default_acts);
+  w_const_ = init.constant(1) != nullptr;
+  r_const_ = init.constant(2) != nullptr;
+}
+
+void RnnBase::prepare(OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor& r = ctx.input(2);
+  dtype_ = x.dtype();
+  if (dtype_ != DType::Float32 && dtype_ != DType::Float64)
+    fail(ErrorCode::NotImplemented, op_, ": element type ", dtype_name(dtype_), " is not supported (float, double)");
+  const char* names[] = {"X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"};
+  for (int i = 1; i < std::min(ctx.num_inputs(), 8); ++i)
+    if (i != 4 && ctx.has_input(i) && ctx.input(i).dtype() != dtype_)
+      fail(ErrorCode::InvalidArgument, names[i], " is ", dtype_name(ctx.input(i).dtype()), " but X is ",
+           dtype_name(dtype_));
+  if (x.rank() != 3)
+    fail(ErrorCode::InvalidArgument, "X must have rank 3 (", layout_ ? "[batch, seq, input]" : "[seq, batch, input]",
+         "), got ", shape_str(x.shape()));
+  if (r.rank() != 3) fail(ErrorCode::InvalidArgument, "R must have rank 3, got ", shape_str(r.shape()));
+  seq_ = x.dim(layout_ ? 1 : 0);
+  batch_ = x.dim(layout_ ? 0 : 1);
+  input_ = x.dim(2);
+  hidden_ = hidden_attr_ >= 0 ? hidden_attr_ : r.dim(2);
+  const int64_t gh = gates_ * hidden_, nd = num_dir_;
+  auto expect = [&](int i, const Shape& want, const char* meaning) {
+    if (ctx.input(i).shape() != want)
+      fail(ErrorCode::InvalidArgument, names[i], " must have shape ", shape_str(want), " (", meaning, "), got ",
+           shape_str(ctx.input(i).shape()));
+  };
+  const std::string g = std::to_string(gates_) + "*hidden_size";
+  expect(1, {nd, gh, input_}, ("[num_directions, " + g + ", input_size]").c_str());
+  expect(2, {nd, gh, hidden_}, ("[num_directions, " + g + ", hidden_size]").c_str());
+  has_bias_ = ctx.has_input(3);
+  if (has_bias_) expect(3, {nd, 2 * gh}, ("[num_directions, 2*" + g + "]").c_str());
+  if (ctx.has_input(4)) {
+    if (ctx.input(4).dtype() != DType::Int32)
+      fail(ErrorCode::InvalidArgument, "sequence_lens must be int32, got ", dtype_name(ctx.input(4).dtype()));
+    expect(4, {batch_}, "[batch_size]");
+  }
+  const Shape state = layout_ ? Shape{batch_, nd, hidden_} : Shape{nd, batch_, hidden_};
+  const char* state_meaning = layout_ ? "[batch_size, num_directions, hidden_size]" : "[num_directions, batch_size, hidden_size]";
+  if (ctx.has_input(5)) expect(5, state, state_meaning);
+  if (has_cell_ && ctx.has_input(6)) expect(6, state, state_meaning);
+  if (has_cell_ && ctx.has_input(7)) expect(7, {nd, 3 * hidden_}, "[num_directions, 3*hidden_size]");
+
+  if (ctx.has_output(0))
+    ctx.set_output(0, dtype_, layout_ ? Shape{batch_, seq_, nd, hidden_} : Shape{seq_, nd, batch_, hidden_});
+  if (ctx.has_output(1)) ctx.set_output(1, dtype_, state);
+  if (has_cell_ && ctx.has_output(2)) ctx.set_output(2, dtype_, state);
+
+  const size_t es = dtype_size(dtype_);
+  lens_.assign(size_t(batch_), seq_);
+  xw_.reserve(size_t(seq_ * batch_ * gh) * es);
+  h_.reserve(size_t(batch_ * hidden_) * es);
+  c_.reserve(size_t(batch_ * hidden_) * es);
+  bias_.reserve(size_t(gh) * es);
+  gh_.resize(splits_.size());
+  for (size_t s = 0; s < splits_.size(); ++s) gh_[s].reserve(size_t(batch_ * splits_[s].second * hidden_) * es);
+  // Enough rows per thread that a step's gate work outweighs waking the team.
+  row_grain_ = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, gh));
+
+  xw_proj_.resize(size_t(nd));
+  rec_.resize(size_t(nd));
+  for (int d = 0; d < num_dir_; ++d) {
+    xw_proj_[size_t(d)].init(dtype_, seq_ * batch_, input_, gh, has_bias_);
+    rec_[size_t(d)].resize(splits_.size());
+    for (size_t s = 0; s < splits_.size(); ++s)
+      rec_[size_t(d)][s].init(dtype_, batch_, hidden_, splits_[s].second * hidden_, false);
+    // Initializer weights are packed here (again only if a new shape changes oneDNN's layout
+    // for them); other weights on every run.
+    if (w_const_ && !xw_proj_[size_t(d)].packed())
+      xw_proj_[size_t(d)].pack(static_cast<const char*>(w.raw()) + size_t(d * gh * input_) * es);
+    if (r_const_)
+      for (size_t s = 0; s < splits_.size(); ++s)
+        if (!rec_[size_t(d)][s].packed())
+          rec_[size_t(d)][s].pack(static_cast<const char*>(r.raw()) +
+                                size_t((d * gh + splits_[s].first * hidden_) * hidden_) * es);
+  }
+}
+
+}  // namespace kiln::rnn
