@@ -1,0 +1,8 @@
+// LogSoftmax: along `axis` from opset 13, over the 2-D flattening at `axis` before (see softmax.h).
+#include "kiln/ops/reduce/softmax.h"
+
+namespace kiln {
+namespace {
+const OpRegistration kLogSoftmax{"LogSoftmax", make_kernel<SoftmaxFamily<SoftmaxKind::LogSoftmax>>};
+}  // namespace
+}  // namespace kiln

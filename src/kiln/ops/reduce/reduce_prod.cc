@@ -1,0 +1,19 @@
+// ReduceProd: axes is an attribute before opset 18 and an optional input from 18. An empty
+// reduction gives 1.
+#include "kiln/ops/reduce/reduce.h"
+
+namespace kiln {
+namespace {
+struct ProdFamily {
+  template <typename T>
+  struct Op {
+    using Acc = SumAcc<T>;
+    Acc init() const { return Acc(1); }
+    Acc step(Acc a, T x) const { return a * Acc(x); }
+    Acc merge(Acc a, Acc b) const { return a * b; }
+    T done(Acc a, int64_t) const { return T(a); }
+  };
+};
+const OpRegistration kReduceProd{"ReduceProd", make_kernel<Reduce<ProdFamily, ReduceTypes, 18>>};
+}  // namespace
+}  // namespace kiln
