@@ -36,7 +36,8 @@ std::vector<Activation> parse_activations(const ir::Node& node, int per_dir, int
   if (n == 0) {
     for (int d = 0; d < num_dir; ++d) names.insert(names.end(), defaults.begin(), defaults.end());
   } else if (n == per_dir && num_dir == 2) {
-    names.insert(names.end(), names.begin(), names.end());  // one list serves both directions
+    const std::vector<std::string> one = names;  // one list serves both directions
+    names.insert(names.end(), one.begin(), one.end());
   } else if (per_dir == 1 && n == 2 && num_dir == 1) {
     names.resize(1);  // RNN's early default listed Tanh for two directions
   } else if (n != per_dir * num_dir) {
