@@ -23,16 +23,31 @@ struct BroadcastWalk {
 
 BroadcastWalk make_broadcast_walk(const Shape& out, const std::vector<Shape>& inputs);
 
-// Calls fn(row, offsets) for every output row, in parallel over rows.
+// Calls fn(row, offsets) for every output row, in parallel over rows. Offsets advance like an
+// odometer, so rows cost no divisions after the first of each chunk.
 template <typename Fn>
 void for_each_broadcast_row(const BroadcastWalk& walk, Fn&& fn) {
   const int64_t rows = walk.rows();
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, walk.inner()));
   parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> offsets(walk.strides.size());
+    const size_t k = walk.strides.size();
+    const size_t outer = walk.dims.size() - 1;  // dims before the inner one
+    std::vector<int64_t> offsets(k), index(outer);
+    walk.row_offsets(begin, offsets.data());
+    for (size_t d = outer, rem = size_t(begin); d-- > 0;) {
+      index[d] = int64_t(rem % size_t(walk.dims[d]));
+      rem /= size_t(walk.dims[d]);
+    }
     for (int64_t r = begin; r < end; ++r) {
-      walk.row_offsets(r, offsets.data());
       fn(r, offsets.data());
+      for (size_t d = outer; d-- > 0;) {
+        if (++index[d] < walk.dims[d]) {
+          for (size_t j = 0; j < k; ++j) offsets[j] += walk.strides[j][d];
+          break;
+        }
+        index[d] = 0;
+        for (size_t j = 0; j < k; ++j) offsets[j] -= (walk.dims[d] - 1) * walk.strides[j][d];
+      }
     }
   });
 }

@@ -1,0 +1,12 @@
+// Greater: a > b elementwise with numpy broadcasting, giving bool (opset 7+; every numeric type from opset 9).
+#include "kiln/ops/common/elementwise.h"
+
+namespace kiln {
+namespace {
+struct GreaterFn {
+  template <typename T>
+  bool operator()(const T& a, const T& b) const { return a > b; }
+};
+const OpRegistration kGreater{"", "Greater", 7, make_kernel<Binary<GreaterFn, AllNumericTypes, true>>};
+}  // namespace
+}  // namespace kiln

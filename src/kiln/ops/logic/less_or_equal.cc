@@ -1,0 +1,12 @@
+// LessOrEqual: a <= b elementwise with numpy broadcasting, giving bool (opset 12+).
+#include "kiln/ops/common/elementwise.h"
+
+namespace kiln {
+namespace {
+struct LessOrEqualFn {
+  template <typename T>
+  bool operator()(const T& a, const T& b) const { return a <= b; }
+};
+const OpRegistration kLessOrEqual{"", "LessOrEqual", 12, make_kernel<Binary<LessOrEqualFn, AllNumericTypes, true>>};
+}  // namespace
+}  // namespace kiln

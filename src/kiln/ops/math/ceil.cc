@@ -1,0 +1,14 @@
+// Ceil: rounds up, elementwise on float, double, float16 and bfloat16 (opset 6+).
+#include <cmath>
+
+#include "kiln/ops/common/elementwise.h"
+
+namespace kiln {
+namespace {
+struct CeilFn {
+  template <typename T>
+  T operator()(T x) const { return std::ceil(x); }
+};
+const OpRegistration kCeil{"", "Ceil", 6, make_kernel<Unary<CeilFn, AllFloatTypes>>};
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,14 @@
+// Floor: rounds down, elementwise on float, double, float16 and bfloat16 (opset 6+).
+#include <cmath>
+
+#include "kiln/ops/common/elementwise.h"
+
+namespace kiln {
+namespace {
+struct FloorFn {
+  template <typename T>
+  T operator()(T x) const { return std::floor(x); }
+};
+const OpRegistration kFloor{"", "Floor", 6, make_kernel<Unary<FloorFn, AllFloatTypes>>};
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,15 @@
+// Mul: numpy-broadcast product (opset 7+). Integers wrap around on overflow.
+#include "kiln/ops/common/elementwise.h"
+
+namespace kiln {
+namespace {
+struct MulFn {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>) return T(wrap_uint_t<T>(a) * wrap_uint_t<T>(b));
+    else return a * b;
+  }
+};
+const OpRegistration kMul{"Mul", make_kernel<Binary<MulFn, AllNumericTypes>>};
+}  // namespace
+}  // namespace kiln
