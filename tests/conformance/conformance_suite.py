@@ -338,32 +338,26 @@ def missing_ops(reason: str) -> List[str]:
 
 
 def classify(res: Dict[str, Any]) -> str:
-    """A short class for a failure, most actionable first."""
-    reason = res.get("reason", "")
+    """A short class for a failure: crash, timeout, missing op, wrong result, or the stage and
+    exception of an error, with the case's special I/O kinds (sequence, optional, bfloat16)."""
     if res["status"] in ("crash", "timeout"):
         return res["status"]
+    reason = res.get("reason", "")
     if missing_ops(reason):
         return "missing op"
-    tags = res.get("tags", [])
-    if "sequence" in tags or "optional" in tags:
-        return "sequence/optional I/O"
-    if "bfloat16" in tags:
-        return "bfloat16 I/O"
     if res["status"] == "fail":
         return "wrong result"
-    exc = reason.split(":", 1)[0]
-    return f"{res.get('stage', '')} error ({exc})"
+    klass = f"{res.get('stage', '')} error ({reason.split(':', 1)[0]})"
+    tags = res.get("tags", [])
+    return klass + (f" with {'/'.join(tags)} I/O" if tags else "")
 
 
 def note(res: Dict[str, Any]) -> str:
     """The one-line reason written to known_failures.txt."""
     klass = classify(res)
-    reason = res.get("reason", "")
     if klass == "missing op":
-        return "missing op: " + ", ".join(missing_ops(reason))
-    if klass in ("sequence/optional I/O", "bfloat16 I/O"):
-        return f"{klass} (the core takes plain tensors only): {reason}"
-    return f"{klass}: {reason}"
+        return "missing op: " + ", ".join(missing_ops(res.get("reason", "")))
+    return f"{klass}: {res.get('reason', '')}"
 
 
 def totals(results: Dict[str, Dict[str, Any]]) -> Dict[str, Tuple[int, int]]:
@@ -415,6 +409,9 @@ def report(results: Dict[str, Dict[str, Any]], top: int = 40) -> str:
         lines.append("other failures, grouped by message:")
         for msg, n in other.most_common(top):
             lines.append(f"  {n:4d}  {msg}")
+    slow = sorted(results.items(), key=lambda kv: -kv[1].get("seconds", 0.0))[:5]
+    if slow:
+        lines.append("slowest cases: " + ", ".join(f"{k} {r.get('seconds', 0.0):.2f} s" for k, r in slow))
     return "\n".join(lines)
 
 

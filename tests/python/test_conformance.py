@@ -140,7 +140,9 @@ def test_failure_classes_and_missing_op_parsing():
     assert cs.classify(r) == "missing op"
     assert cs.note(r) == "missing op: Abs, ai.onnx.preview.training::Adam"
     seq = {"status": "error", "stage": "run", "tags": ["sequence"], "reason": "InvalidArgument: x"}
-    assert cs.classify(seq) == "sequence/optional I/O"
+    assert cs.classify(seq) == "run error (InvalidArgument) with sequence I/O"
+    assert cs.note(seq) == "run error (InvalidArgument) with sequence I/O: InvalidArgument: x"
+    assert cs.classify({**seq, "status": "crash"}) == "crash"
     assert cs.classify({"status": "fail", "stage": "compare", "tags": [], "reason": "1/3 values differ"}) == \
         "wrong result"
     res = {"node/test_a": {"status": "pass"}, "node/test_b": r, "simple/test_c": {"status": "pass"}}
