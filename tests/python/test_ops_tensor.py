@@ -493,6 +493,13 @@ def test_scatter_elements_dtypes(dtype):
     same(run1("ScatterElements", {"X": x, "I": idx, "U": upd}, opset=11), scatter_elements_ref(x, idx, upd, 0, "none"))
 
 
+def test_scatter_deprecated_name():
+    x = sample((3, 3))
+    idx = np.array([[1, 0, 2]], np.int64)
+    upd = sample((1, 3))
+    same(run1("Scatter", {"X": x, "I": idx, "U": upd}, opset=10, axis=0), scatter_elements_ref(x, idx, upd, 0, "none"))
+
+
 def test_scatter_elements_errors():
     x = sample((3, 3))
     with pytest.raises(state.InvalidArgument, match=r"index -4 is out of range: expected \[-3, 2\]"):
@@ -601,8 +608,14 @@ def test_dropout_opsets():
                               "T": np.array(False)}, ["Y", "M"], opset=13)
     same(y, x.astype(np.float64))
     same(mask, np.ones((3, 4), bool))
-    with pytest.raises(state.NotImplemented, match="training_mode=true is not supported"):
+    with pytest.raises(state.NotImplemented, match=r"training_mode=true is not supported \(ratio 0.5\)"):
         run("Dropout", {"X": x, "R": np.array(0.5, np.float32), "T": np.array(True)}, ["Y", "M"], opset=12)
+    with pytest.raises(state.NotImplemented, match="training_mode=true is not supported"):
+        run("Dropout", {"X": x, "R": None, "T": np.array(True)}, ["Y"], opset=13)
+    # Training with ratio 0 drops nothing: deterministic, so it runs.
+    y, mask = run("Dropout", {"X": x, "R": np.array(0.0, np.float16), "T": np.array(True)}, ["Y", "M"], opset=13)
+    same(y, x)
+    same(mask, np.ones((3, 4), bool))
 
 
 # --- Pad ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Dropout at inference: the output is the input itself and the optional mask keeps every
 // element (true; ones of the input type before opset 10). Training mode (the training_mode
-// input from opset 12) would drop at random and is refused.
+// input from opset 12) drops at random and is refused, unless the ratio is 0 and it drops
+// nothing.
 #include "kiln/ops/tensor/tensor_copy.h"
 
 namespace kiln {
@@ -22,8 +23,12 @@ class Dropout : public Kernel {
   }
   void compute(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
-    if (ctx.has_input(2) && ctx.input(2).data<bool>()[0])
-      fail(ErrorCode::NotImplemented, "training_mode=true is not supported: Kiln runs inference only");
+    if (ctx.has_input(2) && ctx.input(2).data<bool>()[0]) {
+      const double ratio = ctx.has_input(1) ? ctx.input(1).scalar_as_double() : 0.5;
+      if (ratio != 0.0)
+        fail(ErrorCode::NotImplemented, "training_mode=true is not supported (ratio ", ratio,
+             "): Kiln runs inference only");
+    }
     ctx.set_output_tensor(0, x);
     if (!ctx.has_output(1)) return;
     Tensor& mask = ctx.output(1);

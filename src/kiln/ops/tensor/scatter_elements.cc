@@ -70,5 +70,7 @@ class ScatterElements : public Kernel {
   int64_t axis_n_ = 0;
 };
 const OpRegistration kScatterElements{"ScatterElements", make_kernel<ScatterElements>};
+// Scatter (opsets 9-10) is ScatterElements under its deprecated name.
+const OpRegistration kScatter{"", "Scatter", 9, make_kernel<ScatterElements>};
 }  // namespace
 }  // namespace kiln
