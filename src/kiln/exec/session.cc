@@ -46,7 +46,7 @@ Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
     fail(ErrorCode::NotImplemented, os.str());
   }
   optimize_graph(*model_, config_.optimization);
-  plan_ = build_execution_plan(model_->graph, nullptr);
+  plan_ = build_execution_plan(model_->graph);
   idle_.push_back(std::make_unique<Frame>(plan_, nullptr));  // builds every kernel once, now
 }
 

@@ -24,7 +24,7 @@ bool foldable(const ir::Node& node) {
 void fold_constants(ir::Graph& graph) {
   std::set<std::string> overridable;
   for (const auto& v : graph.inputs) overridable.insert(v.name);
-  const ExecutionPlan plan = build_execution_plan(graph, nullptr);
+  const ExecutionPlan plan = build_execution_plan(graph);
   std::set<int> folded;
   for (const Step& step : plan.steps) {
     const ir::Node& node = graph.nodes[size_t(step.node)];
@@ -42,7 +42,7 @@ void fold_constants(ir::Graph& graph) {
       if (!out.empty()) one.outputs.push_back(ir::ValueInfo{out, {}, {}});
     std::vector<Value> results;
     try {
-      const ExecutionPlan one_plan = build_execution_plan(one, nullptr);
+      const ExecutionPlan one_plan = build_execution_plan(one);
       Frame frame(one_plan, nullptr);
       results = frame.run({});
     } catch (const Error&) {

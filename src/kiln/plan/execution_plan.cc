@@ -36,7 +36,7 @@ void collect_subgraph_reads(const ir::Graph& g, std::set<std::string>& reads) {
 
 }  // namespace
 
-ExecutionPlan build_execution_plan(const ir::Graph& graph, const std::vector<std::string>* outer_names) {
+ExecutionPlan build_execution_plan(const ir::Graph& graph, bool subgraph) {
   ExecutionPlan plan;
   plan.graph = &graph;
   auto intern = [&](const std::string& name) {
@@ -55,8 +55,6 @@ ExecutionPlan build_execution_plan(const ir::Graph& graph, const std::vector<std
     plan.graph_inputs.push_back(intern(v.name));
     available.insert(v.name);
   }
-  std::set<std::string> outer;
-  if (outer_names) outer.insert(outer_names->begin(), outer_names->end());
 
   // Every node's full read set, including what its subgraphs read from this scope.
   const size_t n = graph.nodes.size();
@@ -83,7 +81,7 @@ ExecutionPlan build_execution_plan(const ir::Graph& graph, const std::vector<std
     for (const auto& name : r) {
       if (writer.count(name) || available.count(name)) {
         reads[i].push_back(name);
-      } else if (outer.count(name)) {
+      } else if (subgraph) {
         if (!plan.value_ids.count(name)) plan.outer_values.push_back(intern(name));
         reads[i].push_back(name);
         available.insert(name);

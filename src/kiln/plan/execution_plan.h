@@ -32,9 +32,9 @@ struct ExecutionPlan {
   int id(const std::string& name) const;  // -1 if unknown
 };
 
-// Orders the nodes so every value is written before it is read. Names that no node, input or
-// initializer defines are outer-scope values when `outer_names` holds them, else an error
-// naming the node and the input. `outer_names` is null for a main graph.
-ExecutionPlan build_execution_plan(const ir::Graph& graph, const std::vector<std::string>* outer_names);
+// Orders the nodes so every value is written before it is read. In a main graph a name that
+// no node, input or initializer defines is an error naming the node and the input; in a
+// subgraph (`subgraph` true) it is read from the enclosing scopes, which checked it.
+ExecutionPlan build_execution_plan(const ir::Graph& graph, bool subgraph = false);
 
 }  // namespace kiln
