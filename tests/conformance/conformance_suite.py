@@ -325,16 +325,16 @@ def read_list(path: str) -> Dict[str, str]:
 
 
 _MISSING = re.compile(r"Kiln has no kernel for \d+ op\(s\) of this model: (.*)")
-_MISSING_ONE = re.compile(r"([\w.]+::)?([\w]+) \(opset \d+\)")
-_FRAME_MISSING = re.compile(r"no kernel for node '[^']*' \(([\w.:]+)\) at opset \d+")
+_MISSING_ONE = re.compile(r"([\w.]+::)?(\w+) \(opset (\d+)\)")
+_FRAME_MISSING = re.compile(r"no kernel for node '[^']*' \(([\w.]+::)?(\w+)\) at opset (\d+)")
 
 
-def missing_ops(reason: str) -> List[str]:
-    """Op types a failure names as having no kernel ('Domain::Op' outside ai.onnx)."""
+def missing_ops(reason: str, opsets: bool = False) -> List[str]:
+    """Op types a failure names as having no kernel ('Domain::Op' outside ai.onnx), with
+    ' (opset N)' if asked."""
     m = _MISSING.search(reason)
-    if m:
-        return [(d or "") + op for d, op in _MISSING_ONE.findall(m.group(1))]
-    return _FRAME_MISSING.findall(reason)
+    found = _MISSING_ONE.findall(m.group(1)) if m else _FRAME_MISSING.findall(reason)
+    return [(d or "") + op + (f" (opset {v})" if opsets else "") for d, op, v in found]
 
 
 def classify(res: Dict[str, Any]) -> str:
@@ -356,7 +356,7 @@ def note(res: Dict[str, Any]) -> str:
     """The one-line reason written to known_failures.txt."""
     klass = classify(res)
     if klass == "missing op":
-        return "missing op: " + ", ".join(missing_ops(res.get("reason", "")))
+        return "missing op: " + ", ".join(missing_ops(res.get("reason", ""), opsets=True))
     return f"{klass}: {res.get('reason', '')}"
 
 
@@ -391,16 +391,21 @@ def report(results: Dict[str, Dict[str, Any]], top: int = 40) -> str:
         lines.append(f"  {n:5d}  {k}")
     ops: collections.Counter = collections.Counter()
     alone: collections.Counter = collections.Counter()
+    versions: Dict[str, set] = collections.defaultdict(set)
     for r in bad.values():
-        m = missing_ops(r.get("reason", ""))
-        ops.update(set(m))
-        if len(set(m)) == 1:
+        m = set(missing_ops(r.get("reason", "")))
+        ops.update(m)
+        if len(m) == 1:
             alone.update(m)
+        for op_v in missing_ops(r.get("reason", ""), opsets=True):
+            op, _, v = op_v.partition(" (opset ")
+            versions[op].add(int(v.rstrip(")")))
     if ops:
         lines.append(f"missing ops by number of cases that need them (only-missing-op count in brackets), "
                      f"top {min(top, len(ops))} of {len(ops)}:")
         for op, n in ops.most_common(top):
-            lines.append(f"  {n:4d} [{alone[op]:4d}]  {op}")
+            vs = ", ".join(str(v) for v in sorted(versions[op]))
+            lines.append(f"  {n:4d} [{alone[op]:4d}]  {op} (opset {vs})")
     other = collections.Counter()
     for r in bad.values():
         if classify(r) not in ("missing op",):

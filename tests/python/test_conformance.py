@@ -138,7 +138,8 @@ def test_failure_classes_and_missing_op_parsing():
                    "ai.onnx.preview.training::Adam (opset 1)"}
     assert cs.missing_ops(r["reason"]) == ["Abs", "ai.onnx.preview.training::Adam"]
     assert cs.classify(r) == "missing op"
-    assert cs.note(r) == "missing op: Abs, ai.onnx.preview.training::Adam"
+    assert cs.note(r) == "missing op: Abs (opset 13), ai.onnx.preview.training::Adam (opset 1)"
+    assert cs.missing_ops("InvalidGraph: no kernel for node 'n' (Foo) at opset 7") == ["Foo"]
     seq = {"status": "error", "stage": "run", "tags": ["sequence"], "reason": "InvalidArgument: x"}
     assert cs.classify(seq) == "run error (InvalidArgument) with sequence I/O"
     assert cs.note(seq) == "run error (InvalidArgument) with sequence I/O: InvalidArgument: x"
@@ -149,7 +150,7 @@ def test_failure_classes_and_missing_op_parsing():
     assert cs.totals(res) == {"node": (1, 2), "simple": (1, 1), "all": (2, 3)}
     text = cs.report(res)
     assert re.search(r"node +1 / +1 / +2  \(50.0% pass\)", text) and re.search(r"all +2 / +1 / +3 ", text)
-    assert "   1 [   0]  Abs" in text and "   1 [   0]  ai.onnx.preview.training::Adam" in text
+    assert "   1 [   0]  Abs (opset 13)" in text and "   1 [   0]  ai.onnx.preview.training::Adam (opset 1)" in text
 
 
 @needs_data
