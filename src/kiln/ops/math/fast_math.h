@@ -118,10 +118,10 @@ inline __m512 erf_small(__m512 x) {
   return _mm512_mul_ps(x, p);
 }
 
-// erfc(t) for t >= 0.7: e^{-t^2} Q(1/t) / t, Q fitted to t e^{t^2} erfc(t) for 1/t in
-// [0.1, 1/0.7] (mapped onto [-1, 1]); past t = 10.5 the result is 0 in float.
-inline __m512 erfc_large(__m512 t) {
-  t = _mm512_min_ps(k(10.5f), t);
+// erfc(t) for t >= 0.7, given t^2 = t2_hi + t2_lo exactly: e^{-t^2} Q(1/t) / t, Q fitted to
+// t e^{t^2} erfc(t) for 1/t in [0.1, 1/0.7] (mapped onto [-1, 1]). The split square keeps
+// e^{-t^2} accurate where t^2 is large. Callers clamp t to 10.5, past which erfc is 0 in float.
+inline __m512 erfc_large(__m512 t, __m512 t2_hi, __m512 t2_lo) {
   const __m512 u = _mm512_div_ps(k(1.0f), t);
   const __m512 v = _mm512_fmadd_ps(u, k(1.505376344f), k(-1.150537634f));
   __m512 p = k(-1.004283404e-4f);
@@ -137,38 +137,43 @@ inline __m512 erfc_large(__m512 t) {
   p = _mm512_fmadd_ps(p, v, k(9.273806587e-3f));
   p = _mm512_fmadd_ps(p, v, k(-1.119351313e-1f));
   p = _mm512_fmadd_ps(p, v, k(4.657682180e-1f));
-  // e^{-t^2} with t^2 = hi + lo exactly: e^{-hi} (1 - lo).
-  const __m512 hi = _mm512_mul_ps(t, t);
-  const __m512 lo = _mm512_fmsub_ps(t, t, hi);
-  __m512 ex = exp(_mm512_sub_ps(_mm512_setzero_ps(), hi));
-  ex = _mm512_fnmadd_ps(ex, lo, ex);
+  // e^{-(hi + lo)} = e^{-hi} (1 - lo) for the tiny lo.
+  __m512 ex = exp(_mm512_sub_ps(_mm512_setzero_ps(), t2_hi));
+  ex = _mm512_fnmadd_ps(ex, t2_lo, ex);
   return _mm512_mul_ps(_mm512_mul_ps(ex, p), u);
+}
+
+// erfc(t) for t >= 0, t^2 split as above.
+inline __m512 erfc_nonneg(__m512 t, __m512 t2_hi, __m512 t2_lo) {
+  const __m512 small = _mm512_sub_ps(k(1.0f), erf_small(t));
+  return _mm512_mask_mov_ps(erfc_large(t, t2_hi, t2_lo), _mm512_cmp_ps_mask(t, k(0.7f), _CMP_LT_OQ), small);
 }
 
 inline __m512 erf(__m512 x) {
   const __m512 ax = _mm512_abs_ps(x);
-  const __m512 large = copy_sign(_mm512_sub_ps(k(1.0f), erfc_large(ax)), x);
+  const __m512 t = _mm512_min_ps(k(10.5f), ax);  // keeps t^2 finite
+  const __m512 t2 = _mm512_mul_ps(t, t);
+  const __m512 large = copy_sign(_mm512_sub_ps(k(1.0f), erfc_large(t, t2, _mm512_fmsub_ps(t, t, t2))), x);
   return _mm512_mask_mov_ps(large, _mm512_cmp_ps_mask(ax, k(0.7f), _CMP_LT_OQ), erf_small(x));
 }
 
-// erfc(t) for t >= 0.
-inline __m512 erfc_nonneg(__m512 t) {
-  const __m512 small = _mm512_sub_ps(k(1.0f), erf_small(t));
-  return _mm512_mask_mov_ps(erfc_large(t), _mm512_cmp_ps_mask(t, k(0.7f), _CMP_LT_OQ), small);
-}
-
 inline __m512 gelu(__m512 x) {
-  // c = erfc(|x|/sqrt2): x >= 0 gives 0.5 x (2 - c), x < 0 gives 0.5 x c.
-  const __m512 c = erfc_nonneg(_mm512_mul_ps(_mm512_abs_ps(x), k(0.70710678118654752f)));
+  // c = erfc(|x|/sqrt2): x >= 0 gives 0.5 x (2 - c), x < 0 gives 0.5 x c. (x/sqrt2)^2 is
+  // x^2/2 split exactly, rather than the square of a rounded x/sqrt2.
+  const __m512 ax = _mm512_min_ps(k(15.0f), _mm512_abs_ps(x));  // erfc is 0 past 15/sqrt2
+  const __m512 x2 = _mm512_mul_ps(ax, ax);
+  const __m512 x2_lo = _mm512_fmsub_ps(ax, ax, x2);
+  const __m512 c = erfc_nonneg(_mm512_mul_ps(ax, k(0.70710678118654752f)), _mm512_mul_ps(x2, k(0.5f)),
+                               _mm512_mul_ps(x2_lo, k(0.5f)));
   const __m512 half_x = _mm512_mul_ps(x, k(0.5f));
   const __m512 pos = _mm512_mul_ps(half_x, _mm512_sub_ps(k(2.0f), c));
   return _mm512_mask_mul_ps(pos, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), half_x, c);
 }
 
 inline __m512 gelu_tanh(__m512 x) {
-  const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-  const __m512 z = _mm512_mul_ps(k(1.5957691216057308f), _mm512_fmadd_ps(k(0.044715f), x3, x));
-  return _mm512_mul_ps(x, sigmoid(z));
+  // 2z = x (c + 0.044715 c x^2) with c = 2 sqrt(2/pi): three roundings.
+  const __m512 z2 = _mm512_mul_ps(x, _mm512_fmadd_ps(k(0.0713548162726f), _mm512_mul_ps(x, x), k(1.5957691216057308f)));
+  return _mm512_mul_ps(x, sigmoid(z2));
 }
 
 // y[i] = f(x[i]); the tail runs masked, so any n is one pass.
