@@ -29,6 +29,7 @@ import argparse
 import collections
 import contextlib
 import fcntl
+import functools
 import hashlib
 import math
 import os
@@ -57,9 +58,11 @@ def zoo_root() -> str:
     return os.path.expanduser(os.environ.get("KILN_ZOO_DIR") or "~/.cache/kiln-zoo")
 
 
+@functools.lru_cache(maxsize=None)
 def zoo_dir() -> str:
     """The cache folder of this version of the zoo (the hash covers this file and torch's version,
-    since either changes the exported graphs)."""
+    since either changes the exported graphs). Fixed at first use, so editing the file while a
+    build runs does not move its output."""
     h = hashlib.sha256()
     with open(_THIS_FILE, "rb") as f:
         h.update(f.read())
@@ -388,19 +391,31 @@ def _calibrate_bn(model: nn.Module, spec: Spec, seed: int) -> None:
         m.eval()
 
 
-def torch_model(base: str) -> nn.Module:
-    """The seeded PyTorch model (in eval mode) that the zoo exports for `base`."""
+def torch_model(base: str, cache: bool = False) -> nn.Module:
+    """The seeded PyTorch model (in eval mode) that the zoo exports for `base`. Its weights are read
+    from BASE.pt in the zoo folder when that exists (skipping BatchNorm calibration); `cache`
+    writes that file when it does not."""
     spec = SPECS[base]
     torch.manual_seed(seed_of(base))
     model = spec.build()
     model.eval()
+    saved = os.path.join(zoo_dir(), base + ".pt")
+    if os.path.exists(saved):
+        model.load_state_dict(torch.load(saved))
+        return model
     _randomize_trivial_params(model)
     if spec.calibrate_bn:
         _calibrate_bn(model, spec, seed_of(base) + 1)
+    if cache:
+        os.makedirs(os.path.dirname(saved), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(saved), suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            torch.save(model.state_dict(), f)
+        os.replace(tmp, saved)
     return model
 
 
-def test_inputs(base: str, dynamic: bool) -> "collections.OrderedDict[str, np.ndarray]":
+def sample_inputs(base: str, dynamic: bool) -> "collections.OrderedDict[str, np.ndarray]":
     spec = SPECS[base]
     dims = spec.dyn_dims if dynamic else spec.static_dims
     return make_inputs(spec, dims, seed_of(base + ("/dyn" if dynamic else "/static")))
@@ -463,7 +478,7 @@ class _Builder:
     def _reference(self, base: str, dynamic: bool):
         model = self._model(base)
         if dynamic not in self.refs:
-            feeds = test_inputs(base, dynamic)
+            feeds = sample_inputs(base, dynamic)
             outs = run_torch(model, feeds)
             names = [n for n, _ in SPECS[base].outputs]
             self.refs[dynamic] = (feeds, collections.OrderedDict(zip(names, outs)))
@@ -478,7 +493,7 @@ class _Builder:
             t0 = time.time()
             feeds, ref = self._reference(spec.name, dynamic)
             model = self._model(spec.name)
-            example = tuple(torch.from_numpy(v) for v in test_inputs(spec.name, False).values())
+            example = tuple(torch.from_numpy(v) for v in sample_inputs(spec.name, False).values())
             dynamic_axes = None
             if dynamic:
                 dynamic_axes = {}
