@@ -228,18 +228,32 @@ def test_sequence_lens(op, direction, layout):
     assert not y[1, 2:].any() and not y[2].any() and not y[3, 3:].any()
 
 
-def test_sequence_lens_with_weights_as_initializers_and_changing_shapes():
-    # The first shape packs the constant weights; the later ones change batch and length.
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_one_session_across_shapes_and_weights(op):
+    # Initializer weights are packed once and must survive new shapes; fed weights are packed
+    # on every run, so new values must show.
     rng = np.random.default_rng(3)
-    ins = make_inputs("LSTM", 4, 3, 5, 7, 2, seed=3)
-    model_ins = dict(ins, sequence_lens=np.array([4, 1, 3], np.int32))
-    consts = ("W", "R", "B")
-    check("LSTM", model_ins, constants=consts, direction="bidirectional")
-    for seq, batch in [(9, 2), (1, 5), (4, 3)]:
+    ins = make_inputs(op, 4, 3, 5, 7, 2, seed=3, states=False)
+    lens = np.array([4, 1, 3], np.int32)
+    attrs = dict(direction="bidirectional", linear_before_reset=0) if op == "GRU" else dict(direction="bidirectional")
+    ordered = {"X": ins["X"], "W": ins["W"], "R": ins["R"], "B": ins["B"], "sequence_lens": lens}
+    const_sess = kiln.InferenceSession(node_model(op, ordered, ["Y", "Y_h"], 14, {"W": ins["W"], "R": ins["R"]},
+                                                  **attrs).SerializeToString())
+    fed_sess = kiln.InferenceSession(node_model(op, ordered, ["Y", "Y_h"], 14, **attrs).SerializeToString())
+    for seq, batch in [(4, 3), (9, 2), (1, 5), (9, 2), (4, 3)]:
         x = rng.uniform(-1, 1, (seq, batch, 5)).astype(np.float32)
         lens = rng.integers(0, seq + 1, batch).astype(np.int32)
-        check("LSTM", {"X": x, "W": ins["W"], "R": ins["R"], "B": ins["B"], "sequence_lens": lens},
-              constants=consts, direction="bidirectional")
+        b = rng.uniform(-1, 1, ins["B"].shape).astype(np.float32)
+        got = const_sess.run(None, {"X": x, "B": b, "sequence_lens": lens})
+        want = reference(op, x, ins["W"], ins["R"], b, lens, **attrs)
+        np.testing.assert_allclose(got[0], want["Y"], rtol=1e-4, atol=2e-5)
+        np.testing.assert_allclose(got[1], want["Y_h"], rtol=1e-4, atol=2e-5)
+        w = rng.uniform(-0.6, 0.6, ins["W"].shape).astype(np.float32)
+        r = rng.uniform(-0.6, 0.6, ins["R"].shape).astype(np.float32)
+        got = fed_sess.run(None, {"X": x, "W": w, "R": r, "B": b, "sequence_lens": lens})
+        want = reference(op, x, w, r, b, lens, **attrs)
+        np.testing.assert_allclose(got[0], want["Y"], rtol=1e-4, atol=2e-5)
+        np.testing.assert_allclose(got[1], want["Y_h"], rtol=1e-4, atol=2e-5)
 
 
 def test_lstm_peepholes_clip_input_forget():
@@ -312,10 +326,12 @@ def test_float64(op):
     check(op, ins, rtol=1e-10, atol=1e-12, direction="bidirectional", constants=("W", "R"))
 
 
-@pytest.mark.parametrize("opset", [7, 14, 21])
+@pytest.mark.parametrize("opset", [1, 7, 14, 21])
 def test_opsets(opset):
     ins = make_inputs("GRU", 3, 2, 3, 4, seed=13)
-    check("GRU", ins, opset=opset, linear_before_reset=1)
+    check("GRU", ins, opset=opset)  # linear_before_reset 0: the only behaviour before opset 3
+    if opset >= 3:
+        check("GRU", ins, opset=opset, linear_before_reset=1)
     check("LSTM", make_inputs("LSTM", 3, 2, 3, 4, seed=14), opset=opset)
 
 
