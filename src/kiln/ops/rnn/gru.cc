@@ -30,7 +30,7 @@ class Gru : public RnnBase {
 
   template <typename T>
   void run(OpContext& ctx) {
-    begin_run<T>(ctx);
+    if (!begin_run<T>(ctx)) return;
     const int64_t H = hidden_, G = 3 * H;
     const T lim = T(clip_);
     for (int d = 0; d < num_dir_; ++d) {

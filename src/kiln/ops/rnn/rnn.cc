@@ -16,7 +16,7 @@ class Rnn : public RnnBase {
  private:
   template <typename T>
   void run(OpContext& ctx) {
-    begin_run<T>(ctx);
+    if (!begin_run<T>(ctx)) return;
     const int64_t H = hidden_;
     const T lim = T(clip_);
     for (int d = 0; d < num_dir_; ++d) {

@@ -155,7 +155,7 @@ void Projection::run(const void* a, void* c, const void* bias) {
 
 RnnBase::RnnBase(const KernelInit& init, int gates, bool has_cell, const std::vector<std::string>& default_acts,
                  std::vector<std::pair<int, int>> splits)
-    : op_(init.node.op_type.c_str()),
+    : op_(init.node.op_type),
       gates_(gates),
       has_cell_(has_cell),
       acts_per_dir_(int(default_acts.size())),

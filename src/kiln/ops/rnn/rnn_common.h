@@ -193,9 +193,10 @@ class RnnBase : public Kernel {
     int64_t max_len = 0;
   };
 
-  // Reads sequence_lens and packs weights that are not initializers. Call first in compute.
+  // Reads sequence_lens and packs weights that are not initializers. Call first in compute;
+  // false when there is nothing to compute (no batch rows or hidden units: empty outputs).
   template <typename T>
-  void begin_run(OpContext& ctx);
+  bool begin_run(OpContext& ctx);
   // Projects X for direction d and loads the initial states.
   template <typename T>
   Pass<T> start_direction(OpContext& ctx, int d);
@@ -230,7 +231,7 @@ class RnnBase : public Kernel {
   int64_t state_off(int d, int64_t b) const { return (layout_ ? b * num_dir_ + d : d * batch_ + b) * hidden_; }
   const Activation& act(int d, int i) const { return acts_[size_t(d * acts_per_dir_ + i)]; }
 
-  const char* op_;
+  std::string op_;
   int gates_;
   bool has_cell_;
   int num_dir_ = 1;
@@ -257,7 +258,8 @@ class RnnBase : public Kernel {
 };
 
 template <typename T>
-void RnnBase::begin_run(OpContext& ctx) {
+bool RnnBase::begin_run(OpContext& ctx) {
+  if (batch_ == 0 || hidden_ == 0) return false;
   if (ctx.has_input(4)) {
     const int32_t* l = ctx.input(4).data<int32_t>();
     for (int64_t b = 0; b < batch_; ++b) {
@@ -275,6 +277,7 @@ void RnnBase::begin_run(OpContext& ctx) {
       for (size_t s = 0; s < splits_.size(); ++s)
         rec_[size_t(d)][s].pack(ctx.input(2).data<T>() + (d * gh + splits_[s].first * hidden_) * hidden_);
   }
+  return true;
 }
 
 template <typename T>
@@ -310,7 +313,7 @@ RnnBase::Pass<T> RnnBase::start_direction(OpContext& ctx, int d) {
     }
   }
   p.y = ctx.has_output(0) ? ctx.output(0).data<T>() : nullptr;
-  p.max_len = batch_ ? *std::max_element(lens_.begin(), lens_.end()) : 0;
+  p.max_len = *std::max_element(lens_.begin(), lens_.end());
   return p;
 }
 
