@@ -212,3 +212,19 @@ def test_official_runner_cases_are_present():
                      "test_matmul_3d_cpu", "test_matmul_4d_cpu", "test_relu_cpu"]
     assert issubclass(OnnxBackendNodeModelTest, unittest.TestCase)
     assert os.path.isdir(onnx.backend.test.loader.DATA_DIR) and kiln.backend is kb
+
+
+def test_sequences_are_lists_and_empty_optionals_none():
+    seq = [np.ones(2, np.float32), np.arange(3, dtype=np.float32)]
+    (out,) = kb.run_node(helper.make_node("Identity", ["s"], ["t"]), [seq])
+    assert isinstance(out, list) and len(out) == 2
+    for got, want in zip(out, seq):
+        np.testing.assert_array_equal(got, want)
+    (n,) = kb.run_node(helper.make_node("SequenceLength", ["s"], ["n"]), [seq])
+    assert n.dtype == np.int64 and n == 2
+    opt = helper.make_tensor_type_proto(TensorProto.FLOAT, [2])
+    g = helper.make_graph([helper.make_node("OptionalHasElement", ["o"], ["has"])], "g",
+                          [helper.make_value_info("o", helper.make_optional_type_proto(opt))],
+                          [helper.make_tensor_value_info("has", TensorProto.BOOL, [])])
+    rep = kb.prepare(helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)]))
+    assert not rep.run([None])[0] and rep.run([np.zeros(2, np.float32)]).has
