@@ -893,3 +893,44 @@ def test_unique_nan_empty_and_only_y():
     same(counts, np.zeros(0, np.int64))
     (y,) = run("Unique", {"X": np.array(["b", "a", "b"], dtype=object)}, ["Y"])
     same(y, np.array(["a", "b"], dtype=object))
+
+
+# --- Hostile values: extreme indices, steps and sizes fail cleanly or clamp ------------------
+
+MIN = np.iinfo(np.int64).min
+
+
+def test_extreme_values_are_safe():
+    x = sample((3, 4))
+    same(run1("Slice", {"X": x, "S": i64(-1), "E": i64(MIN), "A": i64(1), "P": i64(MIN)}), x[:, -1::-(2 ** 62)])
+    same(run1("Slice", {"X": x, "S": i64(0), "E": i64(BIG), "A": i64(0), "P": i64(BIG)}), x[0:1])
+    same(run1("Trilu", {"X": x, "K": np.array(BIG, np.int64)}, opset=14), np.zeros_like(x))
+    same(run1("Trilu", {"X": x, "K": np.array(MIN, np.int64)}, opset=14, upper=0), np.zeros_like(x))
+    same(run1("EyeLike", {"X": x}, k=2 ** 62), np.zeros_like(x))
+    same(run1("EyeLike", {"X": x}, k=-(2 ** 62)), np.zeros_like(x))
+    with pytest.raises(state.InvalidArgument, match="too large"):
+        run1("Tile", {"X": x, "R": i64(2 ** 40, 2 ** 40)})
+    with pytest.raises(state.InvalidArgument, match="too large"):
+        run1("Expand", {"X": x, "S": i64(2 ** 31, 2 ** 31, 1, 4)})
+    with pytest.raises(state.InvalidArgument, match="too large"):
+        run1("ConstantOfShape", {"S": i64(2 ** 62, 4)})
+    with pytest.raises(state.InvalidArgument, match="out of range for axis 0"):
+        run1("Pad", {"X": x, "P": i64(MIN, 0, 0, 0)})
+    with pytest.raises(state.InvalidArgument, match="out of range for axis 1"):
+        run1("Pad", {"X": x, "P": i64(0, BIG, 0, 0)})
+    with pytest.raises(state.InvalidArgument, match="outside"):
+        run("Split", {"X": x, "S": i64(BIG, BIG, 4)}, ["A", "B", "C"], opset=13, axis=1)
+    with pytest.raises(state.InvalidArgument, match="too large"):
+        run1("Reshape", {"X": x, "S": i64(2 ** 62, 2 ** 62, -1)})
+    with pytest.raises(state.InvalidArgument, match="finite count"):
+        run1("Range", {"S": np.array(MIN, np.int64), "L": np.array(BIG, np.int64), "D": np.array(1, np.int64)})
+    with pytest.raises(state.InvalidArgument, match="finite count"):
+        run1("Range", {"S": np.float32(0), "L": np.float32(np.inf), "D": np.float32(1)})
+    same(run1("Range", {"S": np.array(MIN, np.int64), "L": np.array(BIG, np.int64), "D": np.array(2 ** 62, np.int64)}),
+         np.array([MIN, MIN + 2 ** 62, 0, 2 ** 62], np.int64))
+    with pytest.raises(state.InvalidArgument, match="too large"):
+        run1("OneHot", {"I": i64(0, 1), "D": np.array(2 ** 62, np.int64), "V": np.array([0, 1], np.float32)})
+    with pytest.raises(state.InvalidArgument, match=f"index {MIN} is out of range"):
+        run1("Gather", {"X": x, "I": i64(MIN)})
+    with pytest.raises(state.InvalidArgument, match=f"index {BIG} is out of range"):
+        run1("GatherND", {"X": x, "I": i64(0, BIG).reshape(1, 2)})

@@ -23,6 +23,7 @@ class ConstantOfShape : public Kernel {
     Shape out = s.to_int64s();
     for (int64_t d : out)
       if (d < 0) fail(ErrorCode::InvalidArgument, "shape ", shape_str(out), " has a negative dimension");
+    tensor_ops::check_shape_size(out, "shape");
     ctx.set_output(0, value_.dtype(), out);
   }
   void compute(OpContext& ctx) override {

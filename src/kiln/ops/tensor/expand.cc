@@ -17,6 +17,7 @@ class Expand : public Kernel {
     for (int64_t d : target)
       if (d < 0) fail(ErrorCode::InvalidArgument, "shape ", shape_str(target), " has a negative dimension");
     Shape out = broadcast_shapes({x.shape(), target});
+    tensor_ops::check_shape_size(out, "output shape");
     // The input's strides against the output: 0 where it is broadcast or absent.
     const std::vector<int64_t> in_strides = tensor_ops::contiguous_strides(x.shape());
     strides_.assign(out.size(), 0);

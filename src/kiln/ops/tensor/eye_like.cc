@@ -21,6 +21,7 @@ class EyeLike : public Kernel {
   void compute(OpContext& ctx) override {
     Tensor& y = ctx.output(0);
     const int64_t rows = y.dim(0), cols = y.dim(1);
+    const int64_t k = std::clamp<int64_t>(k_, -rows, cols);  // beyond these, no diagonal element is left
     dispatch(TypeList<float, double, int32_t, int64_t, int8_t, int16_t, uint8_t, uint16_t, uint32_t, uint64_t, bool,
                       Float16, BFloat16>{},
              y.dtype(), "EyeLike", [&]<typename T>() {
@@ -30,7 +31,7 @@ class EyeLike : public Kernel {
       else one = T(1), zero = T(0);
       T* p = y.data<T>();
       std::fill_n(p, y.size(), zero);
-      for (int64_t i = std::max<int64_t>(0, -k_); i < rows && i + k_ < cols; ++i) p[i * cols + i + k_] = one;
+      for (int64_t i = std::max<int64_t>(0, -k); i < rows && i + k < cols; ++i) p[i * cols + i + k] = one;
     });
   }
 

@@ -24,6 +24,7 @@ class OneHot : public Kernel {
     axis_n_ = tensor_ops::normalize_axis(axis_, r);
     Shape out = idx.shape();
     out.insert(out.begin() + axis_n_, depth_);
+    tensor_ops::check_shape_size(out, "output shape");
     ctx.set_output(0, values.dtype(), out);
   }
   void compute(OpContext& ctx) override {

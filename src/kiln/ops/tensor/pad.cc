@@ -49,6 +49,9 @@ class Pad : public Kernel {
     maps_.assign(size_t(r), {});
     for (int64_t d = 0; d < r; ++d) {
       const int64_t n = x.dim(d), pb = begin[size_t(d)], pe = end[size_t(d)];
+      constexpr int64_t kMax = int64_t(1) << 50;
+      if (pb < -n || pe < -n || pb > kMax || pe > kMax)
+        fail(ErrorCode::InvalidArgument, "pads ", pb, " and ", pe, " are out of range for axis ", d, " of size ", n);
       const int64_t lo = std::max<int64_t>(0, -pb), m = n - lo - std::max<int64_t>(0, -pe);
       if (m < 0)
         fail(ErrorCode::InvalidArgument, "pads ", pb, " and ", pe, " remove more than the ", n, " elements of axis ", d);
@@ -57,6 +60,7 @@ class Pad : public Kernel {
         fail(ErrorCode::InvalidArgument, "cannot pad axis ", d, " of input ", shape_str(x.shape()),
              " in a non-constant mode: it has no elements to copy");
       out[size_t(d)] = size;
+      tensor_ops::check_shape_size(Shape(out.begin(), out.begin() + d + 1), "output shape");
       std::vector<int64_t>& map = maps_[size_t(d)];
       map.resize(size_t(size));
       for (int64_t o = 0; o < size; ++o) {

@@ -23,18 +23,27 @@ class Range : public Kernel {
     dispatch(TypeList<float, double, int16_t, int32_t, int64_t>{}, s.dtype(), "Range", [&]<typename T>() {
       const T start = s.data<T>()[0], limit = l.data<T>()[0], delta = d.data<T>()[0];
       if (delta == T(0)) fail(ErrorCode::InvalidArgument, "delta must not be 0");
-      int64_t n;
+      constexpr double kMax = double(int64_t(1) << 50);  // elements; anything larger cannot be allocated
+      double count;
       if constexpr (std::is_floating_point_v<T>) {
-        const double c = std::ceil((double(limit) - double(start)) / double(delta));
-        if (!(c < 9.0e18)) fail(ErrorCode::InvalidArgument, "range from ", start, " to ", limit, " by ", delta, " is not finite");
-        n = c > 0 ? int64_t(c) : 0;
+        count = std::ceil((double(limit) - double(start)) / double(delta));
       } else {
-        const int64_t span = int64_t(limit) - int64_t(start), step = int64_t(delta);
-        n = span / step + ((span % step != 0) && ((span > 0) == (step > 0)) ? 1 : 0);
-        n = std::max<int64_t>(0, n);
+        const __int128 span = __int128(limit) - __int128(start), step = __int128(delta);
+        __int128 c = span / step + ((span % step != 0) && ((span > 0) == (step > 0)) ? 1 : 0);
+        count = double(c);
       }
+      if (!(count <= kMax))
+        fail(ErrorCode::InvalidArgument, "range from ", double(start), " to ", double(limit), " by ", double(delta),
+             " does not give a finite count of at most 2^50 elements");
+      const int64_t n = count > 0 ? int64_t(count) : 0;
       T* out = ctx.allocate_output(0, s.dtype(), {n}).template data<T>();
-      for (int64_t i = 0; i < n; ++i) out[i] = T(start + T(i) * delta);
+      if constexpr (std::is_floating_point_v<T>) {
+        for (int64_t i = 0; i < n; ++i) out[i] = T(start + T(i) * delta);
+      } else {
+        // Stepping never leaves [start, limit), so no intermediate value overflows.
+        if (n > 0) out[0] = start;
+        for (int64_t i = 1; i < n; ++i) out[i] = T(out[i - 1] + delta);
+      }
     });
   }
 };

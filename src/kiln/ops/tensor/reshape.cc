@@ -40,7 +40,8 @@ class Reshape : public Kernel {
       }
       if (d == 0) has_zero = true;
       out[i] = d;
-      known *= d;
+      if (__builtin_mul_overflow(known, d, &known))
+        fail(ErrorCode::InvalidArgument, "shape ", shape_str(req), " is too large");
     }
     if (infer >= 0) {
       if (allowzero_ && has_zero)

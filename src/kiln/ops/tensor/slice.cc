@@ -49,6 +49,9 @@ class Slice : public Kernel {
       const int64_t a = axes[i], dim = x.dim(a), step = steps[i];
       if (step == 0) fail(ErrorCode::InvalidArgument, "steps[", i, "] is 0");
       int64_t start = starts[i], end = ends[i], count = 0;
+      // A step beyond the dim takes at most one element either way; bounding it keeps the
+      // arithmetic below from overflowing.
+      const int64_t step_b = std::clamp<int64_t>(step, -std::max<int64_t>(dim, 1), std::max<int64_t>(dim, 1));
       if (start < 0) start += dim;
       if (end < 0) end += dim;
       if (dim == 0) {
@@ -56,14 +59,14 @@ class Slice : public Kernel {
       } else if (step > 0) {
         start = std::clamp<int64_t>(start, 0, dim);
         end = std::clamp<int64_t>(end, 0, dim);
-        if (end > start) count = (end - start - 1) / step + 1;
+        if (end > start) count = (end - start - 1) / step_b + 1;
       } else {
         start = std::clamp<int64_t>(start, 0, dim - 1);
         end = std::clamp<int64_t>(end, -1, dim - 1);
-        if (start > end) count = (start - end - 1) / -step + 1;
+        if (start > end) count = (start - end - 1) / -step_b + 1;
       }
       out[size_t(a)] = count;
-      strides_[size_t(a)] = in_strides[size_t(a)] * step;
+      strides_[size_t(a)] = in_strides[size_t(a)] * step_b;
       offset_ += start * in_strides[size_t(a)];
     }
     ctx.set_output(0, x.dtype(), out);

@@ -32,7 +32,8 @@ class Split : public Kernel {
         fail(ErrorCode::InvalidArgument, "split ", shape_str(split), " has ", split.size(), " entries for ", n, " outputs");
       int64_t sum = 0;
       for (int64_t s : split) {
-        if (s < 0) fail(ErrorCode::InvalidArgument, "split ", shape_str(split), " has a negative size");
+        if (s < 0 || s > dim)
+          fail(ErrorCode::InvalidArgument, "split ", shape_str(split), " has a size outside [0, ", dim, "]");
         sum += s;
       }
       if (sum != dim)

@@ -77,6 +77,19 @@ inline std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int
   return out;
 }
 
+// Shapes built from input values (Expand, Tile, Pad, ConstantOfShape...) must not overflow
+// the element count: fails, naming `what`, beyond 2^50 elements.
+inline void check_shape_size(const Shape& shape, const char* what) {
+  constexpr int64_t kMax = int64_t(1) << 50;
+  if (std::find(shape.begin(), shape.end(), int64_t(0)) != shape.end()) return;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || d > kMax / n)
+      fail(ErrorCode::InvalidArgument, what, " ", shape_str(shape), " is too large (more than 2^50 elements)");
+    n *= d;
+  }
+}
+
 [[noreturn]] inline void index_out_of_range(const char* what, int64_t index, int64_t bound) {
   fail(ErrorCode::InvalidArgument, what, " ", index, " is out of range: expected [", -bound, ", ", bound - 1,
        "] for a dimension of size ", bound);
@@ -153,6 +166,44 @@ inline void simplify_walk(Shape& dims, std::vector<int64_t>& strides) {
   strides = std::move(s);
 }
 
+namespace detail {
+// Rows [begin, end) of a strided copy whose last dim has `inner` elements at input stride
+// `is`. kInner > 0 fixes a short contiguous row length at compile time, so each row is a few
+// register moves instead of a memcpy call.
+template <int64_t kInner, typename T>
+void copy_rows(const T* src, const Shape& shape, const std::vector<int64_t>& strides, T* dst, int64_t begin,
+               int64_t end) {
+  const int64_t outer_rank = int64_t(shape.size()) - 1;
+  const int64_t inner = kInner ? kInner : shape.back(), is = strides.back();
+  std::vector<int64_t> coord(static_cast<size_t>(outer_rank));
+  int64_t off = 0, rem = begin;
+  for (int64_t d = outer_rank; d-- > 0;) {
+    coord[size_t(d)] = rem % shape[size_t(d)];
+    rem /= shape[size_t(d)];
+    off += coord[size_t(d)] * strides[size_t(d)];
+  }
+  for (int64_t row = begin; row < end; ++row) {
+    const T* s = src + off;
+    T* o = dst + row * inner;
+    if constexpr (kInner > 0) {
+      for (int64_t i = 0; i < kInner; ++i) o[i] = s[i];
+    } else if (is == 1) {
+      copy_n(s, inner, o);
+    } else if (is == 0) {
+      std::fill_n(o, inner, s[0]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) o[i] = s[i * is];
+    }
+    for (int64_t d = outer_rank; d-- > 0;) {  // next row: advance the odometer
+      off += strides[size_t(d)];
+      if (++coord[size_t(d)] < shape[size_t(d)]) break;
+      off -= strides[size_t(d)] * shape[size_t(d)];
+      coord[size_t(d)] = 0;
+    }
+  }
+}
+}  // namespace detail
+
 // dst (contiguous, of `shape`) takes src[sum coord[d] * strides[d]]. Strides may be 0
 // (broadcast) or negative (reversed slices).
 template <typename T>
@@ -165,33 +216,22 @@ void strided_copy(const T* src, Shape shape, std::vector<int64_t> strides, T* ds
   }
   const int64_t inner = shape.back(), is = strides.back();
   const int64_t rows = shape_size(shape) / inner;
-  const int64_t outer_rank = int64_t(shape.size()) - 1;
   if (rows == 1 && is == 1) return parallel_copy(src, inner, dst);
   parallel_for(rows, std::max<int64_t>(1, 32768 / inner), [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> coord(static_cast<size_t>(outer_rank));
-    int64_t off = 0, rem = begin;
-    for (int64_t d = outer_rank; d-- > 0;) {
-      coord[size_t(d)] = rem % shape[size_t(d)];
-      rem /= shape[size_t(d)];
-      off += coord[size_t(d)] * strides[size_t(d)];
-    }
-    for (int64_t row = begin; row < end; ++row) {
-      const T* s = src + off;
-      T* o = dst + row * inner;
-      if (is == 1) {
-        copy_n(s, inner, o);
-      } else if (is == 0) {
-        std::fill_n(o, inner, s[0]);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) o[i] = s[i * is];
-      }
-      for (int64_t d = outer_rank; d-- > 0;) {  // next row: advance the odometer
-        off += strides[size_t(d)];
-        if (++coord[size_t(d)] < shape[size_t(d)]) break;
-        off -= strides[size_t(d)] * shape[size_t(d)];
-        coord[size_t(d)] = 0;
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      if (is == 1 && inner <= 16) {
+        switch (inner) {
+          case 1: return detail::copy_rows<1>(src, shape, strides, dst, begin, end);
+          case 2: return detail::copy_rows<2>(src, shape, strides, dst, begin, end);
+          case 3: return detail::copy_rows<3>(src, shape, strides, dst, begin, end);
+          case 4: return detail::copy_rows<4>(src, shape, strides, dst, begin, end);
+          case 8: return detail::copy_rows<8>(src, shape, strides, dst, begin, end);
+          case 16: return detail::copy_rows<16>(src, shape, strides, dst, begin, end);
+          default: break;
+        }
       }
     }
+    detail::copy_rows<0>(src, shape, strides, dst, begin, end);
   });
 }
 

@@ -18,8 +18,11 @@ class Tile : public Kernel {
     Shape out = x.shape();
     for (size_t d = 0; d < reps.size(); ++d) {
       if (reps[d] < 0) fail(ErrorCode::InvalidArgument, "repeats ", shape_str(reps), " has a negative entry");
+      if (reps[d] > 0 && out[d] > (int64_t(1) << 50) / reps[d])
+        fail(ErrorCode::InvalidArgument, "repeats ", shape_str(reps), " make the output too large");
       out[d] *= reps[d];
     }
+    tensor_ops::check_shape_size(out, "output shape");
     ctx.set_output(0, x.dtype(), out);
   }
   void compute(OpContext& ctx) override {

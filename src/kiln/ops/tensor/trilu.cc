@@ -21,8 +21,9 @@ class Trilu : public Kernel {
     const Tensor& x = ctx.input(0);
     Tensor& y = ctx.output(0);
     if (y.size() == 0) return;
-    const int64_t k = ctx.has_input(1) ? ctx.input(1).data<int64_t>()[0] : 0;
     const int64_t n = x.dim(x.rank() - 2), m = x.dim(x.rank() - 1), rows = x.size() / m;
+    // Beyond +-(n + m) every k gives the same result; bounding it keeps i + k from overflowing.
+    const int64_t k = std::clamp<int64_t>(ctx.has_input(1) ? ctx.input(1).data<int64_t>()[0] : 0, -(n + m), n + m);
     tensor_ops::dispatch_elements(x.dtype(), [&]<typename T>() {
       const T* src = tensor_ops::elems<T>(x);
       T* dst = tensor_ops::elems<T>(y);
