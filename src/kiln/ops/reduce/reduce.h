@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -84,6 +85,9 @@ struct ReducePlan {
   std::vector<int64_t> red_offsets;
   // Kept groups, outermost first, the innermost one excluded when it is kept.
   std::vector<int64_t> kept_sizes, kept_strides;
+  // Innermost group kept and the reduced rows directly above it: each output block's rows form
+  // one contiguous run of red_offsets.size() * inner elements.
+  bool rows_contiguous = false;
 };
 
 inline ReducePlan make_reduce_plan(const Shape& in, const std::vector<bool>& reduce, bool keepdims) {
@@ -127,6 +131,7 @@ inline ReducePlan make_reduce_plan(const Shape& in, const std::vector<bool>& red
     sizes.push_back(g.size);
     strd.push_back(g.stride);
   }
+  p.rows_contiguous = !p.inner_reduced && rs.size() <= 1 && (rs.empty() || rst[0] == p.inner);
   int64_t combos = 1;
   for (int64_t s : rs) combos *= s;
   p.red_offsets.reserve(size_t(combos));
@@ -135,38 +140,67 @@ inline ReducePlan make_reduce_plan(const Shape& in, const std::vector<bool>& red
   return p;
 }
 
-// Folds n contiguous elements; 16 independent accumulators let the compiler vectorize ops
-// whose step is not associative in floating point (sums) without -ffast-math.
+// acc[t] = step(acc[t], row[t]): one reduced row folded into a block of outputs. Functions of
+// their own with restrict pointers, so they vectorize without runtime alias checks (and GCC's
+// unroll-and-jam of the row loop does not turn them scalar).
 template <typename T, typename Op>
-typename Op::Acc fold_row(const Op& op, const T* x, int64_t n) {
-  using Acc = typename Op::Acc;
-  constexpr int kLanes = 16;
-  Acc a = op.init();
-  int64_t i = 0;
-  if (n >= 2 * kLanes) {
-    Acc lanes[kLanes];
-    for (int j = 0; j < kLanes; ++j) lanes[j] = op.init();
-    for (; i + kLanes <= n; i += kLanes)
+void fold_into(const Op& op, typename Op::Acc* __restrict acc, const T* __restrict row, int64_t len) {
 #pragma omp simd
-      for (int j = 0; j < kLanes; ++j) lanes[j] = op.step(lanes[j], x[i + j]);
-    for (int j = 0; j < kLanes; ++j) a = op.merge(a, lanes[j]);
-  }
-  for (; i < n; ++i) a = op.step(a, x[i]);
-  return a;
+  for (int64_t t = 0; t < len; ++t) acc[t] = op.step(acc[t], row[t]);
 }
+
+// Four rows at a time: a quarter of the accumulator traffic.
+template <typename T, typename Op>
+void fold_into4(const Op& op, typename Op::Acc* __restrict acc, const T* __restrict a, const T* __restrict b,
+                const T* __restrict c, const T* __restrict d, int64_t len) {
+#pragma omp simd
+  for (int64_t t = 0; t < len; ++t) acc[t] = op.step(op.step(op.step(op.step(acc[t], a[t]), b[t]), c[t]), d[t]);
+}
+
+// Folds contiguous rows into one output: kLanes independent accumulators (vectorized across
+// them, so sums vectorize without -ffast-math) plus one for the rows' tails, merged once at the
+// end.
+template <typename T, typename Op>
+class RowFolder {
+ public:
+  using Acc = typename Op::Acc;
+  static constexpr int64_t kLanes = 16;
+  explicit RowFolder(const Op& op) : op_(op), tail_(op.init()) {
+    for (int64_t j = 0; j < kLanes; ++j) lanes_[j] = op.init();
+  }
+  void add(const T* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes)
+      fold_into4(op_, lanes_, x + i, x + i + kLanes, x + i + 2 * kLanes, x + i + 3 * kLanes, kLanes);
+    for (; i + kLanes <= n; i += kLanes) fold_into(op_, lanes_, x + i, kLanes);
+    for (; i < n; ++i) tail_ = op_.step(tail_, x[i]);
+  }
+  Acc result() const {
+    Acc l[kLanes];
+    std::copy(lanes_, lanes_ + kLanes, l);
+    for (int64_t w = kLanes / 2; w >= 1; w /= 2)  // a tree, vectorized level by level
+      for (int64_t j = 0; j < w; ++j) l[j] = op_.merge(l[j], l[j + w]);
+    return op_.merge(l[0], tail_);
+  }
+
+ private:
+  const Op& op_;
+  Acc lanes_[kLanes];
+  Acc tail_;
+};
 
 // Folds the slice [begin, end) of the flattened (red_offsets x row) space of one output.
 template <typename T, typename Op>
 typename Op::Acc fold_span(const Op& op, const T* base, const ReducePlan& p, int64_t begin, int64_t end) {
-  typename Op::Acc a = op.init();
+  RowFolder<T, Op> f(op);
   const int64_t row = p.inner;
   while (begin < end) {
     const int64_t r = begin / row, c = begin % row;
     const int64_t len = std::min(row - c, end - begin);
-    a = op.merge(a, fold_row(op, base + p.red_offsets[size_t(r)] + c, len));
+    f.add(base + p.red_offsets[size_t(r)] + c, len);
     begin += len;
   }
-  return a;
+  return f.result();
 }
 
 // Runs the reduction `op` of `p` over x into y (R is whatever op.done returns).
@@ -202,13 +236,32 @@ void run_reduce(const ReducePlan& p, const T* x, R* y, const Op& op) {
       return;
     }
     const int64_t grain = std::max<int64_t>(1, 32768 / p.red_count);
+    if (p.inner < RowFolder<T, Op>::kLanes && p.red_offsets.size() == 1 && p.kept_sizes.size() <= 1) {
+      // Short rows at a fixed stride: vectorize across outputs instead, one column at a time.
+      const int64_t st = p.kept_strides.empty() ? 0 : p.kept_strides[0];
+      parallel_for(p.out_count, grain, [&](int64_t s, int64_t e) {
+        constexpr int64_t kB = 256;
+        Acc acc[kB];
+        for (int64_t b = s; b < e; b += kB) {
+          const int64_t len = std::min(kB, e - b);
+          for (int64_t o = 0; o < len; ++o) acc[o] = op.init();
+          for (int64_t i = 0; i < p.inner; ++i) {
+            const T* col = x + b * st + i;
+#pragma omp simd
+            for (int64_t o = 0; o < len; ++o) acc[o] = op.step(acc[o], col[o * st]);
+          }
+          for (int64_t o = 0; o < len; ++o) y[b + o] = op.done(acc[o], p.red_count);
+        }
+      });
+      return;
+    }
     parallel_for(p.out_count, grain, [&](int64_t s, int64_t e) {
       Odometer od(p.kept_sizes, p.kept_strides, s);
       for (int64_t o = s; o < e; ++o, od.next()) {
         const T* base = x + od.offset();
-        Acc a = op.init();
-        for (int64_t off : p.red_offsets) a = op.merge(a, fold_row(op, base + off, p.inner));
-        y[o] = op.done(a, p.red_count);
+        RowFolder<T, Op> f(op);
+        for (int64_t off : p.red_offsets) f.add(base + off, p.inner);
+        y[o] = op.done(f.result(), p.red_count);
       }
     });
     return;
@@ -220,17 +273,33 @@ void run_reduce(const ReducePlan& p, const T* x, R* y, const Op& op) {
   const int64_t outer = p.out_count / k;
   const int64_t work = outer * blocks;
   const int64_t rows = int64_t(p.red_offsets.size());
+  // Narrow blocks whose rows are one contiguous run: stream the run through lcm(k, 16) lanes
+  // (lane j always holds output j % k), so even k = 3 reads whole vectors.
+  const bool narrow = p.rows_contiguous && k < 64;
+  const int64_t lanes = narrow ? k * (16 / std::gcd(k, int64_t(16))) : 0;
   auto fold_block = [&](int64_t w, int64_t r0, int64_t r1, Acc* acc) {
     const int64_t ob = w / blocks, kb = w % blocks;
     const int64_t len = std::min(kBlock, k - kb * kBlock);
     Odometer od(p.kept_sizes, p.kept_strides, ob);
     const T* base = x + od.offset() + kb * kBlock;
     for (int64_t t = 0; t < len; ++t) acc[t] = op.init();
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* row = base + p.red_offsets[size_t(r)];
-#pragma omp simd
-      for (int64_t t = 0; t < len; ++t) acc[t] = op.step(acc[t], row[t]);
+    if (narrow) {
+      std::vector<Acc> lane(size_t(lanes), op.init());
+      const T* run = base + r0 * k;
+      const int64_t n = (r1 - r0) * k;
+      int64_t i = 0;
+      for (; i + 4 * lanes <= n; i += 4 * lanes)
+        fold_into4(op, lane.data(), run + i, run + i + lanes, run + i + 2 * lanes, run + i + 3 * lanes, lanes);
+      for (; i + lanes <= n; i += lanes) fold_into(op, lane.data(), run + i, lanes);
+      for (int64_t j = 0; i < n; ++i, ++j) lane[size_t(j)] = op.step(lane[size_t(j)], run[i]);
+      for (int64_t j = 0; j < lanes; ++j) acc[j % k] = op.merge(acc[j % k], lane[size_t(j)]);
+      return len;
     }
+    const int64_t* off = p.red_offsets.data();
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4)
+      fold_into4(op, acc, base + off[r], base + off[r + 1], base + off[r + 2], base + off[r + 3], len);
+    for (; r < r1; ++r) fold_into(op, acc, base + off[r], len);
     return len;
   };
   if (work < nt && total >= kSplitWork && rows >= 2 * nt && !omp_in_parallel()) {
