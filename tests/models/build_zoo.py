@@ -4,11 +4,13 @@
 Nothing is downloaded: every weight comes from a fixed seed, so the same file always yields the
 same models. Each model is exported at opset 13 and 17, with static shapes and with dynamic
 batch (BERT and GPT-2 also dynamic sequence, the LSTM also dynamic time). A variant is named
-BASE_opN (static) or BASE_opN_dyn and is written as three files:
+BASE_opN (static) or BASE_opN_dyn and is written as four files:
 
     NAME.onnx         the exported model
     NAME.inputs.npz   inputs, keys = the model's input names
     NAME.ref.npz      PyTorch eager fp32 outputs for those inputs, keys = the output names
+    NAME.ref64.npz    the same model run by PyTorch in float64: the exact answer, against which
+                      an fp32 engine's error can be set beside PyTorch's own fp32 error
 
 Dynamic variants are traced at the static shape and tested at another one (batch 3, BERT and
 GPT-2 also a shorter sequence, the LSTM a shorter sequence), so no test shape is baked in.
@@ -20,7 +22,7 @@ and editing this file starts a fresh folder (`--prune` deletes the folders of ot
     python tests/models/build_zoo.py --models mlp,resnet50_op17     # a base name means all its variants
     python tests/models/build_zoo.py --models bert_base --opsets 17 --kinds dyn
 
-From Python: `build_zoo.ensure("resnet50_op17")` returns the three paths, building if needed.
+From Python: `build_zoo.ensure("resnet50_op17")` returns the four paths, building if needed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import copy
 import fcntl
 import functools
 import hashlib
@@ -429,10 +432,20 @@ def run_torch(model: nn.Module, feeds) -> List[np.ndarray]:
     return [o.detach().numpy() for o in out]
 
 
+def run_torch_float64(model: nn.Module, feeds) -> List[np.ndarray]:
+    """The model's outputs computed in float64 (on a copy), as float64 arrays."""
+    model64 = copy.deepcopy(model).double()
+    args = [torch.from_numpy(v.astype(np.float64) if v.dtype == np.float32 else v) for v in feeds.values()]
+    with torch.no_grad():
+        out = model64(*args)
+    out = out if isinstance(out, tuple) else (out,)
+    return [o.numpy() for o in out]
+
+
 def paths(name: str, directory: Optional[str] = None) -> Dict[str, str]:
     d = directory or zoo_dir()
     return {k: os.path.join(d, f"{name}{suffix}") for k, suffix in
-            (("onnx", ".onnx"), ("inputs", ".inputs.npz"), ("ref", ".ref.npz"))}
+            (("onnx", ".onnx"), ("inputs", ".inputs.npz"), ("ref", ".ref.npz"), ("ref64", ".ref64.npz"))}
 
 
 def _complete(p: Dict[str, str]) -> bool:
@@ -465,7 +478,7 @@ class _Builder:
         self.log = log
         self.base: Optional[str] = None
         self.model: Optional[nn.Module] = None
-        self.refs: Dict[bool, Tuple[dict, dict]] = {}
+        self.refs: Dict[bool, Tuple[dict, dict, dict]] = {}
 
     def _model(self, base: str) -> nn.Module:
         if self.base != base:
@@ -479,9 +492,10 @@ class _Builder:
         model = self._model(base)
         if dynamic not in self.refs:
             feeds = sample_inputs(base, dynamic)
-            outs = run_torch(model, feeds)
             names = [n for n, _ in SPECS[base].outputs]
-            self.refs[dynamic] = (feeds, collections.OrderedDict(zip(names, outs)))
+            ref = collections.OrderedDict(zip(names, run_torch(model, feeds)))
+            ref64 = collections.OrderedDict(zip(names, run_torch_float64(model, feeds)))
+            self.refs[dynamic] = (feeds, ref, ref64)
         return self.refs[dynamic]
 
     def build(self, name: str, directory: str, force: bool = False) -> Dict[str, str]:
@@ -491,7 +505,7 @@ class _Builder:
             if _complete(p) and not force:
                 return p
             t0 = time.time()
-            feeds, ref = self._reference(spec.name, dynamic)
+            feeds, ref, ref64 = self._reference(spec.name, dynamic)
             model = self._model(spec.name)
             example = tuple(torch.from_numpy(v) for v in sample_inputs(spec.name, False).values())
             dynamic_axes = None
@@ -514,6 +528,7 @@ class _Builder:
                 onnx.checker.check_model(tmp)
                 _save_npz(p["inputs"], feeds)
                 _save_npz(p["ref"], ref)
+                _save_npz(p["ref64"], ref64)
                 os.replace(tmp, p["onnx"])  # last: a complete set of files means a finished build
             finally:
                 if os.path.exists(tmp):
@@ -535,7 +550,7 @@ def build(names: List[str], force: bool = False, log=print) -> Dict[str, Dict[st
 
 
 def ensure(name: str, log=print) -> Dict[str, str]:
-    """Paths of a variant's onnx/inputs/ref files, building it first if it is not cached."""
+    """Paths of a variant's onnx/inputs/ref/ref64 files, building it first if it is not cached."""
     p = paths(name)
     if _complete(p):
         return p
