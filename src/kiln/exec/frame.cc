@@ -11,12 +11,15 @@ namespace {
 int64_t slot_key(int step, int out) { return int64_t(step) * 65536 + out; }
 }  // namespace
 
-Frame::Frame(const ExecutionPlan& plan, const Frame* parent) : plan_(plan), parent_(parent) {
+Frame::Frame(const ExecutionPlan& plan, const Frame* parent, const KernelSource* source)
+    : plan_(plan),
+      parent_(parent),
+      source_(source ? source : parent ? parent->source_ : &KernelSource::registry_only()) {
   const ir::Graph& g = *plan.graph;
   states_.resize(plan.steps.size());
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const ir::Node& node = g.nodes[size_t(plan.steps[s].node)];
-    const KernelFactory* factory = KernelRegistry::global().find(node.domain, node.op_type, node.opset);
+    const KernelFactory factory = source_->find(node);
     if (!factory)
       fail(ErrorCode::NotImplemented, "no kernel for ", node.label(), " at opset ", node.opset);
     KernelInit init{node, {}};
@@ -27,7 +30,7 @@ Frame::Frame(const ExecutionPlan& plan, const Frame* parent) : plan_(plan), pare
       init.constants.push_back(it != g.initializers.end() && !overridable.count(in) ? &it->second : nullptr);
     }
     try {
-      states_[s].kernel = (*factory)(init);
+      states_[s].kernel = factory(init);
     } catch (const Error& e) {
       fail(e.code() == ErrorCode::Fail ? ErrorCode::InvalidGraph : e.code(), node.label(), ": ", e.what());
     }

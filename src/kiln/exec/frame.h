@@ -22,8 +22,9 @@ namespace kiln {
 
 class Frame {
  public:
-  // `parent` supplies outer-scope values of a subgraph frame; null for a main graph.
-  Frame(const ExecutionPlan& plan, const Frame* parent);
+  // `parent` supplies outer-scope values of a subgraph frame (and its kernel source); null for
+  // a main graph, whose kernels come from `source`.
+  Frame(const ExecutionPlan& plan, const Frame* parent, const KernelSource* source = nullptr);
 
   // Runs every step. `feeds` are (value id, tensor) for graph inputs and overridden
   // initializers; the results are the graph outputs, owned by the caller.
@@ -62,6 +63,7 @@ class Frame {
 
   const ExecutionPlan& plan_;
   const Frame* parent_;
+  const KernelSource* source_;
   std::vector<StepState> states_;
   std::vector<Value> slots_;
   std::vector<std::vector<int>> frees_;  // per step: values dead after it

@@ -82,12 +82,19 @@ std::unique_ptr<Kernel> make_kernel(const KernelInit& init) {
   else return std::make_unique<K>(init.node);
 }
 
+// Finds kernels the static registrations cannot list, such as ops written in Python; returns
+// an empty factory for nodes it does not know.
+using KernelResolver = std::function<KernelFactory(const ir::Node&)>;
+
 class KernelRegistry {
  public:
   static KernelRegistry& global();
   void add(const std::string& domain, const std::string& op_type, int since_version, KernelFactory f);
+  void add_resolver(KernelResolver r);
   // The registration with the highest since_version <= opset, or null.
   const KernelFactory* find(const std::string& domain, const std::string& op_type, int opset) const;
+  // A static registration for the node, else a resolver's; empty if neither knows it.
+  KernelFactory lookup(const ir::Node& node) const;
   std::vector<std::string> op_types(const std::string& domain) const;
 
  private:
@@ -96,6 +103,14 @@ class KernelRegistry {
     KernelFactory factory;
   };
   std::map<std::pair<std::string, std::string>, std::vector<Entry>> entries_;
+  std::vector<KernelResolver> resolvers_;
+};
+
+// Where one session finds its kernels: ops given to that session only, then the registry.
+struct KernelSource {
+  std::map<std::pair<std::string, std::string>, KernelFactory> session_ops;  // (domain, op_type)
+  KernelFactory find(const ir::Node& node) const;
+  static const KernelSource& registry_only();
 };
 
 // Registers a kernel at static-initialization time; the op's file holds the only mention.

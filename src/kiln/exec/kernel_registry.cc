@@ -24,6 +24,26 @@ const KernelFactory* KernelRegistry::find(const std::string& domain, const std::
   return nullptr;
 }
 
+void KernelRegistry::add_resolver(KernelResolver r) { resolvers_.push_back(std::move(r)); }
+
+KernelFactory KernelRegistry::lookup(const ir::Node& node) const {
+  if (const KernelFactory* f = find(node.domain, node.op_type, node.opset)) return *f;
+  for (const auto& r : resolvers_)
+    if (KernelFactory f = r(node)) return f;
+  return {};
+}
+
+KernelFactory KernelSource::find(const ir::Node& node) const {
+  auto it = session_ops.find({node.domain, node.op_type});
+  if (it != session_ops.end()) return it->second;
+  return KernelRegistry::global().lookup(node);
+}
+
+const KernelSource& KernelSource::registry_only() {
+  static const KernelSource source;
+  return source;
+}
+
 std::vector<std::string> KernelRegistry::op_types(const std::string& domain) const {
   std::vector<std::string> out;
   for (const auto& [key, list] : entries_)

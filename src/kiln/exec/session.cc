@@ -11,15 +11,15 @@ namespace kiln {
 
 namespace {
 
-void collect_unsupported(const ir::Graph& g, std::set<std::string>& missing) {
+void collect_unsupported(const ir::Graph& g, const KernelSource& source, std::set<std::string>& missing) {
   for (const auto& node : g.nodes) {
-    if (!KernelRegistry::global().find(node.domain, node.op_type, node.opset)) {
+    if (!source.find(node)) {
       std::string d = node.domain.empty() ? "" : node.domain + "::";
       missing.insert(d + node.op_type + " (opset " + std::to_string(node.opset) + ")");
     }
     for (const auto& [key, a] : node.attrs) {
-      if (a.g) collect_unsupported(*a.g, missing);
-      for (const auto& sg : a.graphs) collect_unsupported(*sg, missing);
+      if (a.g) collect_unsupported(*a.g, source, missing);
+      for (const auto& sg : a.graphs) collect_unsupported(*sg, source, missing);
     }
   }
 }
@@ -28,9 +28,9 @@ std::string type_str(const ir::TypeInfo& t) { return std::string("tensor(") + dt
 
 }  // namespace
 
-std::vector<std::string> unsupported_ops(const ir::Model& model) {
+std::vector<std::string> unsupported_ops(const ir::Model& model, const KernelSource& source) {
   std::set<std::string> missing;
-  collect_unsupported(model.graph, missing);
+  collect_unsupported(model.graph, source, missing);
   return {missing.begin(), missing.end()};
 }
 
@@ -38,7 +38,7 @@ Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
     : model_(std::move(model)), config_(std::move(config)) {
   threads_ = config_.intra_op_threads > 0 ? config_.intra_op_threads : int(std::thread::hardware_concurrency());
   if (threads_ <= 0) threads_ = 1;
-  auto missing = unsupported_ops(*model_);
+  auto missing = unsupported_ops(*model_, config_.kernels);
   if (!missing.empty()) {
     std::ostringstream os;
     os << "Kiln has no kernel for " << missing.size() << " op(s) of this model: ";
@@ -47,7 +47,7 @@ Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
   }
   optimize_graph(*model_, config_.optimization);
   plan_ = build_execution_plan(model_->graph);
-  idle_.push_back(std::make_unique<Frame>(plan_, nullptr));  // builds every kernel once, now
+  idle_.push_back(std::make_unique<Frame>(plan_, nullptr, &config_.kernels));  // builds every kernel once, now
 }
 
 Session::~Session() = default;
@@ -81,7 +81,7 @@ std::unique_ptr<Frame> Session::borrow_frame() {
       return f;
     }
   }
-  return std::make_unique<Frame>(plan_, nullptr);
+  return std::make_unique<Frame>(plan_, nullptr, &config_.kernels);
 }
 
 void Session::return_frame(std::unique_ptr<Frame> frame) {

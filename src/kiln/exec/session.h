@@ -20,6 +20,7 @@ struct SessionConfig {
   int intra_op_threads = 0;  // 0: one per core
   OptLevel optimization = OptLevel::All;
   std::map<std::string, std::string> entries;  // add_session_config_entry
+  KernelSource kernels;                        // ops given to this session only
 };
 
 class Session {
@@ -54,6 +55,7 @@ class Session {
 };
 
 // Every op of the graph (and its subgraphs) that has no kernel, as "Domain::Op (opset N)".
-std::vector<std::string> unsupported_ops(const ir::Model& model);
+std::vector<std::string> unsupported_ops(const ir::Model& model,
+                                         const KernelSource& source = KernelSource::registry_only());
 
 }  // namespace kiln

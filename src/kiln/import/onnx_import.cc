@@ -197,6 +197,10 @@ ir::Attribute import_attribute(const onnx::AttributeProto& ap, const ImportConte
   using K = ir::Attribute::Kind;
   ir::Attribute a;
   const std::string what = where + " attribute '" + ap.name() + "'";
+  if (ap.has_ref_attr_name()) {
+    a.ref = ap.ref_attr_name();
+    return a;
+  }
   switch (ap.type()) {
     case onnx::AttributeProto::FLOAT: a.kind = K::Float; a.f = ap.f(); break;
     case onnx::AttributeProto::INT: a.kind = K::Int; a.i = ap.i(); break;
@@ -232,6 +236,19 @@ ir::Attribute import_attribute(const onnx::AttributeProto& ap, const ImportConte
   return a;
 }
 
+ir::Node import_node(const onnx::NodeProto& np, const ImportContext& ctx, int index) {
+  ir::Node n;
+  n.name = np.name().empty() ? np.op_type() + "_" + std::to_string(index) : np.name();
+  n.op_type = np.op_type();
+  n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+  n.inputs.assign(np.input().begin(), np.input().end());
+  n.outputs.assign(np.output().begin(), np.output().end());
+  auto it = ctx.opsets->find(n.domain);
+  n.opset = it == ctx.opsets->end() ? 1 : int(it->second);
+  for (const auto& ap : np.attribute()) n.attrs[ap.name()] = import_attribute(ap, ctx, n.label());
+  return n;
+}
+
 std::shared_ptr<ir::Graph> import_graph(const onnx::GraphProto& gp, const ImportContext& ctx) {
   auto g = std::make_shared<ir::Graph>();
   g->name = gp.name();
@@ -246,20 +263,97 @@ std::shared_ptr<ir::Graph> import_graph(const onnx::GraphProto& gp, const Import
   for (const auto& v : gp.output()) g->outputs.push_back(import_value_info(v));
   for (const auto& v : gp.value_info()) g->value_info.push_back(import_value_info(v));
   int index = 0;
-  for (const auto& np : gp.node()) {
-    ir::Node n;
-    n.name = np.name().empty() ? np.op_type() + "_" + std::to_string(index) : np.name();
-    n.op_type = np.op_type();
-    n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
-    n.inputs.assign(np.input().begin(), np.input().end());
-    n.outputs.assign(np.output().begin(), np.output().end());
-    auto it = ctx.opsets->find(n.domain);
-    n.opset = it == ctx.opsets->end() ? 1 : int(it->second);
-    for (const auto& ap : np.attribute()) n.attrs[ap.name()] = import_attribute(ap, ctx, n.label());
-    g->nodes.push_back(std::move(n));
-    ++index;
-  }
+  for (const auto& np : gp.node()) g->nodes.push_back(import_node(np, ctx, index++));
   return g;
+}
+
+// A model-local function: its body is inlined at every call.
+struct Function {
+  std::vector<std::string> inputs, outputs;
+  std::vector<ir::Node> nodes;
+};
+using Functions = std::map<std::pair<std::string, std::string>, Function>;
+
+Functions import_functions(const onnx::ModelProto& mp, const ImportContext& model_ctx) {
+  Functions fns;
+  for (const auto& fp : mp.functions()) {
+    std::map<std::string, int64_t> opsets = *model_ctx.opsets;
+    for (const auto& op : fp.opset_import()) opsets[op.domain() == "ai.onnx" ? "" : op.domain()] = op.version();
+    ImportContext ctx = model_ctx;
+    ctx.opsets = &opsets;
+    Function f;
+    f.inputs.assign(fp.input().begin(), fp.input().end());
+    f.outputs.assign(fp.output().begin(), fp.output().end());
+    int index = 0;
+    for (const auto& np : fp.node()) f.nodes.push_back(import_node(np, ctx, index++));
+    fns[{fp.domain() == "ai.onnx" ? "" : fp.domain(), fp.name()}] = std::move(f);
+  }
+  return fns;
+}
+
+// Renames the names `names` maps in a subgraph, except those the subgraph defines itself.
+void rename_reads(ir::Graph& g, const std::map<std::string, std::string>& names) {
+  std::map<std::string, std::string> visible = names;
+  for (const auto& v : g.inputs) visible.erase(v.name);
+  for (const auto& [k, t] : g.initializers) visible.erase(k);
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) visible.erase(o);
+  for (auto& n : g.nodes) {
+    for (auto& i : n.inputs)
+      if (auto it = visible.find(i); it != visible.end()) i = it->second;
+    for (auto& [k, a] : n.attrs) {
+      if (a.g) rename_reads(*a.g, visible);
+      for (auto& sg : a.graphs) rename_reads(*sg, visible);
+    }
+  }
+}
+
+// Replaces every call of a model-local function, in `g` and its subgraphs, by the body.
+void inline_functions(ir::Graph& g, const Functions& fns, int& counter, int depth) {
+  if (depth > 32) fail(ErrorCode::InvalidGraph, "model-local functions nest deeper than 32 levels (recursion?)");
+  std::vector<ir::Node> out;
+  bool expanded = false;
+  for (auto& node : g.nodes) {
+    for (auto& [k, a] : node.attrs) {
+      if (a.g) inline_functions(*a.g, fns, counter, depth);
+      for (auto& sg : a.graphs) inline_functions(*sg, fns, counter, depth);
+    }
+    auto it = fns.find({node.domain, node.op_type});
+    if (it == fns.end()) {
+      out.push_back(std::move(node));
+      continue;
+    }
+    const Function& f = it->second;
+    expanded = true;
+    const std::string prefix = node.name + "/" + std::to_string(counter++) + "/";
+    std::map<std::string, std::string> names;
+    for (size_t i = 0; i < f.inputs.size(); ++i) names[f.inputs[i]] = i < node.inputs.size() ? node.inputs[i] : "";
+    for (size_t i = 0; i < f.outputs.size(); ++i) names[f.outputs[i]] = i < node.outputs.size() ? node.outputs[i] : "";
+    auto rename = [&](const std::string& n) {
+      if (n.empty()) return n;
+      auto r = names.find(n);
+      return r != names.end() ? r->second : prefix + n;
+    };
+    for (ir::Node body : f.nodes) {
+      body.name = prefix + body.name;
+      for (auto& i : body.inputs) i = rename(i);
+      for (auto& o : body.outputs) o = rename(o);
+      for (auto a = body.attrs.begin(); a != body.attrs.end();) {
+        if (a->second.ref.empty()) {
+          if (a->second.g) rename_reads(*a->second.g, names);
+          ++a;
+          continue;
+        }
+        // ONNX 1.12's FunctionProto has no attribute defaults: an attribute the call omits is absent.
+        const ir::Attribute* given = node.attr(a->second.ref);
+        if (given) a->second = *given, ++a;
+        else a = body.attrs.erase(a);
+      }
+      out.push_back(std::move(body));
+    }
+  }
+  g.nodes = std::move(out);
+  if (expanded) inline_functions(g, fns, counter, depth + 1);  // bodies may call functions
 }
 
 bool checker_applies(const onnx::ModelProto& mp) {
@@ -310,10 +404,12 @@ std::shared_ptr<ir::Model> import_model(onnx::ModelProto& mp, const std::string&
   m->model_version = mp.model_version();
   for (const auto& kv : mp.metadata_props()) m->metadata[kv.key()] = kv.value();
   m->path = path;
-  if (mp.functions_size())
-    fail(ErrorCode::NotImplemented, label, " defines model-local functions, which Kiln does not run yet");
   ImportContext ctx{path, base_dir, &m->opsets};
   m->graph = std::move(*import_graph(mp.graph(), ctx));
+  if (mp.functions_size()) {
+    int counter = 0;
+    inline_functions(m->graph, import_functions(mp, ctx), counter, 0);
+  }
   return m;
 }
 

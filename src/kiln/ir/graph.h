@@ -51,6 +51,8 @@ struct Attribute {
   std::vector<std::string> strings;
   std::vector<Tensor> tensors;
   std::vector<std::shared_ptr<Graph>> graphs;
+  // Inside a function body: the caller's attribute this one takes its value from.
+  std::string ref;
 };
 
 struct Node {

@@ -16,7 +16,7 @@ bool foldable(const ir::Node& node) {
   if (!node.domain.empty() || kNever.count(node.op_type)) return false;
   for (const auto& [k, a] : node.attrs)
     if (a.g || !a.graphs.empty()) return false;
-  return KernelRegistry::global().find(node.domain, node.op_type, node.opset) != nullptr;
+  return KernelRegistry::global().find(node.domain, node.op_type, node.opset) != nullptr;  // static kernels only
 }
 
 }  // namespace
