@@ -244,4 +244,22 @@ TEST(Identity, PassesFloat16Bits) {
       .output<Float16>("Y", {2}, {Float16{0x3c00}, Float16{0x7e00}}).run();
 }
 
+TEST(TensorOps, BFloat16MovesAndSums) {
+  auto bf = [](float f) { return BFloat16{float_to_bfloat16(f)}; };
+  OpTester("Transpose").input<BFloat16>("X", {2, 2}, {bf(1), bf(2), bf(3), bf(4)})
+      .output<BFloat16>("Y", {2, 2}, {bf(1), bf(3), bf(2), bf(4)}).run();
+  OpTester("CumSum", 14).input<BFloat16>("X", {3}, {bf(1), bf(2), bf(3)}).input<int64_t>("A", {}, {0})
+      .output<BFloat16>("Y", {3}, {bf(1), bf(3), bf(6)}).run();
+  OpTester("ScatterElements", 18).input<BFloat16>("X", {2}, {bf(1), bf(2)}).input<int64_t>("I", {2}, {0, 0})
+      .input<BFloat16>("U", {2}, {bf(5), bf(-7)}).attr("reduction", "min")
+      .output<BFloat16>("Y", {2}, {bf(-7), bf(2)}).run();
+  OpTester("EyeLike").input<BFloat16>("X", {2, 2}, {bf(9), bf(9), bf(9), bf(9)})
+      .output<BFloat16>("Y", {2, 2}, {bf(1), bf(0), bf(0), bf(1)}).run();
+}
+
+TEST(TensorOps, Float16NonZeroTreatsNegativeZeroAsZero) {
+  OpTester("NonZero").input<Float16>("X", {3}, {Float16{0x8000}, Float16{0x3c00}, Float16{0x0000}})
+      .output<int64_t>("Y", {1, 1}, {1}).run();
+}
+
 }  // namespace kiln::test

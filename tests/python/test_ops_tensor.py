@@ -934,3 +934,32 @@ def test_extreme_values_are_safe():
         run1("Gather", {"X": x, "I": i64(MIN)})
     with pytest.raises(state.InvalidArgument, match=f"index {BIG} is out of range"):
         run1("GatherND", {"X": x, "I": i64(0, BIG).reshape(1, 2)})
+
+
+def test_views_inside_a_graph_across_shapes_and_replays():
+    """Zero-copy Reshape/Squeeze/Unsqueeze/Flatten between copying ops, under the memory plan's replay."""
+    import kiln
+    from onnx import helper
+    nodes = [
+        helper.make_node("Transpose", ["X"], ["T"], perm=[1, 0, 2]),
+        helper.make_node("Reshape", ["T", "shape"], ["R"]),
+        helper.make_node("Unsqueeze", ["R", "axes"], ["U"]),
+        helper.make_node("Squeeze", ["U", "axes"], ["Q"]),
+        helper.make_node("Flatten", ["Q"], ["F"], axis=1),
+        helper.make_node("Concat", ["F", "F"], ["C"], axis=0),
+        helper.make_node("Slice", ["C", "starts", "ends"], ["Y"]),
+    ]
+    inits = [helper.make_tensor("shape", TensorProto.INT64, [2], [0, -1]),
+             helper.make_tensor("axes", TensorProto.INT64, [1], [0]),
+             helper.make_tensor("starts", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("ends", TensorProto.INT64, [1], [-1])]
+    g = helper.make_graph(nodes, "views", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("R", TensorProto.FLOAT, None)], inits)
+    sess = kiln.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    for shape in [(2, 3, 4), (2, 3, 4), (5, 1, 2), (2, 3, 4), (5, 1, 2)]:
+        x = sample(shape)
+        r = x.transpose(1, 0, 2).reshape(shape[1], -1)
+        y, got_r = sess.run(None, {"X": x})
+        same(got_r, r)
+        same(y, np.concatenate([r, r], 0)[1:-1])
