@@ -963,3 +963,10 @@ def test_views_inside_a_graph_across_shapes_and_replays():
         y, got_r = sess.run(None, {"X": x})
         same(got_r, r)
         same(y, np.concatenate([r, r], 0)[1:-1])
+
+
+def test_squeeze_empty_axes_and_split_both_sizes_given():
+    x = sample((1, 3, 1))
+    same(run1("Squeeze", {"X": x, "A": np.zeros(0, np.int64)}, opset=13), x.reshape(3))
+    with pytest.raises(state.InvalidArgument, match="not both"):
+        run("Split", {"X": x, "S": i64(1, 2)}, ["A", "B"], opset=18, axis=1, num_outputs=2)

@@ -20,6 +20,8 @@ class Split : public Kernel {
     const int64_t dim = x.dim(axis_n_), n = ctx.num_outputs();
     std::vector<int64_t> split;
     bool given = false;
+    if (opset_ >= 18 && num_outputs_ > 0 && ctx.has_input(1))
+      fail(ErrorCode::InvalidArgument, "give either the split input or the num_outputs attribute, not both");
     if (opset_ >= 13 && ctx.has_input(1)) {
       split = tensor_ops::read_indices(ctx.input(1), "split");
       given = true;

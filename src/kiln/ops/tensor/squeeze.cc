@@ -6,22 +6,15 @@ namespace kiln {
 namespace {
 class Squeeze : public Kernel {
  public:
-  explicit Squeeze(const ir::Node& node) : from_input_(node.opset >= 13), attr_axes_(node.attr_ints("axes")) {
-    has_attr_ = node.has_attr("axes");
-  }
+  explicit Squeeze(const ir::Node& node) : from_input_(node.opset >= 13), attr_axes_(node.attr_ints("axes")) {}
   void prepare(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
+    // No axes, or an empty list, squeezes every size-1 axis.
     std::vector<int64_t> axes;
-    bool listed = false;
-    if (from_input_ && ctx.has_input(1)) {
-      axes = tensor_ops::read_indices(ctx.input(1), "axes");
-      listed = true;
-    } else if (!from_input_ && has_attr_) {
-      axes = attr_axes_;
-      listed = true;
-    }
+    if (from_input_ && ctx.has_input(1)) axes = tensor_ops::read_indices(ctx.input(1), "axes");
+    else if (!from_input_) axes = attr_axes_;
     std::vector<bool> drop(size_t(x.rank()), false);
-    if (listed) {
+    if (!axes.empty()) {
       for (int64_t a : tensor_ops::normalize_axes(axes, x.rank())) {
         if (x.dim(a) != 1)
           fail(ErrorCode::InvalidArgument, "cannot squeeze axis ", a, " of input ", shape_str(x.shape()),
@@ -39,7 +32,7 @@ class Squeeze : public Kernel {
   std::vector<int> value_inputs() const override { return {1}; }
 
  private:
-  bool from_input_, has_attr_ = false;
+  bool from_input_;
   std::vector<int64_t> attr_axes_;
   Shape shape_;
 };
