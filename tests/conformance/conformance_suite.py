@@ -372,13 +372,6 @@ def totals(results: Dict[str, Dict[str, Any]]) -> Dict[str, Tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in t.items() if v[1]}
 
 
-def op_type(case_id: str, root: str) -> str:
-    """The op a node case tests (its model's last node), for per-op tables."""
-    import onnx
-    m = onnx.load(os.path.join(root, case_id, "model.onnx"), load_external_data=False)
-    return m.graph.node[-1].op_type if m.graph.node else "?"
-
-
 def report(results: Dict[str, Dict[str, Any]], top: int = 40) -> str:
     """Totals per category, then failures grouped: missing ops by case count, other classes."""
     lines = ["conformance totals (passed / failed / total):"]
