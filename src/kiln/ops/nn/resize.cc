@@ -18,7 +18,7 @@
 // previous row are copied). linear/cubic run one 1-D pass per resized axis, downscaling axes
 // first; passes along outer axes combine whole contiguous rows (vectorized). Integer inputs
 // interpolate in double and truncate at the end, like the reference's astype.
-#include <cstring>
+#include <algorithm>
 
 #include "kiln/ops/reduce/reduce.h"
 
@@ -376,6 +376,27 @@ class Resize : public Kernel {
     });
   }
 
+  // y[j] = sum_k w[j, k] x[idx[j, k]] along the innermost axis; kTaps > 0 fixes the tap count.
+  template <int64_t kTaps, typename Tin, typename Tout, typename W>
+  static void gather_row(const Tin* __restrict x, Tout* __restrict y, const int32_t* __restrict idx,
+                         const W* __restrict w, int64_t n, int64_t taps) {
+    const int64_t nt = kTaps > 0 ? kTaps : taps;
+    if constexpr (std::is_floating_point_v<Tout>) {
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) {
+        W acc = 0;
+        for (int64_t k = 0; k < nt; ++k) acc += w[j * nt + k] * W(x[idx[j * nt + k]]);
+        y[j] = Tout(acc);
+      }
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        W acc = 0;
+        for (int64_t k = 0; k < nt; ++k) acc += w[j * nt + k] * W(x[idx[j * nt + k]]);
+        y[j] = from_work<Tout>(acc);
+      }
+    }
+  }
+
   // One 1-D resampling pass along a dim viewed as [outer, n_in, inner] -> [outer, n_out, inner].
   template <typename Tin, typename Tout, typename W>
   void pass(const Tin* x, Tout* y, int64_t outer, int64_t n_in, int64_t inner, const AxisTable& t) const {
@@ -383,17 +404,20 @@ class Resize : public Kernel {
     const std::vector<W> w(t.w.begin(), t.w.end());
     const Tout extrap = from_work<Tout>(W(extrapolation_));
     if (inner == 1) {
+      const std::vector<int32_t> idx(t.idx.begin(), t.idx.end());
       parallel_for(outer, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n_out * taps)), [&](int64_t s, int64_t e) {
         for (int64_t o = s; o < e; ++o) {
           const Tin* xr = x + o * n_in;
           Tout* yr = y + o * n_out;
-          for (int64_t j = 0; j < n_out; ++j) {
-            const int64_t* ix = &t.idx[size_t(j * taps)];
-            const W* wj = &w[size_t(j * taps)];
-            W acc = 0;
-            for (int64_t k = 0; k < taps; ++k) acc += wj[k] * W(xr[ix[k]]);
-            yr[j] = t.outside[size_t(j)] ? extrap : from_work<Tout>(acc);
+          switch (taps) {  // the usual tap counts unroll, and the row vectorizes with gathers
+            case 1: gather_row<1>(xr, yr, idx.data(), w.data(), n_out, taps); break;
+            case 2: gather_row<2>(xr, yr, idx.data(), w.data(), n_out, taps); break;
+            case 4: gather_row<4>(xr, yr, idx.data(), w.data(), n_out, taps); break;
+            default: gather_row<0>(xr, yr, idx.data(), w.data(), n_out, taps); break;
           }
+          if (t.any_outside)
+            for (int64_t j = 0; j < n_out; ++j)
+              if (t.outside[size_t(j)]) yr[j] = extrap;
         }
       });
       return;
@@ -442,11 +466,26 @@ class Resize : public Kernel {
       std::copy(x, x + shape_size(in), y);
       return;
     }
-    // Shrinking axes first keeps the intermediates small.
-    std::stable_sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) {
-      return double(out_shape_[size_t(a)]) / double(std::max<int64_t>(in[size_t(a)], 1)) <
-             double(out_shape_[size_t(b)]) / double(std::max<int64_t>(in[size_t(b)], 1));
-    });
+    // The pass order with the least estimated work: a pass costs its output size times its
+    // taps, three times that along the innermost axis (gathers rather than whole-row vectors).
+    auto cost = [&](const std::vector<int64_t>& order) {
+      Shape c = in;
+      double total = 0;
+      for (int64_t d : order) {
+        c[size_t(d)] = out_shape_[size_t(d)];
+        int64_t inner = 1;
+        for (int64_t i = d + 1; i < r; ++i) inner *= c[size_t(i)];
+        total += double(shape_size(c)) * double(tables_[size_t(d)].taps) * (inner == 1 ? 3.0 : 1.0);
+      }
+      return total;
+    };
+    std::vector<int64_t> best = dims;
+    if (dims.size() <= 5) {
+      std::vector<int64_t> order = dims;
+      while (std::next_permutation(order.begin(), order.end()))
+        if (cost(order) < cost(best)) best = order;
+    }
+    dims = best;
     Shape cur = in;
     int64_t biggest = 0;
     for (int64_t d : dims) {
