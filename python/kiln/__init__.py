@@ -10,6 +10,24 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 
 from kiln import _C  # noqa: E402
 from kiln.capi import onnxruntime_pybind11_state
+from kiln.ops import (
+    PythonOp,
+    bfloat16,
+    bool_,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    op,
+    string,
+    uint8,
+    uint16,
+    uint32,
+    uint64,
+)
 from kiln.session import (
     ExecutionMode,
     ExecutionOrder,
@@ -31,4 +49,6 @@ __all__ = [
     "ExecutionMode", "ExecutionOrder", "GraphOptimizationLevel", "InferenceSession", "ModelMetadata", "NodeArg",
     "RunOptions", "SessionOptions", "get_all_providers", "get_available_providers", "get_device",
     "get_version_string", "onnxruntime_pybind11_state", "__version__",
+    "op", "PythonOp", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "uint16",
+    "uint32", "uint64", "bool_", "string",
 ]

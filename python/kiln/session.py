@@ -83,6 +83,13 @@ class SessionOptions:
         self.optimized_model_filepath = ""
         self.use_deterministic_compute = False
         self._config: Dict[str, str] = {}
+        self._python_ops: List[Any] = []
+
+    def register_python_op(self, python_op: Any) -> None:
+        """Gives an op made by ``kiln.op`` to the sessions created with these options only
+        (ahead of any registered op or kernel of the same domain and type)."""
+        from kiln import ops
+        self._python_ops.append(ops._check_session_op(python_op))
 
     def add_session_config_entry(self, key: str, value: str) -> None:
         self._config[str(key)] = str(value)
@@ -181,7 +188,8 @@ class InferenceSession:
             raise TypeError(f"Unable to load from type '{type(path_or_bytes)}': give a path, bytes or an onnx.ModelProto")
         opts = self._sess_options
         self._sess = _C.Session(model, threads=int(opts.intra_op_num_threads),
-                                opt_level=int(opts.graph_optimization_level))
+                                opt_level=int(opts.graph_optimization_level),
+                                python_ops=[o._def for o in getattr(opts, "_python_ops", [])])
         self._inputs = [NodeArg(n, t) for n, t in self._sess.inputs()]
         self._outputs = [NodeArg(n, t) for n, t in self._sess.outputs()]
         self._overridable = [NodeArg(n, t) for n, t in self._sess.overridable_initializers()]

@@ -11,6 +11,11 @@
 namespace py = pybind11;
 using namespace kiln;
 
+namespace kiln::python {  // python_op.cc
+void bind_python_ops(py::module_& m);
+void add_session_python_ops(KernelSource& source, const ir::Model& model, const py::list& ops);
+}  // namespace kiln::python
+
 namespace {
 
 DType numpy_dtype(const py::array& a, const std::string& name) {
@@ -85,7 +90,12 @@ Tensor to_tensor(py::handle obj, const std::string& name, std::vector<py::object
     return t;
   }
   keep.push_back(a);
-  return Tensor::view(dt, shape, const_cast<void*>(a.data()));
+  // The owner holds the array, so a view that outlives the run (a Python op's input) stays valid.
+  std::shared_ptr<void> owner(new py::object(a), [](void* p) {
+    py::gil_scoped_acquire gil;
+    delete static_cast<py::object*>(p);
+  });
+  return Tensor::view(dt, shape, const_cast<void*>(a.data()), std::move(owner));
 }
 
 // numpy has no bfloat16: a uint16 array fed where the model declares bfloat16 carries its bits.
@@ -176,7 +186,7 @@ py::list value_infos(const std::vector<const ir::ValueInfo*>& infos) {
 
 class PySession {
  public:
-  PySession(py::object model, const std::string& base_dir, int threads, int opt_level) {
+  PySession(py::object model, const std::string& base_dir, int threads, int opt_level, const py::list& python_ops) {
     std::shared_ptr<ir::Model> m;
     if (py::isinstance<py::bytes>(model)) {
       std::string_view bytes = model.cast<std::string_view>();
@@ -190,6 +200,7 @@ class PySession {
     SessionConfig config;
     config.intra_op_threads = threads;
     config.optimization = OptLevel(opt_level);
+    python::add_session_python_ops(config.kernels, *m, python_ops);
     py::gil_scoped_release nogil;
     session_ = std::make_unique<Session>(std::move(m), config);
   }
@@ -290,8 +301,9 @@ PYBIND11_MODULE(_C, m) {
   });
 
   py::class_<PySession>(m, "Session")
-      .def(py::init<py::object, const std::string&, int, int>(), py::arg("model"), py::arg("base_dir") = "",
-           py::arg("threads") = 0, py::arg("opt_level") = 99)
+      .def(py::init<py::object, const std::string&, int, int, const py::list&>(), py::arg("model"),
+           py::arg("base_dir") = "", py::arg("threads") = 0, py::arg("opt_level") = 99,
+           py::arg("python_ops") = py::list())
       .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"))
       .def("inputs", &PySession::inputs)
       .def("outputs", &PySession::outputs)
@@ -299,6 +311,7 @@ PYBIND11_MODULE(_C, m) {
       .def("metadata", &PySession::metadata)
       .def("threads", &PySession::threads);
 
+  python::bind_python_ops(m);
   m.def("inspect_model", &inspect_model);
   m.def("supported_ops", [](const std::string& domain) { return KernelRegistry::global().op_types(domain); },
         py::arg("domain") = "");
