@@ -102,6 +102,35 @@ TEST(FastMath, EveryTailLengthMatchesFullVectors) {
   }
 }
 
+TEST(BFloat16, ArithmeticAndMathComputeThroughFloat) {
+  auto bf = [](float f) { return BFloat16{float_to_bfloat16(f)}; };
+  OpTester("Add").input<BFloat16>("A", {3}, {bf(1.5f), bf(-2.0f), bf(256.0f)}).input<BFloat16>("B", {1}, {bf(1.0f)})
+      .output<BFloat16>("C", {3}, {bf(2.5f), bf(-1.0f), bf(257.0f)}).run();  // 257 rounds to 256 in bfloat16
+  OpTester("Tanh").input<BFloat16>("X", {2}, {bf(0.0f), bf(1.0f)})
+      .output<BFloat16>("Y", {2}, {bf(0.0f), bf(std::tanh(1.0f))}).run();
+  OpTester("Where").input<bool>("C", {2}, {true, false}).input<BFloat16>("X", {2}, {bf(1), bf(2)})
+      .input<BFloat16>("Y", {1}, {bf(-3)}).output<BFloat16>("Z", {2}, {bf(1), bf(-3)}).run();
+}
+
+TEST(BFloat16, CastRoundsToNearestEvenAndPrintsShortest) {
+  // 1 + 2^-8 is halfway between bfloat16 neighbours 1 and 1 + 2^-7: ties go to even (1).
+  OpTester("Cast").attr("to", int64_t(DType::BFloat16)).input<float>("X", {3}, {1.00390625f, 1.01171875f, -3.0f})
+      .output<BFloat16>("Y", {3}, {BFloat16{0x3f80}, BFloat16{0x3f82}, BFloat16{0xc040}}).tolerance(0, 0).run();
+  // 0x4780 is 65536; "65500.0" is the shortest text that reads back to it (as numpy prints
+  // float16 65504).
+  OpTester("Cast").attr("to", int64_t(DType::String))
+      .input<BFloat16>("X", {3}, {BFloat16{0x3dcd}, BFloat16{0x4780}, BFloat16{0x7fc0}})
+      .output<std::string>("Y", {3}, {"0.1", "65500.0", "NaN"}).run();
+}
+
+TEST(Variadic, OneInputIsCopiedAndMeanDivides) {
+  OpTester("Mean").input<float>("A", {2}, {1, 3}).output<float>("Y", {2}, {1, 3}).run();
+  OpTester("Mean").input<float>("A", {2}, {1, 3}).input<float>("B", {1}, {5}).input<float>("C", {2, 1}, {0, 3})
+      .output<float>("Y", {2, 2}, {2, 8.0f / 3, 3, 11.0f / 3}).run();
+  OpTester("Sum").input<int64_t>("A", {2}, {1, 3}).input<int64_t>("B", {2}, {10, 20}).input<int64_t>("C", {1}, {100})
+      .output<int64_t>("Y", {2}, {111, 123}).run();
+}
+
 TEST(Div, IntegersTruncateTowardZero) {
   OpTester("Div").input<int32_t>("A", {6}, {7, -7, 7, -7, std::numeric_limits<int32_t>::min(), 0})
       .input<int32_t>("B", {6}, {2, 2, -2, -2, -1, 5})

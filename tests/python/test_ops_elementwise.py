@@ -560,3 +560,18 @@ def test_cast_like():
     check(run1("CastLike", {"X": x, "T": np.zeros(0, object)}, opset=15), np.array(["1.7", "-2.2", "0.0"], object))
     with pytest.raises(state.NotImplemented, match="CastLike"):
         run1("CastLike", {"X": x, "T": np.zeros(1, np.int16)}, opset=13)
+
+
+@pytest.mark.parametrize("opset", [7, 9, 11, 13, 14, 17, 21])
+def test_common_ops_across_opsets(opset):
+    a, b = sample((2, 3), "float32"), sample((3,), "float32", 1, 20)
+    check(run1("Add", {"A": a, "B": b}, opset=opset), a + b)
+    check(run1("Div", {"A": a, "B": b}, opset=opset), a / b)
+    check(run1("Less", {"A": a, "B": b}, opset=opset), a < b)
+    check(run1("Max", {"A": a, "B": b}, opset=opset), np.maximum(a, b))
+    check(run1("Tanh", {"X": a}, opset=opset), np.tanh(a))
+    check(run1("Cast", {"X": a}, opset=opset, to=ONNX_TYPE["int32"]), a.astype(np.int32))
+    lo, hi = np.array(-1, np.float32), np.array(1, np.float32)
+    clip = run1("Clip", {"X": a}, opset=opset, min=-1.0, max=1.0) if opset < 11 else \
+        run1("Clip", {"X": a, "min": lo, "max": hi}, opset=opset)
+    check(clip, np.clip(a, -1, 1))
