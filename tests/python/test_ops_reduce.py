@@ -192,6 +192,8 @@ def test_arg_reduce_dtypes_and_long_rows(dtype):
     close(run1("ArgMax", {"X": x}, axis=1, keepdims=0), np.argmax(x, 1))
     close(run1("ArgMin", {"X": x}, axis=0, keepdims=0), np.argmin(x, 0))
     close(run1("ArgMax", {"X": x}, opset=11), np.argmax(x, 0)[None])  # default axis 0, keepdims 1
+    close(run1("ArgMax", {"X": x}, opset=12, axis=1, keepdims=0, select_last_index=1), 999 - np.argmax(x[:, ::-1], 1))
+    close(run1("ArgMin", {"X": x}, opset=12, axis=1, keepdims=0, select_last_index=1), 999 - np.argmin(x[:, ::-1], 1))
 
 
 def test_arg_reduce_errors_and_empty():

@@ -46,6 +46,39 @@ class ArgReduce : public Kernel {
     else return last ? v <= best : v < best;
   }
 
+  // Two vectorized passes over a contiguous row: the extreme value, then the first (or last)
+  // block of 64 that holds it. A NaN in row[0] stays the pick, as in the one-pass comparison.
+  template <typename T>
+  static int64_t row_index(const T* row, int64_t n, bool last) {
+    T best = row[0];
+    if (best != best) return 0;
+    if constexpr (kMax) {
+#pragma omp simd reduction(max : best)
+      for (int64_t i = 0; i < n; ++i) best = row[i] > best ? row[i] : best;
+    } else {
+#pragma omp simd reduction(min : best)
+      for (int64_t i = 0; i < n; ++i) best = row[i] < best ? row[i] : best;
+    }
+    constexpr int64_t kB = 64;
+    const int64_t nb = (n + kB - 1) / kB;
+    for (int64_t k = 0; k < nb; ++k) {
+      const int64_t b = last ? nb - 1 - k : k;
+      const int64_t i0 = b * kB, i1 = std::min(n, i0 + kB);
+      bool hit = false;
+#pragma omp simd reduction(| : hit)
+      for (int64_t i = i0; i < i1; ++i) hit |= row[i] == best;
+      if (!hit) continue;
+      if (last) {
+        for (int64_t i = i1; i-- > i0;)
+          if (row[i] == best) return i;
+      } else {
+        for (int64_t i = i0; i < i1; ++i)
+          if (row[i] == best) return i;
+      }
+    }
+    return 0;
+  }
+
   template <typename T>
   void run(const T* x, int64_t* y) const {
     const int64_t n = n_, inner = inner_;
@@ -53,14 +86,7 @@ class ArgReduce : public Kernel {
     if (outer_ * inner == 0) return;
     if (inner == 1) {
       parallel_for(outer_, std::max<int64_t>(1, 16384 / n), [&](int64_t s, int64_t e) {
-        for (int64_t o = s; o < e; ++o) {
-          const T* row = x + o * n;
-          T best = row[0];
-          int64_t bi = 0;
-          for (int64_t i = 1; i < n; ++i)
-            if (better(row[i], best, last)) best = row[i], bi = i;
-          y[o] = bi;
-        }
+        for (int64_t o = s; o < e; ++o) y[o] = row_index(x + o * n, n, last);
       });
       return;
     }
