@@ -42,6 +42,27 @@ from kiln.session import (
     get_device,
     get_version_string,
 )
+from kiln.environment import (
+    OrtAllocatorType,
+    OrtArenaCfg,
+    OrtMemoryInfo,
+    OrtMemType,
+    create_and_register_allocator,
+    create_and_register_allocator_v2,
+    disable_telemetry_events,
+    enable_telemetry_events,
+    get_build_info,
+    has_collective_ops,
+    set_default_logger_severity,
+    set_default_logger_verbosity,
+    set_seed,
+)
+from kiln.io_binding import IOBinding
+from kiln.ortvalue import OrtDevice, OrtValue
+from kiln.sparse import SparseFormat, SparseTensor
+
+SessionIOBinding = IOBinding
+OrtSparseFormat = SparseFormat
 
 __version__ = _C.__version__
 
@@ -51,4 +72,8 @@ __all__ = [
     "get_version_string", "onnxruntime_pybind11_state", "__version__",
     "op", "PythonOp", "float32", "float64", "float16", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "uint16",
     "uint32", "uint64", "bool_", "string",
+    "IOBinding", "SessionIOBinding", "OrtValue", "OrtDevice", "SparseTensor", "SparseFormat", "OrtSparseFormat",
+    "OrtAllocatorType", "OrtArenaCfg", "OrtMemoryInfo", "OrtMemType", "create_and_register_allocator",
+    "create_and_register_allocator_v2", "disable_telemetry_events", "enable_telemetry_events", "get_build_info",
+    "has_collective_ops", "set_default_logger_severity", "set_default_logger_verbosity", "set_seed",
 ]

@@ -3,6 +3,7 @@
     kiln run model.onnx [--inputs in.npz] [--output out.npz] [--threads N] [--repeat N] [--warmup N]
                         [--dim name=value ...] [--seed N]
     kiln inspect model.onnx [--json]
+    kiln profile model.onnx [--runs N] [--trace out.json] [--inputs in.npz] [--threads N] [--dim name=value ...]
 
 Errors (a missing file, a bad model, inputs that do not match) print one clear line on stderr and
 exit with status 1; bad command lines exit with status 2.
@@ -23,6 +24,7 @@ import numpy as np
 import kiln
 from kiln import _C
 from kiln.capi.onnxruntime_pybind11_state import KilnError
+from kiln.profiling import add_profile_command
 from kiln.session import _type_string
 
 # ONNX tensor types -> numpy, for making random inputs.
@@ -264,6 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("model", help="the .onnx file")
     ins.add_argument("--json", action="store_true", help="print the summary as JSON")
     ins.set_defaults(func=cmd_inspect)
+    add_profile_command(sub)
     return ap
 
 
