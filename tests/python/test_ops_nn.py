@@ -90,6 +90,7 @@ CONV_CASES = [
     ((1, 3, 15, 17), (5, 3, 7, 7), 1, [2, 2], [1, 1], [3, 3, 3, 3]),  # stem-like 7x7 s2
     ((1, 4, 5, 6, 7), (6, 2, 3, 2, 3), 2, [1, 2, 1], [1, 1, 2], [1, 0, 1, 1, 1, 2]),
     ((2, 3, 4, 5, 6), (2, 3, 1, 1, 1), 1, [1, 1, 1], [1, 1, 1], [0, 0, 0, 0, 0, 0]),
+    ((2, 24, 17, 19), (8, 24, 1, 1), 1, [1, 1], [1, 1], [0, 0, 0, 0]),  # pointwise, runs as a GEMM on NCHW
 ]
 
 
@@ -210,13 +211,33 @@ def test_fused_conv(activation, with_z, dtype):
           atol=1e-6 if dtype == np.float64 else None)
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_fused_conv_residual_on_plain_and_blocked_layouts(kernel):
+    x, w, b = randn(1, 32, 18, 17), randn(16, 32, kernel, kernel), randn(16)
+    pad = kernel // 2
+    z = randn(1, 16, 18, 17)
+    y = run_fused({"X": x, "W": w, "B": b, "Z": z}, ["W", "B"], activation="Relu", pads=[pad] * 4)
+    close(y, torch.relu(F.conv2d(t(x), t(w), t(b), padding=pad) + t(z)).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("z_shape", [(1, 16, 1, 1), (17,), (2, 1, 18, 1), ()])
+def test_fused_conv_broadcast_residual(z_shape, dtype):
+    x, w, b = randn(2, 8, 18, 17, dtype=dtype), randn(16, 8, 3, 3, dtype=dtype), randn(16, dtype=dtype)
+    z = randn(*z_shape, dtype=dtype)
+    y = run_fused({"X": x, "W": w, "B": b, "Z": z}, ["W"], activation="LeakyRelu", activation_params=[0.5],
+                  pads=[1, 1, 1, 1])
+    close(y, F.leaky_relu(F.conv2d(t(x), t(w), t(b), padding=1) + t(z), 0.5).numpy(), dtype)
+
+
 def test_fused_conv_errors():
     x, w = randn(1, 2, 5, 5), randn(3, 2, 3, 3)
     with pytest.raises(state.InvalidGraph, match="activation 'Gelu' is not one of"):
         run_fused({"X": x, "W": w}, ["W"], activation="Gelu")
     with pytest.raises(state.InvalidGraph, match="Clip takes 2 activation_params, got 1"):
         run_fused({"X": x, "W": w}, activation="Clip", activation_params=[1.0])
-    with pytest.raises(state.InvalidArgument, match=r"Z must be float \[1,3,3,3\] \(the output's shape\), got float \[1,3,2,2\]"):
+    with pytest.raises(state.InvalidArgument, match=r"Z must be float \[1,3,3,3\] \(the output's shape\) or broadcast "
+                       r"to it, got float \[1,3,2,2\]"):
         run_fused({"X": x, "W": w, "B": randn(3), "Z": randn(1, 3, 2, 2)}, activation="Relu")
 
 
@@ -299,6 +320,9 @@ def test_conv_transpose_output_shape_and_valid(dtype):
     close(y, conv_transpose_ref(x, w, b, [2, 2], [1, 1], 1, [1, 0], [1, 1], [0, 0]), dtype)
     y = run1("ConvTranspose", {"X": x, "W": w, "B": b}, strides=[2, 1], auto_pad="VALID", pads=[1, 1, 1, 1])
     close(y, conv_transpose_ref(x, w, b, [2, 1], [1, 1], 1, [0, 0], [0, 0], [0, 0]), dtype)
+    # output_padding beyond the stride (the spec asks for less): still zeros plus bias at the end.
+    y = run1("ConvTranspose", {"X": x, "W": w, "B": b}, strides=[2, 1], output_padding=[5, 4])
+    close(y, conv_transpose_ref(x, w, b, [2, 1], [1, 1], 1, [0, 0], [0, 0], [5, 4]), dtype)
 
 
 def test_conv_transpose_errors():

@@ -3,6 +3,8 @@
 #include <cfloat>
 #include <cstring>
 
+#include "kiln/ops/common/elementwise.h"
+
 namespace kiln::nn {
 
 Activation Activation::from_node(const ir::Node& node) {
@@ -68,6 +70,16 @@ dnnl::primitive_attr make_attr(const PostOps& post) {
 }
 
 namespace {
+// Whether `from` broadcasts to `to` without changing it (numpy rules, one direction).
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (size_t i = 1; i <= from.size(); ++i) {
+    const int64_t f = from[from.size() - i];
+    if (f != 1 && f != to[to.size() - i]) return false;
+  }
+  return true;
+}
+
 // Per-thread scratch buffers for Relayout, grown to the largest request of each slot.
 void* scratch(int slot, size_t bytes) {
   struct Buffer {
@@ -160,16 +172,23 @@ void ConvKernel::prepare(OpContext& ctx) {
       fail(ErrorCode::InvalidArgument, "B must be ", dtype_name(x.dtype()), " [", m, "] (one per output channel), got ",
            dtype_name(b.dtype()), " ", shape_str(b.shape()));
   }
+  z_broadcast_ = false;
   if (post_.sum) {
     const Tensor& z = ctx.input(3);
-    if (z.dtype() != x.dtype() || z.shape() != y_shape)
+    if (z.dtype() != x.dtype() || !broadcasts_to(z.shape(), y_shape))
       fail(ErrorCode::InvalidArgument, "Z must be ", dtype_name(x.dtype()), " ", shape_str(y_shape),
-           " (the output's shape), got ", dtype_name(z.dtype()), " ", shape_str(z.shape()));
+           " (the output's shape) or broadcast to it, got ", dtype_name(z.dtype()), " ", shape_str(z.shape()));
+    z_broadcast_ = z.shape() != y_shape;
   }
   ctx.set_output(0, x.dtype(), y_shape);
   geo_ = ConvGeometry{n, c, m, group_, in, out, win};
   use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && in.size() <= 3;
-  if (use_dnnl_) prepare_dnnl(x, w, y_shape);
+  if (!use_dnnl_) return;
+  try {
+    prepare_dnnl(x, w, y_shape);
+  } catch (const dnnl::error&) {
+    use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
+  }
 }
 
 void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape) {
@@ -204,10 +223,10 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
                                       win.pads_end)
                           : fwd::desc(prop, alg, src_md, any(wdims), dst_md, win.strides, dil, win.pads_begin,
                                       win.pads_end);
-  fwd::primitive_desc pd(d, make_attr(post_), dnnl_engine());
+  fwd::primitive_desc pd(d, make_attr(z_broadcast_ ? PostOps{} : post_), dnnl_engine());
   prim_ = fwd(pd);
   src_.init(src_plain, pd.src_desc(), 0, true, false);
-  dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum, true);
+  dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum && !z_broadcast_, true);
   if (weight_ && pd.weights_desc() != w_plain_) {
     if (!packed_ || packed_.get_desc() != pd.weights_desc()) {
       packed_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
@@ -236,7 +255,7 @@ void ConvKernel::compute(OpContext& ctx) {
   args[DNNL_ARG_SRC] = src_.in(x.raw());
   args[DNNL_ARG_WEIGHTS] = packed_ ? packed_ : wei_.in(w.raw());
   if (has_bias_) args[DNNL_ARG_BIAS] = wrap(bias_md_, ctx.input(2).raw());
-  if (post_.sum) {  // the sum post-op adds what the destination holds: Z
+  if (post_.sum && !z_broadcast_) {  // the sum post-op adds what the destination holds: Z
     const Tensor& z = ctx.input(3);
     if (dst_.active()) {
       args[DNNL_ARG_DST] = dst_.in(z.raw());
@@ -250,6 +269,15 @@ void ConvKernel::compute(OpContext& ctx) {
   prim_.execute(stream, args);
   dst_.finish(y.raw());
   stream.wait();
+  if (z_broadcast_) add_broadcast_residual(ctx);
+}
+
+void ConvKernel::add_broadcast_residual(OpContext& ctx) const {
+  Tensor& y = ctx.output(0);
+  dispatch(FloatTypes{}, y.dtype(), "FusedConv", [&]<typename T>() {
+    binary_loop<T, T>(y, ctx.input(3), y, [](T a, T b) { return a + b; });
+    post_.act.apply(y.data<T>(), y.size());
+  });
 }
 
 template <typename T>
@@ -260,7 +288,7 @@ void ConvKernel::reference(OpContext& ctx) {
   conv_reference<T>(geo_, x.data<T>(), ctx.input(1).data<T>(), py);
   const int64_t plane = shape_size(geo_.out), planes = y.size() / plane;
   const T* bias = has_bias_ ? ctx.input(2).data<T>() : nullptr;
-  const T* z = post_.sum ? ctx.input(3).data<T>() : nullptr;
+  const T* z = post_.sum && !z_broadcast_ ? ctx.input(3).data<T>() : nullptr;
   parallel_for(planes, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       T* yp = py + p * plane;
@@ -270,9 +298,10 @@ void ConvKernel::reference(OpContext& ctx) {
       }
       if (z)
         for (int64_t i = 0; i < plane; ++i) yp[i] += z[p * plane + i];
-      post_.act.apply(yp, plane);
+      if (!z_broadcast_) post_.act.apply(yp, plane);
     }
   });
+  if (z_broadcast_) add_broadcast_residual(ctx);
 }
 
 }  // namespace kiln::nn

@@ -73,6 +73,7 @@ class ConvKernel : public Kernel {
   void prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape);
   template <typename T>
   void reference(OpContext& ctx);
+  void add_broadcast_residual(OpContext& ctx) const;
 
   const Tensor* weight_;
   PostOps post_;
@@ -81,6 +82,9 @@ class ConvKernel : public Kernel {
   ConvGeometry geo_;
   bool has_bias_ = false;
   bool use_dnnl_ = false;
+  // Z broadcasts to Y instead of matching it (a residual the optimizer could not prove equal
+  // in shape): the convolution runs plain, then Y = act(Y + Z).
+  bool z_broadcast_ = false;
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
   dnnl::memory packed_;  // constant weights in the primitive's layout

@@ -83,7 +83,12 @@ class ConvTranspose : public Kernel {
     bool pads_ok = true;  // a negative start pad (output_shape beyond the natural size) goes by the loop
     for (int64_t p : win.pads_begin) pads_ok = pads_ok && p >= 0;
     use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && r <= 3 && pads_ok;
-    if (use_dnnl_) prepare_dnnl(x, w, y_shape, out_pad);
+    if (!use_dnnl_) return;
+    try {
+      prepare_dnnl(x, w, y_shape, out_pad);
+    } catch (const dnnl::error&) {
+      use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
+    }
   }
 
   void compute(OpContext& ctx) override {
