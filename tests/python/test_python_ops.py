@@ -107,6 +107,7 @@ CASES = {
     "uint64": np.array([[0, 2**64 - 1, 1], [2, 3, 4]], np.uint64),
     "bool_": np.array([[True, False, True], [False, False, True]]),
     "string": np.array([["a", "bé", ""], ["longer string", "x", "ünïcode"]], dtype=object),
+    "bfloat16": np.array([[0x3f80, 0xc000, 0x7f80], [0, 0x8000, 0x3e80]], np.uint16),  # numpy carries the bits
 }
 
 
@@ -476,6 +477,33 @@ def test_concurrent_runs_from_eight_threads(kit):
     assert errors == []
 
 
+def test_python_calls_of_concurrent_runs_overlap():
+    # Each call waits until eight calls are inside Python at once: Kiln must not serialize them.
+    inside = threading.Barrier(8, timeout=30)
+
+    @kiln.op("test.overlap::Meet", inputs=[kiln.int64], outputs=[kiln.int64], register=False)
+    def meet(x):
+        inside.wait()
+        return x + 1
+
+    sess = session([helper.make_node("Meet", ["x"], ["y"], domain="test.overlap")], [vi("x", TensorProto.INT64)],
+                   [vi("y")], ["test.overlap"], options=only(meet))
+    results, errors = {}, []
+
+    def worker(k):
+        try:
+            results[k] = sess.run(None, {"x": np.array([k], np.int64)})[0]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and {k: int(v[0]) for k, v in results.items()} == {k: k + 1 for k in range(8)}
+
+
 def test_python_ops_in_loop_and_if_bodies(kit):
     body = helper.make_graph(
         [helper.make_node("Cast", ["i"], ["fi"], to=F),
@@ -502,6 +530,7 @@ def test_python_ops_in_loop_and_if_bodies(kit):
         np.testing.assert_array_equal(out, -expect if neg else expect)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")  # PyTorch on custom ops
 def test_pytorch_export_with_a_python_op_runs(kit):
     torch = pytest.importorskip("torch")
 

@@ -64,19 +64,17 @@ py::dtype numpy_type(DType t) {
 
 // The element type of a numpy array, or Undefined when ONNX has none for it.
 DType array_type(const py::array& a) {
-  const size_t size = a.itemsize();
-  switch (a.dtype().kind()) {
-    case 'f': return size == 4 ? DType::Float32 : size == 8 ? DType::Float64 : size == 2 ? DType::Float16 : DType::Undefined;
-    case 'i':
-      return size == 1 ? DType::Int8 : size == 2 ? DType::Int16 : size == 4 ? DType::Int32 : size == 8 ? DType::Int64
-                                                                                                   : DType::Undefined;
-    case 'u':
-      return size == 1 ? DType::UInt8 : size == 2 ? DType::UInt16 : size == 4 ? DType::UInt32 : size == 8 ? DType::UInt64
-                                                                                                     : DType::Undefined;
-    case 'b': return DType::Bool;
-    case 'U': case 'S': case 'O': return DType::String;
-    default: return DType::Undefined;
-  }
+  using D = DType;
+  const char kind = a.dtype().kind();
+  if (kind == 'U' || kind == 'S' || kind == 'O') return D::String;
+  if (kind == 'b') return D::Bool;
+  const size_t n = a.itemsize();
+  const int k = n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : n == 8 ? 3 : -1;  // by element size
+  static constexpr D ints[] = {D::Int8, D::Int16, D::Int32, D::Int64};
+  static constexpr D uints[] = {D::UInt8, D::UInt16, D::UInt32, D::UInt64};
+  static constexpr D floats[] = {D::Undefined, D::Float16, D::Float32, D::Float64};
+  if (k < 0) return D::Undefined;
+  return kind == 'i' ? ints[k] : kind == 'u' ? uints[k] : kind == 'f' ? floats[k] : D::Undefined;
 }
 
 std::string python_error_text(const py::error_already_set& e) {
@@ -134,7 +132,8 @@ void store_output(OpContext& ctx, int i, py::handle obj, DType want, const Shape
   if (got != want && !(want == DType::BFloat16 && got == DType::UInt16))
     fail(ErrorCode::Fail, "output ", i, " ('", name, "'): expected ", type_label(want), ", got a numpy ",
          std::string(py::str(a.dtype())), " ", py::isinstance<py::array>(obj) ? "array" : python_type_name(obj));
-  if (a.dtype().byteorder() == '>') a = a.attr("astype")(a.dtype().attr("newbyteorder")("="));  // x86 is little-endian
+  if (a.dtype().byteorder() == '>')  // x86 is little-endian
+    a = a.attr("astype")(a.dtype().attr("newbyteorder")("="));
   Shape shape(a.shape(), a.shape() + a.ndim());
   if (declared && shape != *declared)
     fail(ErrorCode::Fail, "output ", i, " ('", name, "'): the shape function gave ", shape_str(*declared),
@@ -249,11 +248,12 @@ class PythonKernel : public Kernel {
 
   std::vector<Shape> parse_shapes(const py::object& r) const {
     const std::string bad = "the shape function of " + what_ + " must return one shape (a sequence of ints) per output";
-    if (!py::isinstance<py::sequence>(r) || py::isinstance<py::str>(r)) fail(ErrorCode::Fail, bad, ", got ", python_type_name(r));
+    if (!py::isinstance<py::sequence>(r) || py::isinstance<py::str>(r))
+      fail(ErrorCode::Fail, bad, ", got ", python_type_name(r));
     py::sequence seq = py::reinterpret_borrow<py::sequence>(r);
     // One output: a bare shape such as (2, 3) is accepted as well as [(2, 3)].
     bool bare = out_types_.size() == 1 && seq.size() > 0;
-    for (py::handle h : seq) bare = bare && py::isinstance<py::int_>(h);
+    for (py::handle h : seq) bare = bare && !py::isinstance<py::sequence>(h);
     std::vector<py::object> items;
     if (bare) items.push_back(r);
     else
@@ -330,7 +330,6 @@ std::unique_ptr<Kernel> make_pyop(const KernelInit& init) {
     } catch (const py::error_already_set& e) {
       error = python_error_text(e);
     }
-    if (!error.empty()) release_python(call, kwargs);
   }
   if (!error.empty()) fail(ErrorCode::InvalidGraph, "PyOp cannot make ", what, ":\n", error);
   return std::make_unique<PythonKernel>(what, std::move(in), std::move(out), std::move(call), std::move(kwargs),
@@ -348,7 +347,8 @@ AttrKind attr_kind(const std::string& s) {
       {"strings", AttrKind::Strings}};
   auto it = kinds.find(s);
   if (it == kinds.end())
-    fail(ErrorCode::InvalidArgument, "attribute type '", s, "': expected int, bool, float, string, ints, floats or strings");
+    fail(ErrorCode::InvalidArgument, "attribute type '", s,
+         "': expected int, bool, float, string, ints, floats or strings");
   return it->second;
 }
 
@@ -400,7 +400,8 @@ py::object attr_value(const OpDef& def, const std::string& key, const ir::Attrib
 
 std::unique_ptr<Kernel> make_defined(const OpDef& def, const ir::Node& node) {
   if (node.inputs.size() > def.inputs.size())
-    fail(ErrorCode::InvalidGraph, def.name(), " takes ", def.inputs.size(), " input(s), the node has ", node.inputs.size());
+    fail(ErrorCode::InvalidGraph, def.name(), " takes ", def.inputs.size(), " input(s), the node has ",
+         node.inputs.size());
   if (node.outputs.size() > def.outputs.size())
     fail(ErrorCode::InvalidGraph, def.name(), " makes ", def.outputs.size(), " output(s), the node has ",
          node.outputs.size());
@@ -408,19 +409,14 @@ std::unique_ptr<Kernel> make_defined(const OpDef& def, const ir::Node& node) {
   py::object call, kwargs, shape_fn;
   {
     py::gil_scoped_acquire gil;
-    try {
-      py::dict args;
-      for (const auto& [key, a] : node.attrs) args[py::str(key)] = attr_value(def, key, a);
-      call = def.fn;
-      kwargs = std::move(args);
-      shape_fn = def.shape_fn;
-    } catch (...) {
-      release_python(call, kwargs, shape_fn);
-      throw;
-    }
+    py::dict args;
+    for (const auto& [key, a] : node.attrs) args[py::str(key)] = attr_value(def, key, a);
+    call = def.fn;
+    kwargs = std::move(args);
+    shape_fn = def.shape_fn;
   }
-  return std::make_unique<PythonKernel>(def.name() + " (Python function " + def.fn_name + ")", std::move(in), def.outputs, std::move(call), std::move(kwargs),
-                                        std::move(shape_fn));
+  return std::make_unique<PythonKernel>(def.name() + " (Python function " + def.fn_name + ")", std::move(in),
+                                        def.outputs, std::move(call), std::move(kwargs), std::move(shape_fn));
 }
 
 KernelFactory factory_for(std::shared_ptr<const OpDef> def) {
@@ -444,7 +440,8 @@ std::shared_ptr<OpDef> make_def(const std::string& domain, const std::string& op
   if (domain.empty() || domain == "ai.onnx")
     fail(ErrorCode::InvalidArgument, "Python op '", op_type, "': give it a domain of its own, not ONNX's");
   if (op_type.empty()) fail(ErrorCode::InvalidArgument, "Python op in domain '", domain, "' has no op type");
-  if (!PyCallable_Check(fn.ptr())) fail(ErrorCode::InvalidArgument, "Python op ", domain, "::", op_type, ": fn is not callable");
+  if (!PyCallable_Check(fn.ptr()))
+    fail(ErrorCode::InvalidArgument, "Python op ", domain, "::", op_type, ": fn is not callable");
   if (outputs.empty()) fail(ErrorCode::InvalidArgument, "Python op ", domain, "::", op_type, " declares no outputs");
   auto def = std::make_shared<OpDef>();
   def->domain = domain;
@@ -452,7 +449,8 @@ std::shared_ptr<OpDef> make_def(const std::string& domain, const std::string& op
   for (const auto* list : {&inputs, &outputs})
     for (int code : *list) {
       if (!dtype_valid(code))
-        fail(ErrorCode::InvalidArgument, "Python op ", def->name(), ": element type ", code, " is not one Kiln supports");
+        fail(ErrorCode::InvalidArgument, "Python op ", def->name(), ": element type ", code,
+             " is not one Kiln supports");
       (list == &inputs ? def->inputs : def->outputs).push_back(DType(code));
     }
   for (const auto& [k, v] : attrs) def->attrs[k] = attr_kind(v);
@@ -493,6 +491,7 @@ void bind_python_ops(py::module_& m) {
       .def_readonly("domain", &OpDef::domain)
       .def_readonly("op_type", &OpDef::op_type);
 
+  // A replaced definition is let go after the lock is released: its destructor takes the GIL.
   m.def("register_python_op", [](std::shared_ptr<OpDef> def) {
     std::shared_ptr<const OpDef> old;
     {
