@@ -167,7 +167,8 @@ TEST(Pow, FloatBaseIntegerExponent) {
 }
 
 TEST(BitShift, ShiftsAndWidth) {
-  OpTester("BitShift").attr("direction", "LEFT").input<uint8_t>("X", {3}, {1, 3, 255}).input<uint8_t>("Y", {3}, {7, 2, 8})
+  OpTester("BitShift").attr("direction", "LEFT")
+      .input<uint8_t>("X", {3}, {1, 3, 255}).input<uint8_t>("Y", {3}, {7, 2, 8})
       .output<uint8_t>("Z", {3}, {128, 12, 0}).run();
   OpTester("BitShift").attr("direction", "RIGHT").input<uint32_t>("X", {2}, {256, 7}).input<uint32_t>("Y", {1}, {4})
       .output<uint32_t>("Z", {2}, {16, 0}).run();
@@ -212,7 +213,8 @@ TEST(Cast, FloatToStringLikeNumpy) {
 }
 
 TEST(Cast, StringToNumbers) {
-  OpTester("Cast").attr("to", int64_t(DType::Float32)).input<std::string>("X", {5}, {"3.5", " -INF", "+inf", "nan", "1E3"})
+  OpTester("Cast").attr("to", int64_t(DType::Float32))
+      .input<std::string>("X", {5}, {"3.5", " -INF", "+inf", "nan", "1E3"})
       .output<float>("Y", {5}, {3.5f, -INFINITY, INFINITY, NAN, 1000.0f}).run();
   OpTester("Cast").attr("to", int64_t(DType::Int32)).input<std::string>("X", {3}, {"100.5", "-7", "2e3"})
       .output<int32_t>("Y", {3}, {100, -7, 2000}).run();

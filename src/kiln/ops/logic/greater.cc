@@ -1,4 +1,5 @@
-// Greater: a > b elementwise with numpy broadcasting, giving bool (opset 7+; every numeric type from opset 9).
+// Greater: a > b elementwise with numpy broadcasting, giving bool (opset 7+; every numeric type
+// from opset 9).
 #include "kiln/ops/common/elementwise.h"
 
 namespace kiln {

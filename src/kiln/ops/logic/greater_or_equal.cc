@@ -7,6 +7,7 @@ struct GreaterOrEqualFn {
   template <typename T>
   bool operator()(const T& a, const T& b) const { return a >= b; }
 };
-const OpRegistration kGreaterOrEqual{"", "GreaterOrEqual", 12, make_kernel<Binary<GreaterOrEqualFn, AllNumericTypes, true>>};
+const OpRegistration kGreaterOrEqual{"", "GreaterOrEqual", 12,
+                                     make_kernel<Binary<GreaterOrEqualFn, AllNumericTypes, true>>};
 }  // namespace
 }  // namespace kiln

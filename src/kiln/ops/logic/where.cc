@@ -69,13 +69,16 @@ class Where : public Kernel {
     const T* py = static_cast<const T*>(y.raw());
     T* po = static_cast<T*>(out.raw());
     if (c.size() == n && x.size() == n && y.size() == n) {
-      parallel_for(n, 32768, [&](int64_t s, int64_t e) { where_row<T, true, true, true>(pc + s, px + s, py + s, po + s, e - s); });
+      parallel_for(n, 32768, [&](int64_t s, int64_t e) {
+        where_row<T, true, true, true>(pc + s, px + s, py + s, po + s, e - s);
+      });
       return;
     }
     BroadcastWalk walk = make_broadcast_walk(out.shape(), {c.shape(), x.shape(), y.shape()});
     const int64_t inner = walk.inner();
     // Inner strides are 1 (the input runs along the row) or 0 (broadcast).
-    RowFn<T> row_fn = pick_row<T>(walk.strides[0].back() != 0, walk.strides[1].back() != 0, walk.strides[2].back() != 0);
+    const RowFn<T> row_fn =
+        pick_row<T>(walk.strides[0].back() != 0, walk.strides[1].back() != 0, walk.strides[2].back() != 0);
     for_each_broadcast_row(walk, [&](int64_t row, const int64_t* off) {
       row_fn(pc + off[0], px + off[1], py + off[2], po + row * inner, inner);
     });

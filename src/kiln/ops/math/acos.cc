@@ -1,4 +1,5 @@
-// Acos: arccosine (NaN outside [-1, 1]), elementwise on float, double, float16 and bfloat16 (opset 7+).
+// Acos: arccosine (NaN outside [-1, 1]), elementwise on float, double, float16 and bfloat16 (opset
+// 7+).
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"

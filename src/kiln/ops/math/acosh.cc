@@ -1,4 +1,5 @@
-// Acosh: inverse hyperbolic cosine (NaN below 1), elementwise on float, double, float16 and bfloat16 (opset 9+).
+// Acosh: inverse hyperbolic cosine (NaN below 1), elementwise on float, double, float16 and
+// bfloat16 (opset 9+).
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"

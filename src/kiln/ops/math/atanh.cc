@@ -1,4 +1,5 @@
-// Atanh: inverse hyperbolic tangent (NaN outside [-1, 1]), elementwise on float, double, float16 and bfloat16 (opset 9+).
+// Atanh: inverse hyperbolic tangent (NaN outside [-1, 1]), elementwise on float, double, float16
+// and bfloat16 (opset 9+).
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"

@@ -12,7 +12,9 @@ namespace {
 class Clip : public Kernel {
  public:
   explicit Clip(const ir::Node& node)
-      : from_attrs_(node.opset < 11), lo_attr_(node.attr_float("min", -FLT_MAX)), hi_attr_(node.attr_float("max", FLT_MAX)) {}
+      : from_attrs_(node.opset < 11),
+        lo_attr_(node.attr_float("min", -FLT_MAX)),
+        hi_attr_(node.attr_float("max", FLT_MAX)) {}
 
   void prepare(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
@@ -25,8 +27,10 @@ class Clip : public Kernel {
         const Tensor& b = ctx.input(i);
         const char* what = i == 1 ? "min" : "max";
         if (b.dtype() != x.dtype())
-          fail(ErrorCode::InvalidArgument, what, " is ", dtype_name(b.dtype()), " but input is ", dtype_name(x.dtype()));
-        if (b.size() != 1) fail(ErrorCode::InvalidArgument, what, " must be a scalar, got shape ", shape_str(b.shape()));
+          fail(ErrorCode::InvalidArgument, what, " is ", dtype_name(b.dtype()), " but input is ",
+               dtype_name(x.dtype()));
+        if (b.size() != 1)
+          fail(ErrorCode::InvalidArgument, what, " must be a scalar, got shape ", shape_str(b.shape()));
       }
     }
     ctx.set_output(0, x.dtype(), x.shape());

@@ -1,5 +1,5 @@
-// Erf: the error function, elementwise on float, double, float16 and bfloat16 (opset 9+). Float runs on the
-// vectorized fastmath path.
+// Erf: the error function, elementwise on float, double, float16 and bfloat16 (opset 9+). Float
+// runs on the vectorized fastmath path.
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"

@@ -11,7 +11,8 @@ namespace {
 struct GeluFn {
   explicit GeluFn(const ir::Node& node) {
     const std::string a = node.attr_string("approximate", "none");
-    if (a != "none" && a != "tanh") fail(ErrorCode::InvalidGraph, "approximate must be 'none' or 'tanh', got '", a, "'");
+    if (a != "none" && a != "tanh")
+      fail(ErrorCode::InvalidGraph, "approximate must be 'none' or 'tanh', got '", a, "'");
     tanh = a == "tanh";
   }
   template <typename T>

@@ -4,7 +4,8 @@
 namespace kiln {
 namespace {
 struct HardSigmoidFn {
-  explicit HardSigmoidFn(const ir::Node& node) : alpha(node.attr_float("alpha", 0.2f)), beta(node.attr_float("beta", 0.5f)) {}
+  explicit HardSigmoidFn(const ir::Node& node)
+      : alpha(node.attr_float("alpha", 0.2f)), beta(node.attr_float("beta", 0.5f)) {}
   template <typename T>
   T operator()(T x) const {
     const T v = T(alpha) * x + T(beta);

@@ -1,5 +1,5 @@
-// Log: natural logarithm (-inf at 0, NaN below), elementwise on float, double, float16 and bfloat16 (opset 6+). Float runs on the
-// vectorized fastmath path.
+// Log: natural logarithm (-inf at 0, NaN below), elementwise on float, double, float16 and bfloat16
+// (opset 6+). Float runs on the vectorized fastmath path.
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"

@@ -1,4 +1,5 @@
-// Round: rounds to the nearest integer, halves to even, elementwise on float, double, float16 and bfloat16 (opset 11+).
+// Round: rounds to the nearest integer, halves to even, elementwise on float, double, float16 and
+// bfloat16 (opset 11+).
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"

@@ -1,5 +1,5 @@
-// Sqrt: square root (NaN below 0), elementwise on float, double, float16 and bfloat16 (opset 6+). Float runs on the
-// vectorized fastmath path.
+// Sqrt: square root (NaN below 0), elementwise on float, double, float16 and bfloat16 (opset 6+).
+// Float runs on the vectorized fastmath path.
 #include <cmath>
 
 #include "kiln/ops/common/elementwise.h"
