@@ -134,6 +134,30 @@ def test_conv_defaults_and_reshaped_batches():
         close(y, F.conv2d(t(x), t(w), t(b)).numpy())
 
 
+def test_conv_concurrent_runs():
+    """Each run has its own kernels; relayout scratch is per thread."""
+    import threading
+    w, b = randn(16, 8, 3, 3), randn(16)
+    sess = kiln.InferenceSession(node_model("Conv", {"X": randn(1, 8, 12, 12), "W": w, "B": b}, ["Y"],
+                                            initializers={"W": w, "B": b}, pads=[1, 1, 1, 1]).SerializeToString())
+    errors = []
+
+    def worker(seed):
+        rng = np.random.default_rng(seed)
+        for i in range(15):
+            x = rng.standard_normal((1 + i % 3, 8, 12 + seed % 2, 12)).astype(np.float32)
+            y = sess.run(None, {"X": x})[0]
+            if not np.allclose(y, F.conv2d(t(x), t(w), t(b), padding=1).numpy(), rtol=1e-4, atol=1e-4):
+                errors.append((seed, i))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+
+
 def test_conv_resnet_shapes():
     for xs, ws, stride, pad in [((1, 64, 56, 56), (64, 64, 3, 3), 1, 1), ((1, 1024, 14, 14), (256, 1024, 1, 1), 1, 0),
                                 ((1, 3, 224, 224), (64, 3, 7, 7), 2, 3)]:
