@@ -299,6 +299,14 @@ def test_resize_opset10():
           ref_resize(x, "linear", scales=[1, 1, 1.5, 2.5], coordinate_transformation_mode="asymmetric"))
 
 
+def test_tf_half_pixel_for_nn_in_opsets_11_and_12():
+    data = np.arange(1, 17, dtype=F32).reshape(1, 1, 4, 4)
+    want = np.array([[[[6, 8], [10, 12], [14, 16]]]], F32)  # x = (j + 0.5) / scale, then rounded
+    close(resize(data, sizes=[1, 1, 3, 2], opset=11, coordinate_transformation_mode="tf_half_pixel_for_nn"), want, atol=0)
+    with pytest.raises(state.InvalidGraph, match="coordinate_transformation_mode 'tf_half_pixel_for_nn' is not one of"):
+        resize(data, sizes=[1, 1, 3, 2], opset=13, coordinate_transformation_mode="tf_half_pixel_for_nn")
+
+
 @pytest.mark.parametrize("opset", [7, 9])
 def test_upsample(opset):
     data = np.array([[[[1, 2], [3, 4]]]], F32)

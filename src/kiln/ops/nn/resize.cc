@@ -9,7 +9,8 @@
 // nearest picks one neighbour by nearest_mode, linear and cubic (Keys, cubic_coeff_a) weigh two
 // and four, and antialias widens the linear/cubic filter by 1/scale when downscaling.
 // exclude_outside drops weights of out-of-range neighbours and renormalizes; with
-// tf_crop_and_resize an x outside the input yields extrapolation_value.
+// tf_crop_and_resize an x outside the input yields extrapolation_value. Opsets 11 and 12 also
+// have tf_half_pixel_for_nn: x = (j + 0.5) / scale.
 //
 // Resize-10 and Upsample use asymmetric coordinates and, for nearest, ONNX Runtime's rounding:
 // floor when upscaling, ceil when downscaling.
@@ -25,12 +26,22 @@
 namespace kiln {
 namespace {
 
-enum class Coord { HalfPixel, HalfPixelSymmetric, PytorchHalfPixel, AlignCorners, Asymmetric, TfCropAndResize };
+enum class Coord {
+  HalfPixel,
+  HalfPixelSymmetric,
+  PytorchHalfPixel,
+  AlignCorners,
+  Asymmetric,
+  TfCropAndResize,
+  TfHalfPixelForNn,
+};
 enum class Mode { Nearest, Linear, Cubic };
 enum class Round { PreferFloor, PreferCeil, Floor, Ceil, Legacy };
 
-Coord parse_coord(const std::string& s) {
+// tf_half_pixel_for_nn existed in opsets 11 and 12 only.
+Coord parse_coord(const std::string& s, int opset) {
   if (s == "half_pixel") return Coord::HalfPixel;
+  if (s == "tf_half_pixel_for_nn" && opset < 13) return Coord::TfHalfPixelForNn;
   if (s == "half_pixel_symmetric") return Coord::HalfPixelSymmetric;
   if (s == "pytorch_half_pixel") return Coord::PytorchHalfPixel;
   if (s == "align_corners") return Coord::AlignCorners;
@@ -85,7 +96,7 @@ class Resize : public Kernel {
       coord_ = Coord::Asymmetric;
       round_ = Round::Legacy;
     } else {
-      coord_ = parse_coord(node.attr_string("coordinate_transformation_mode", "half_pixel"));
+      coord_ = parse_coord(node.attr_string("coordinate_transformation_mode", "half_pixel"), node.opset);
       round_ = parse_round(node.attr_string("nearest_mode", "round_prefer_floor"));
       cubic_a_ = node.attr_float("cubic_coeff_a", -0.75f);
       exclude_outside_ = node.attr_int("exclude_outside", 0) != 0;
@@ -208,6 +219,7 @@ class Resize : public Kernel {
                roi_start * (in - 1);
       case Coord::PytorchHalfPixel: return out_w == 1 ? -0.5 : (double(j) + 0.5) / scale - 0.5;
       case Coord::HalfPixel: return (double(j) + 0.5) / scale - 0.5;
+      case Coord::TfHalfPixelForNn: return (double(j) + 0.5) / scale;
       case Coord::HalfPixelSymmetric: {
         const double adjustment = double(out_shape_[size_t(d)]) / out_w;
         return in / 2 * (1 - adjustment) + (double(j) + 0.5) / scale - 0.5;
