@@ -384,10 +384,13 @@ class OrtValue:
         """An OrtValue sharing the memory of a DLPack capsule or of an object with ``__dlpack__``
         (a PyTorch CPU tensor, a numpy array). No copy is made; the producer is kept alive."""
         source = data if hasattr(data, "__dlpack__") else _Capsule(data)
+        if hasattr(source, "__dlpack_device__") and source.__dlpack_device__()[0] != _KDLCPU:
+            raise InvalidArgument(f"from_dlpack(): the tensor is on DLPack device {tuple(source.__dlpack_device__())}; "
+                                  "Kiln runs on the CPU only (move it to the CPU first)")
         try:
             ro = np.from_dlpack(source)
         except (TypeError, BufferError, RuntimeError) as e:
-            raise InvalidArgument(f"from_dlpack(): {e} (Kiln takes host (CPU) memory only)") from None
+            raise InvalidArgument(f"from_dlpack(): {e}") from None
         if not ro.flags.c_contiguous:
             raise InvalidArgument(f"from_dlpack(): the tensor is not contiguous (shape {list(ro.shape)}, strides "
                                   f"{list(ro.strides)}); make it contiguous first (torch: .contiguous())")

@@ -194,3 +194,15 @@ def test_dlpack_bool_and_errors():
         OrtValue.ortvalue_from_numpy(ro).to_dlpack()
     empty = OrtValue.from_dlpack(torch.zeros(0, 3))
     assert empty.shape() == [0, 3]
+    with pytest.raises(state.InvalidArgument, match="require"):
+        OrtValue.from_dlpack(torch.ones(2, requires_grad=True))
+
+    class OnGpu:
+        def __dlpack__(self, stream=None):
+            raise AssertionError("not reached")
+
+        def __dlpack_device__(self):
+            return (2, 0)  # kDLCUDA
+
+    with pytest.raises(state.InvalidArgument, match=r"DLPack device \(2, 0\); Kiln runs on the CPU only"):
+        OrtValue.from_dlpack(OnGpu())
