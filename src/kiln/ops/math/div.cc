@@ -7,7 +7,12 @@ namespace {
 struct DivFn {
   template <typename T>
   T operator()(T a, T b) const {
-    if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_integral_v<T> && sizeof(T) <= 4) {
+      // Exact through double, and vectorizable where integer division is not: a quotient that is
+      // not an integer lies at least 1/|b| from one, far beyond the rounding error |a/b| 2^-53.
+      // INT_MIN / -1 gives 2^31, which wraps back to INT_MIN.
+      return T(int64_t(double(a) / double(b)));
+    } else if constexpr (std::is_integral_v<T>) {
       const T q = T(a / safe_divisor(b));
       if constexpr (std::is_signed_v<T>) return b == T(-1) ? wrapping_neg(q) : q;
       else return q;
