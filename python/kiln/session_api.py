@@ -99,8 +99,10 @@ class SessionApi:
         the outputs and '' on success, or [] and the error message."""
         if not callable(callback):
             raise InvalidArgument(f"run_async: callback must be callable, got {type(callback).__name__}")
+        if not isinstance(input_feed, dict):
+            raise InvalidArgument(f"input_feed must be a dict of input name to array, got {type(input_feed).__name__}")
         names = list(output_names) if output_names else None
-        feeds = dict(input_feed)
+        feeds = dict(input_feed)  # later changes to the caller's dict do not reach the run
 
         def work() -> None:
             try:
