@@ -11,9 +11,6 @@
 // the batched matmul directly; otherwise it is gathered (and summed) into scratch. float32
 // matmuls run on oneDNN, other types on a plain loop. A last gather puts the labels in the
 // output's order when the final product does not already have it.
-#include <array>
-#include <variant>
-
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/reduce/reduce.h"
 
@@ -93,8 +90,7 @@ class Einsum : public Kernel {
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
-    explicit_out_ = arrow != std::string::npos;
-    if (explicit_out_) {
+    if (arrow != std::string::npos) {
       out_ = parse_term(eq.substr(arrow + 2), equation_);
       std::vector<bool> seen(kLetters, false);
       for (int l : out_.labels) {
@@ -466,7 +462,6 @@ class Einsum : public Kernel {
   std::string equation_;
   std::vector<Term> terms_;
   Term out_;
-  bool explicit_out_ = false;
 
   DType dtype_ = DType::Undefined;
   bool trivial_ = false, zero_ = false;
