@@ -11,6 +11,7 @@ import numpy as np
 
 from kiln import _C
 from kiln.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
+from kiln.session_api import SessionApi, SessionOptionsApi
 
 _CPU = "CPUExecutionProvider"
 # The provider names ONNX Runtime knows; Kiln runs only on the CPU one.
@@ -63,7 +64,7 @@ class ExecutionOrder(enum.IntEnum):
     MEMORY_EFFICIENT = 2
 
 
-class SessionOptions:
+class SessionOptions(SessionOptionsApi):
     """Options for creating an InferenceSession, with ONNX Runtime's names and defaults."""
 
     def __init__(self) -> None:
@@ -100,15 +101,15 @@ class SessionOptions:
         return self._config[key]
 
 
-class RunOptions:
-    """Per-run options, with ONNX Runtime's names."""
+class RunOptions(_C.RunOptionsCore):
+    """Per-run options, with ONNX Runtime's names. Setting ``terminate`` from another thread
+    stops a run in progress (it fails with Fail) and leaves the session usable."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.log_severity_level = 2
         self.log_verbosity_level = 0
         self.logid = ""
-        self.run_tag = ""
-        self.terminate = False
         self.only_execute_path_to_fetches = False
         self._config: Dict[str, str] = {}
 
@@ -164,7 +165,7 @@ def _provider_names(providers: Optional[Sequence[Any]]) -> List[str]:
     return names
 
 
-class InferenceSession:
+class InferenceSession(SessionApi):
     """Loads an ONNX model and runs it on Kiln's CPU engine.
 
     ``path_or_bytes`` is a file path, the model's bytes, or an ``onnx.ModelProto``.
@@ -187,9 +188,13 @@ class InferenceSession:
         else:
             raise TypeError(f"Unable to load from type '{type(path_or_bytes)}': give a path, bytes or an onnx.ModelProto")
         opts = self._sess_options
-        self._sess = _C.Session(model, threads=int(opts.intra_op_num_threads),
-                                opt_level=int(opts.graph_optimization_level),
-                                python_ops=[o._def for o in getattr(opts, "_python_ops", [])])
+        self._sess = self._create_core(model, lambda m, base_dir: _C.Session(
+            m, base_dir=base_dir, threads=int(opts.intra_op_num_threads),
+            opt_level=int(opts.graph_optimization_level), profile=bool(opts.enable_profiling),
+            python_ops=[o._def for o in getattr(opts, "_python_ops", [])]))
+        if opts.optimized_model_filepath:
+            with open(opts.optimized_model_filepath, "wb") as f:
+                f.write(self._sess.optimized_model())
         self._inputs = [NodeArg(n, t) for n, t in self._sess.inputs()]
         self._outputs = [NodeArg(n, t) for n, t in self._sess.outputs()]
         self._overridable = [NodeArg(n, t) for n, t in self._sess.overridable_initializers()]
@@ -248,7 +253,7 @@ class InferenceSession:
         if not isinstance(input_feed, dict):
             raise InvalidArgument(f"input_feed must be a dict of input name to array, got {type(input_feed).__name__}")
         names = list(output_names) if output_names else None
-        return self._sess.run(names, input_feed)
+        return self._sess.run(names, self._feeds(input_feed), run_options)
 
     @property
     def _model_bytes_or_path(self):

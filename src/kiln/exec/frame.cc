@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "kiln/core/error.h"
 
@@ -180,11 +181,33 @@ void Frame::reset_slots() {
   fresh_outputs_.clear();
 }
 
-std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds) {
-  return run(feeds, plan_.graph_outputs);
+std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, const RunContext* ctx) {
+  return run(feeds, plan_.graph_outputs, ctx);
 }
 
-std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, const std::vector<int>& fetch) {
+namespace {
+NodeEvent node_event(const ir::Node& node, const std::vector<Value>& slots, const Step& step) {
+  NodeEvent e;
+  e.name = node.name;
+  e.op_type = node.op_type;
+  for (int v : step.inputs)
+    if (v >= 0 && slots[size_t(v)].is_tensor()) {
+      e.input_shapes.push_back(slots[size_t(v)].tensor().shape());
+      e.input_types.push_back(dtype_name(slots[size_t(v)].tensor().dtype()));
+    }
+  for (int v : step.outputs)
+    if (v >= 0 && slots[size_t(v)].is_tensor()) {
+      e.output_shapes.push_back(slots[size_t(v)].tensor().shape());
+      e.output_types.push_back(dtype_name(slots[size_t(v)].tensor().dtype()));
+    }
+  return e;
+}
+}  // namespace
+
+std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, const std::vector<int>& fetch,
+                              const RunContext* run_ctx) {
+  run_ctx_ = run_ctx;
+  Profiler* profiler = run_ctx ? run_ctx->profiler : nullptr;
   for (const auto& [v, t] : feeds) slots_[size_t(v)] = t;
   for (int v : plan_.outer_values) {
     const Value* outer = parent_ ? parent_->find(plan_.value_names[size_t(v)]) : nullptr;
@@ -200,6 +223,9 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
       StepState& st = states_[size_t(s)];
       const ir::Node& node = plan_.graph->nodes[size_t(step.node)];
       OpContext ctx(*this, s);
+      if (run_ctx && run_ctx->terminate && run_ctx->terminate->load(std::memory_order_relaxed))
+        fail(ErrorCode::Fail, "Exiting due to terminate flag being set to true.");
+      const int64_t t0 = profiler ? profiler->now_us() : 0;
       try {
         if (needs_prepare(s)) {
           st.out_types.assign(step.outputs.size(), DType::Undefined);
@@ -222,6 +248,13 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
         fail(e.code(), node.label(), ": ", e.what());
       } catch (const std::exception& e) {
         fail(ErrorCode::RuntimeException, node.label(), ": ", e.what());
+      }
+      if (profiler) {
+        NodeEvent e = node_event(node, slots_, step);
+        e.start_us = t0;
+        e.dur_us = profiler->now_us() - t0;
+        e.thread = std::hash<std::thread::id>()(std::this_thread::get_id());
+        profiler->record(std::move(e));
       }
       for (int v : frees_[size_t(s)]) {
         Value& value = slots_[size_t(v)];

@@ -15,6 +15,7 @@
 
 #include "kiln/core/value.h"
 #include "kiln/exec/kernel.h"
+#include "kiln/exec/run_context.h"
 #include "kiln/plan/execution_plan.h"
 #include "kiln/plan/memory_plan.h"
 
@@ -28,9 +29,12 @@ class Frame {
 
   // Runs every step. `feeds` are (value id, tensor) for graph inputs and overridden
   // initializers; the results are the graph outputs, owned by the caller.
-  std::vector<Value> run(const std::vector<std::pair<int, Value>>& feeds);
+  // `ctx` (may be null) can stop the run and profile it; subgraph runs inherit it.
+  std::vector<Value> run(const std::vector<std::pair<int, Value>>& feeds, const RunContext* ctx = nullptr);
   // Like run(), but only the listed outputs are returned, in that order.
-  std::vector<Value> run(const std::vector<std::pair<int, Value>>& feeds, const std::vector<int>& fetch);
+  std::vector<Value> run(const std::vector<std::pair<int, Value>>& feeds, const std::vector<int>& fetch,
+                         const RunContext* ctx = nullptr);
+  const RunContext* run_context() const { return run_ctx_; }
 
   const ExecutionPlan& plan() const { return plan_; }
   // A value visible to a subgraph of this frame: this frame's slots, then its parent's.
@@ -64,6 +68,7 @@ class Frame {
   const ExecutionPlan& plan_;
   const Frame* parent_;
   const KernelSource* source_;
+  const RunContext* run_ctx_ = nullptr;
   std::vector<StepState> states_;
   std::vector<Value> slots_;
   std::vector<std::vector<int>> frees_;  // per step: values dead after it

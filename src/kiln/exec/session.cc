@@ -36,6 +36,7 @@ std::vector<std::string> unsupported_ops(const ir::Model& model, const KernelSou
 
 Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
     : model_(std::move(model)), config_(std::move(config)) {
+  if (config_.profile) profiler_ = std::make_unique<Profiler>();
   threads_ = config_.intra_op_threads > 0 ? config_.intra_op_threads : int(std::thread::hardware_concurrency());
   if (threads_ <= 0) threads_ = 1;
   auto missing = unsupported_ops(*model_, config_.kernels);
@@ -115,7 +116,7 @@ void Session::check_feed(const ir::ValueInfo& info, const Value& v) const {
 }
 
 std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>& feeds,
-                                const std::vector<std::string>& fetch) {
+                                const std::vector<std::string>& fetch, RunContext ctx) {
   const ir::Graph& g = model_->graph;
   std::vector<std::pair<int, Value>> bound;
   std::set<int> fed;
@@ -152,10 +153,12 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
 
   const int saved_threads = num_threads();
   set_num_threads(threads_);
+  ctx.profiler = profiler_.get();
+  const int64_t t0 = profiler_ ? profiler_->now_us() : 0;
   auto frame = borrow_frame();
   std::vector<Value> results;
   try {
-    results = frame->run(bound, wanted);
+    results = frame->run(bound, wanted, &ctx);
   } catch (...) {
     set_num_threads(saved_threads);
     return_frame(std::move(frame));
@@ -163,6 +166,7 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
   }
   set_num_threads(saved_threads);
   return_frame(std::move(frame));
+  if (profiler_) profiler_->record(RunEvent{t0, profiler_->now_us() - t0, ctx.tag});
   return results;
 }
 

@@ -21,6 +21,7 @@ struct SessionConfig {
   OptLevel optimization = OptLevel::All;
   std::map<std::string, std::string> entries;  // add_session_config_entry
   KernelSource kernels;                        // ops given to this session only
+  bool profile = false;                        // record an event per node and run
 };
 
 class Session {
@@ -29,8 +30,12 @@ class Session {
   ~Session();
 
   // Feeds by name; `fetch` names the outputs wanted (empty: all, in graph order).
+  // `ctx` may carry a terminate flag and a run tag; the session's profiler, when profiling is
+  // on, is added to it.
   std::vector<Value> run(const std::vector<std::pair<std::string, Value>>& feeds,
-                         const std::vector<std::string>& fetch);
+                         const std::vector<std::string>& fetch, RunContext ctx = {});
+  // Null unless SessionConfig::profile.
+  Profiler* profiler() { return profiler_.get(); }
 
   const ir::Model& model() const { return *model_; }
   const SessionConfig& config() const { return config_; }
@@ -52,6 +57,7 @@ class Session {
   ExecutionPlan plan_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Frame>> idle_;
+  std::unique_ptr<Profiler> profiler_;
 };
 
 // Every op of the graph (and its subgraphs) that has no kernel, as "Domain::Op (opset N)".

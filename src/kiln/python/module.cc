@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "kiln/exec/session.h"
+#include "kiln/import/onnx_export.h"
 #include "kiln/import/onnx_import.h"
 
 namespace py = pybind11;
@@ -184,9 +185,17 @@ py::list value_infos(const std::vector<const ir::ValueInfo*>& infos) {
   return out;
 }
 
+// RunOptions lives in C++ so that setting `terminate` from another thread reaches a run in
+// progress; the Python package adds ONNX Runtime's plain attributes on top.
+struct PyRunOptions {
+  std::atomic<bool> terminate{false};
+  std::string run_tag;
+};
+
 class PySession {
  public:
-  PySession(py::object model, const std::string& base_dir, int threads, int opt_level, const py::list& python_ops) {
+  PySession(py::object model, const std::string& base_dir, int threads, int opt_level, bool profile,
+            const py::list& python_ops) {
     std::shared_ptr<ir::Model> m;
     if (py::isinstance<py::bytes>(model)) {
       std::string_view bytes = model.cast<std::string_view>();
@@ -200,12 +209,13 @@ class PySession {
     SessionConfig config;
     config.intra_op_threads = threads;
     config.optimization = OptLevel(opt_level);
+    config.profile = profile;
     python::add_session_python_ops(config.kernels, *m, python_ops);
     py::gil_scoped_release nogil;
     session_ = std::make_unique<Session>(std::move(m), config);
   }
 
-  py::list run(py::object output_names, py::dict feeds) {
+  py::list run(py::object output_names, py::dict feeds, PyRunOptions* options) {
     std::vector<py::object> keep;
     std::vector<std::pair<std::string, Value>> inputs;
     for (auto [key, value] : feeds) {
@@ -219,9 +229,14 @@ class PySession {
     if (!output_names.is_none())
       for (py::handle h : output_names) fetch.push_back(py::str(h).cast<std::string>());
     std::vector<Value> results;
+    RunContext ctx;
+    if (options) {
+      ctx.terminate = &options->terminate;
+      ctx.tag = options->run_tag;
+    }
     {
       py::gil_scoped_release nogil;
-      results = session_->run(inputs, fetch);
+      results = session_->run(inputs, fetch, ctx);
     }
     py::list out;
     for (const Value& v : results) out.append(to_python(v));
@@ -232,6 +247,43 @@ class PySession {
   py::list outputs() const { return value_infos(session_->outputs()); }
   py::list overridable_initializers() const { return value_infos(session_->overridable_initializers()); }
   int threads() const { return session_->threads(); }
+  // The graph as Kiln runs it (after folding and fusions), as ONNX model bytes.
+  py::bytes optimized_model() const { return py::bytes(export_model(session_->model())); }
+
+  // Node and run events recorded since the last call, as dicts (times in microseconds).
+  py::dict take_profile() {
+    py::dict out;
+    py::list nodes, runs;
+    if (Profiler* p = session_->profiler()) {
+      // The profiler's zero on steady_clock, which is Python's time.monotonic_ns() clock.
+      out["start_ns"] = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count() - p->now_us() * 1000;
+      auto [node_events, run_events] = p->take();
+      for (const auto& e : node_events) {
+        py::dict d;
+        d["name"] = e.name;
+        d["op_type"] = e.op_type;
+        d["ts"] = e.start_us;
+        d["dur"] = e.dur_us;
+        d["input_shapes"] = e.input_shapes;
+        d["output_shapes"] = e.output_shapes;
+        d["input_types"] = e.input_types;
+        d["output_types"] = e.output_types;
+        d["thread"] = e.thread;
+        nodes.append(d);
+      }
+      for (const auto& e : run_events) {
+        py::dict d;
+        d["ts"] = e.start_us;
+        d["dur"] = e.dur_us;
+        d["tag"] = e.tag;
+        runs.append(d);
+      }
+    }
+    out["nodes"] = nodes;
+    out["runs"] = runs;
+    return out;
+  }
 
   py::dict metadata() const {
     const ir::Model& m = session_->model();
@@ -300,11 +352,20 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
+  py::class_<PyRunOptions>(m, "RunOptionsCore", py::dynamic_attr())
+      .def(py::init<>())
+      .def_property(
+          "terminate", [](const PyRunOptions& o) { return o.terminate.load(); },
+          [](PyRunOptions& o, bool v) { o.terminate.store(v); })
+      .def_readwrite("run_tag", &PyRunOptions::run_tag);
+
   py::class_<PySession>(m, "Session")
-      .def(py::init<py::object, const std::string&, int, int, const py::list&>(), py::arg("model"),
-           py::arg("base_dir") = "", py::arg("threads") = 0, py::arg("opt_level") = 99,
+      .def(py::init<py::object, const std::string&, int, int, bool, const py::list&>(), py::arg("model"),
+           py::arg("base_dir") = "", py::arg("threads") = 0, py::arg("opt_level") = 99, py::arg("profile") = false,
            py::arg("python_ops") = py::list())
-      .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"))
+      .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"), py::arg("run_options") = nullptr)
+      .def("take_profile", &PySession::take_profile)
+      .def("optimized_model", &PySession::optimized_model)
       .def("inputs", &PySession::inputs)
       .def("outputs", &PySession::outputs)
       .def("overridable_initializers", &PySession::overridable_initializers)

@@ -23,7 +23,7 @@ std::vector<Value> Subgraph::run(Frame& parent, std::vector<Value> inputs) {
   std::vector<std::pair<int, Value>> feeds;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (input_ids_[i] >= 0) feeds.emplace_back(input_ids_[i], std::move(inputs[i]));
-  return frame_->run(feeds);
+  return frame_->run(feeds, parent.run_context());
 }
 
 Tensor empty_scan_output(const ir::ValueInfo& info) {
