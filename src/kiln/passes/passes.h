@@ -10,5 +10,7 @@ void optimize_graph(ir::Model& model, OptLevel level);
 
 void fold_constants(ir::Graph& graph);
 void remove_dead_code(ir::Graph& graph);
+void fuse_convolutions(ir::Graph& graph);
+void fuse_matmuls(ir::Graph& graph);
 
 }  // namespace kiln

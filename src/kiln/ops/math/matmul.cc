@@ -1,5 +1,11 @@
 // MatMul: numpy matmul (1-D operands promoted, batch dims broadcast) on oneDNN. A 2-D weight
 // folds the batch into M and, when it is an initializer, is packed once in oneDNN's layout.
+//
+// kiln::FusedMatMul (made by the graph optimizer) is MatMul with a constant 2-D weight, a
+// constant bias of N values (input 2) and an optional `activation` ("Relu", "Gelu" with erf,
+// "GeluTanh"), all applied by oneDNN while the output is still in cache.
+#include <unordered_map>
+
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
@@ -9,7 +15,20 @@ namespace {
 
 class MatMul : public Kernel {
  public:
-  explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {}
+  explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {
+    const ir::Node& node = init.node;
+    if (node.op_type != "FusedMatMul") return;
+    bias_ = init.constant(2);
+    if (!weight_ || weight_->rank() != 2 || !bias_ || bias_->size() != weight_->dim(1) ||
+        weight_->dtype() != DType::Float32 || bias_->dtype() != DType::Float32)
+      fail(ErrorCode::InvalidGraph, "FusedMatMul needs a constant 2-D float weight and a constant bias of N values");
+    const std::string act = node.attr_string("activation", "");
+    using alg = dnnl::algorithm;
+    if (act == "Relu") activation_ = alg::eltwise_relu;
+    else if (act == "Gelu") activation_ = alg::eltwise_gelu_erf;
+    else if (act == "GeluTanh") activation_ = alg::eltwise_gelu_tanh;
+    else if (!act.empty()) fail(ErrorCode::InvalidGraph, "FusedMatMul: unknown activation '", act, "'");
+  }
 
   void prepare(OpContext& ctx) override {
     const Tensor& a = ctx.input(0);
@@ -32,8 +51,9 @@ class MatMul : public Kernel {
     ctx.set_output(0, a.dtype(), out);
     dtype_ = a.dtype();
     use_dnnl_ = dtype_ == DType::Float32 && shape_size(out) > 0 && k > 0;
+    sa_ = sa, sb_ = sb, batch_ = batch, m_ = m, k_ = k, n_ = n;
     if (!use_dnnl_) {
-      sa_ = sa, sb_ = sb, batch_ = batch, m_ = m, k_ = k, n_ = n;
+      if (bias_) fail(ErrorCode::InvalidArgument, "FusedMatMul takes float inputs with K > 0");
       return;
     }
     using tag = dnnl::memory::format_tag;
@@ -43,7 +63,15 @@ class MatMul : public Kernel {
       auto c_md = plain_desc({rows, n}, dtype_);
       auto b_md = weight_ ? dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, tag::any)
                           : plain_desc({k, n}, dtype_);
-      auto pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), dnnl_engine());
+      dnnl::primitive_attr attr;
+      if (activation_ != dnnl::algorithm::undef) {
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.f, activation_, 0.f, 0.f);
+        attr.set_post_ops(ops);
+      }
+      auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md, plain_desc({1, n}, dtype_), c_md)
+                        : dnnl::matmul::desc(a_md, b_md, c_md);
+      auto pd = dnnl::matmul::primitive_desc(desc, attr, dnnl_engine());
       prim_ = dnnl::matmul(pd);
       a_md_ = a_md, c_md_ = c_md, b_md_ = pd.weights_desc();
       auto b_plain = plain_desc({k, n}, dtype_);
@@ -81,7 +109,10 @@ class MatMul : public Kernel {
     if (!use_dnnl_) return reference(a, b, c);
     auto& stream = dnnl_stream();
     dnnl::memory bm = packed_ ? packed_ : wrap(b_md_, b.raw());
-    prim_.execute(stream, {{DNNL_ARG_SRC, wrap(a_md_, a.raw())}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, c.raw())}});
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, wrap(a_md_, a.raw())}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, c.raw())}};
+    if (bias_) args[DNNL_ARG_BIAS] = wrap(plain_desc({1, n_}, dtype_), bias_->raw());
+    prim_.execute(stream, args);
     stream.wait();
   }
 
@@ -121,6 +152,8 @@ class MatMul : public Kernel {
   }
 
   const Tensor* weight_;
+  const Tensor* bias_ = nullptr;
+  dnnl::algorithm activation_ = dnnl::algorithm::undef;
   DType dtype_ = DType::Undefined;
   bool use_dnnl_ = false;
   dnnl::matmul prim_;
@@ -131,6 +164,7 @@ class MatMul : public Kernel {
 };
 
 const OpRegistration kMatMul{"MatMul", make_kernel<MatMul>};
+const OpRegistration kFusedMatMul{"kiln", "FusedMatMul", 1, make_kernel<MatMul>};
 
 }  // namespace
 }  // namespace kiln

@@ -1,0 +1,163 @@
+// Convolution rewrites (level extended and up):
+//   Conv -> BatchNormalization            the BN folded into W and B
+//   Conv -> Add(residual Z) [-> act]      kiln::FusedConv with Z as oneDNN's `sum` post-op
+//   Conv -> activation                    kiln::FusedConv with the activation as a post-op
+// A fused node keeps the last node's output name, so the rest of the graph is untouched.
+#include <cmath>
+#include <set>
+
+#include "kiln/passes/graph_view.h"
+#include "kiln/passes/passes.h"
+
+namespace kiln {
+
+namespace {
+
+bool is_float_conv(const ir::Node& n, const GraphView& view) {
+  if (n.domain.empty() && n.op_type == "Conv") {
+    const Tensor* w = n.inputs.size() > 1 ? view.constant(n.inputs[1]) : nullptr;
+    return w && w->dtype() == DType::Float32;
+  }
+  return false;
+}
+
+std::string fresh_name(const ir::Graph& g, const std::string& base) {
+  std::string name = base;
+  for (int k = 1; g.initializers.count(name); ++k) name = base + "_" + std::to_string(k);
+  return name;
+}
+
+// W' = W * s, B' = (B - mean) * s + beta, with s = scale / sqrt(var + eps) per out channel.
+bool fold_batch_norm(ir::Graph& g, ir::Node& conv, const ir::Node& bn, const GraphView& view) {
+  if (bn.inputs.size() < 5 || bn.outputs.size() != 1 || bn.attr_int("training_mode", 0) != 0) return false;
+  const Tensor* w = view.constant(conv.inputs[1]);
+  const Tensor* b = conv.has_input(2) ? view.constant(conv.inputs[2]) : nullptr;
+  if (conv.has_input(2) && !b) return false;
+  const Tensor* p[4];
+  for (int i = 0; i < 4; ++i) {
+    p[i] = view.constant(bn.inputs[size_t(i + 1)]);
+    if (!p[i] || p[i]->dtype() != DType::Float32) return false;
+  }
+  const int64_t m = w->dim(0);
+  for (auto* t : p)
+    if (t->size() != m) return false;
+  if (b && (b->dtype() != DType::Float32 || b->size() != m)) return false;
+  const float eps = bn.attr_float("epsilon", 1e-5f);
+  Tensor nw = w->clone();
+  Tensor nb(DType::Float32, {m});
+  const int64_t per = w->size() / std::max<int64_t>(m, 1);
+  for (int64_t c = 0; c < m; ++c) {
+    const float s = p[0]->data<float>()[c] / std::sqrt(p[3]->data<float>()[c] + eps);
+    for (int64_t k = 0; k < per; ++k) nw.data<float>()[c * per + k] *= s;
+    const float bias = b ? b->data<float>()[c] : 0.f;
+    nb.data<float>()[c] = (bias - p[2]->data<float>()[c]) * s + p[1]->data<float>()[c];
+  }
+  const std::string wn = fresh_name(g, conv.name + "/folded_W"), bname = fresh_name(g, conv.name + "/folded_B");
+  g.initializers[wn] = nw;
+  g.initializers[bname] = nb;
+  conv.inputs.resize(3);
+  conv.inputs[1] = wn;
+  conv.inputs[2] = bname;
+  conv.outputs = bn.outputs;
+  return true;
+}
+
+// The activation of `n` as FusedConv attributes, or false if it has none oneDNN can fuse.
+bool activation_attrs(const ir::Node& n, const GraphView& view, ir::Node& fused) {
+  if (!n.domain.empty()) return false;
+  static const std::set<std::string> kPlain = {"Relu", "Sigmoid", "Tanh", "HardSwish"};
+  std::vector<float> params;
+  if (kPlain.count(n.op_type)) {
+  } else if (n.op_type == "LeakyRelu") {
+    params = {n.attr_float("alpha", 0.01f)};
+  } else if (n.op_type == "HardSigmoid") {
+    params = {n.attr_float("alpha", 0.2f), n.attr_float("beta", 0.5f)};
+  } else if (n.op_type == "Clip") {
+    float lo = -INFINITY, hi = INFINITY;
+    if (n.opset < 11) {
+      lo = n.attr_float("min", lo);
+      hi = n.attr_float("max", hi);
+    } else {
+      for (size_t i = 1; i < 3; ++i) {
+        if (!n.has_input(i)) continue;
+        const Tensor* t = view.constant(n.inputs[i]);
+        if (!t || t->dtype() != DType::Float32 || t->size() != 1) return false;
+        (i == 1 ? lo : hi) = t->data<float>()[0];
+      }
+    }
+    params = {lo, hi};
+  } else {
+    return false;
+  }
+  ir::Attribute act;
+  act.kind = ir::Attribute::Kind::String;
+  act.s = n.op_type;
+  fused.attrs["activation"] = act;
+  if (!params.empty()) {
+    ir::Attribute pa;
+    pa.kind = ir::Attribute::Kind::Floats;
+    pa.floats = params;
+    fused.attrs["activation_params"] = pa;
+  }
+  return true;
+}
+
+}  // namespace
+
+void fuse_convolutions(ir::Graph& g) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    GraphView view(g);
+    std::set<size_t> dead;
+    for (size_t i = 0; i < g.nodes.size() && !changed; ++i) {
+      ir::Node& conv = g.nodes[i];
+      const bool plain = is_float_conv(conv, view);
+      const bool fused = conv.domain == "kiln" && conv.op_type == "FusedConv";
+      if (!plain && !fused) continue;
+      if (conv.outputs.size() != 1) continue;
+      int r = view.sole_reader(conv.outputs[0]);
+      if (r < 0) continue;
+      ir::Node& next = g.nodes[size_t(r)];
+      if (plain && next.domain.empty() && next.op_type == "BatchNormalization" && next.inputs[0] == conv.outputs[0]) {
+        if (fold_batch_norm(g, conv, next, view)) dead.insert(size_t(r)), changed = true;
+        continue;
+      }
+      const bool has_act = conv.has_attr("activation");
+      if (!has_act && next.domain.empty() && next.op_type == "Add" && next.inputs.size() == 2 &&
+          !(fused && conv.has_input(3))) {
+        const std::string& z = next.inputs[0] == conv.outputs[0] ? next.inputs[1] : next.inputs[0];
+        if (z == conv.outputs[0] || view.constant(z)) continue;  // a constant Z is a bias, not a residual
+        ir::Node f = conv;
+        f.domain = "kiln";
+        f.op_type = "FusedConv";
+        f.opset = 1;
+        f.inputs.resize(3);
+        f.inputs.push_back(z);
+        f.outputs = next.outputs;
+        conv = f;
+        dead.insert(size_t(r));
+        changed = true;
+        continue;
+      }
+      if (!has_act) {
+        ir::Node f = conv;
+        if (!activation_attrs(next, view, f) || next.inputs[0] != conv.outputs[0]) continue;
+        f.domain = "kiln";
+        f.op_type = "FusedConv";
+        f.opset = 1;
+        f.outputs = next.outputs;
+        conv = f;
+        dead.insert(size_t(r));
+        changed = true;
+      }
+    }
+    if (!dead.empty()) {
+      std::vector<ir::Node> kept;
+      for (size_t i = 0; i < g.nodes.size(); ++i)
+        if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
+      g.nodes = std::move(kept);
+    }
+  }
+}
+
+}  // namespace kiln
