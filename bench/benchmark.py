@@ -1,0 +1,159 @@
+"""Kiln next to ONNX Runtime (and PyTorch) on the model zoo, interleaved in one run.
+
+    .venv/bin/python bench/benchmark.py [--models resnet50,bert_base] [--threads 1,2] [--rounds 5]
+        [--batch 8] [--no-torch] [--profile] [--out docs/benchmarks.md]
+
+Each (model, threads) pair loads every runtime once, then runs `rounds` rounds; in each round
+every runtime (in rotated order) runs a block of timed iterations. Ratios are taken per round
+so slow drifts in machine load cancel. Prints per model: median latency of each runtime, the
+Kiln / ONNX Runtime ratio, session creation times, and the largest difference from PyTorch's
+reference output. ONNX Runtime comes from PyPI's `onnxruntime` (installed into the venv on
+first use); it is only a peer here, never Kiln's engine.
+"""
+
+import argparse
+import importlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
+
+import build_zoo  # noqa: E402
+
+import kiln  # noqa: E402
+
+DEFAULT_MODELS = "mlp,lstm,squeezenet1_1,mobilenet_v3_large,efficientnet_b0,resnet50,vit_b_16,bert_base,gpt2"
+
+
+def import_onnxruntime():
+    try:
+        return importlib.import_module("onnxruntime")
+    except ImportError:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "onnxruntime"])
+        return importlib.import_module("onnxruntime")
+
+
+class Runner:
+    def __init__(self, name, make, run):
+        self.name, self.run = name, run
+        t0 = time.perf_counter()
+        self.state = make()
+        self.load_s = time.perf_counter() - t0
+        self.round_ms = []
+
+
+def batch_inputs(feeds, batch):
+    """The zoo's inputs repeated along the batch axis (axis 1 for time-major LSTM input)."""
+    out = {}
+    for k, v in feeds.items():
+        axis = 1 if v.ndim == 3 and k == "input" and v.shape[-1] == 80 else 0
+        reps = [1] * v.ndim
+        reps[axis] = batch // v.shape[axis] if v.shape[axis] else 1
+        out[k] = np.tile(v, reps)
+    return out
+
+
+def bench_model(name, threads, args, ort):
+    dyn = args.batch > 1
+    variant = build_zoo.variant_name(name, 17, dyn)
+    p = build_zoo.ensure(variant, log=lambda *a: None)
+    feeds = build_zoo.load_npz(p["inputs"])
+    if dyn:
+        feeds = batch_inputs(feeds, args.batch)
+
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = threads
+    runners = [Runner("kiln", lambda: kiln.InferenceSession(p["onnx"], so), lambda s: s.run(None, feeds))]
+    oo = ort.SessionOptions()
+    oo.intra_op_num_threads = threads
+    oo.inter_op_num_threads = 1
+    runners.append(Runner("ort", lambda: ort.InferenceSession(p["onnx"], oo, providers=["CPUExecutionProvider"]),
+                          lambda s: s.run(None, feeds)))
+    if args.torch:
+        import torch
+
+        torch.set_num_threads(threads)
+        model = build_zoo.torch_model(name, cache=True)
+        runners.append(Runner("torch", lambda: model, lambda m: build_zoo.run_torch(m, feeds)))
+
+    outputs = {r.name: r.run(r.state) for r in runners}
+    ref = outputs.get("torch") or outputs["ort"]
+    diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - b))) if np.asarray(b).size else 0.0
+               for a, b in zip(outputs["kiln"], ref))
+
+    # Block size: about block_s seconds of the slowest runtime.
+    t0 = time.perf_counter()
+    for r in runners:
+        r.run(r.state)
+    per_iter = (time.perf_counter() - t0) / len(runners)
+    iters = max(3, int(args.block_s / max(per_iter, 1e-6)))
+    ratios = []
+    for k in range(args.rounds):
+        order = runners[k % len(runners):] + runners[:k % len(runners)]
+        for r in order:
+            r.run(r.state)  # warm after the other runtime ran
+            times = []
+            for _ in range(iters):
+                t = time.perf_counter()
+                r.run(r.state)
+                times.append(time.perf_counter() - t)
+            r.round_ms.append(statistics.median(times) * 1e3)
+        ratios.append(runners[0].round_ms[-1] / runners[1].round_ms[-1])
+    row = {"model": name, "threads": threads, "batch": args.batch, "diff": diff,
+           "ratio": statistics.median(ratios)}
+    for r in runners:
+        row[r.name] = statistics.median(r.round_ms)
+        row[r.name + "_load"] = r.load_s * 1e3
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=DEFAULT_MODELS)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--block-s", type=float, default=0.5)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--no-torch", dest="torch", action="store_false")
+    ap.add_argument("--out", help="append the table to this markdown file")
+    args = ap.parse_args(argv)
+    ort = import_onnxruntime()
+    rows = []
+    header = "| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | max abs diff |"
+    print(header)
+    print("|" + "---|" * 10)
+    lines = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        for name in args.models.split(","):
+            try:
+                row = bench_model(name, threads, args, ort)
+            except Exception as e:  # a model Kiln cannot run yet still leaves the others measured
+                print(f"| {name} | {threads} | {args.batch} | error: {type(e).__name__}: {str(e)[:120]} |")
+                continue
+            rows.append(row)
+            line = (f"| {name} | {threads} | {args.batch} | {row['kiln']:.2f} | {row['ort']:.2f} | "
+                    f"{row.get('torch', float('nan')):.2f} | {row['ratio']:.3f} | {row['kiln_load']:.0f} | "
+                    f"{row['ort_load']:.0f} | {row['diff']:.2e} |")
+            print(line, flush=True)
+            lines.append(line)
+    for threads in sorted({r["threads"] for r in rows}):
+        rs = [r["ratio"] for r in rows if r["threads"] == threads]
+        gm = float(np.exp(np.mean(np.log(rs))))
+        line = f"geometric mean kiln/ort at {threads} thread(s): {gm:.3f} over {len(rs)} models"
+        print(line)
+        lines.append("")
+        lines.append(line)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')} `bench/benchmark.py {' '.join(argv or sys.argv[1:])}`\n\n")
+            f.write(header + "\n|" + "---|" * 10 + "\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
