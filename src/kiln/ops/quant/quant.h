@@ -1,0 +1,239 @@
+// Shared pieces of the quantization ops: rounding to an 8-bit type, per-axis parameters,
+// integer matmul with numpy broadcasting, and integer convolution through the nn reference
+// loops on zero-point-shifted int32 copies.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kiln/exec/kernel.h"
+#include "kiln/ops/common/broadcast.h"
+#include "kiln/ops/nn/conv_reference.h"
+
+namespace kiln::quant {
+
+using QuantTypes = TypeList<uint8_t, int8_t>;
+
+// round-half-to-even(v) clamped to Q's range: ONNX's saturate(round(.)).
+template <typename Q>
+inline Q saturate_round(double v) {
+  const double lo = double(std::numeric_limits<Q>::min()), hi = double(std::numeric_limits<Q>::max());
+  const double r = std::nearbyint(v);  // the default rounding mode rounds half to even
+  if (!(r >= lo)) return std::isnan(r) ? Q(0) : Q(lo);
+  return Q(std::min(r, hi));
+}
+
+// A tensor of quantization parameters read as a per-position list: one value (per tensor),
+// or one per index along `axis` of the quantized tensor.
+struct PerAxis {
+  int64_t outer = 1, channels = 1, inner = 1;  // the data viewed as [outer, channels, inner]
+  bool per_channel = false;
+};
+
+// Checks that `param` is a scalar / one-element tensor, or 1-D with x's dim at `axis`.
+inline PerAxis per_axis(const Shape& x, const Tensor& param, int64_t axis, const char* what) {
+  PerAxis p;
+  if (param.size() == 1 && param.rank() <= 1) {
+    p.inner = shape_size(x);
+    return p;
+  }
+  if (param.rank() != 1)
+    fail(ErrorCode::InvalidArgument, what, " must be a scalar or 1-D, got ", shape_str(param.shape()));
+  const int64_t r = int64_t(x.size());
+  if (axis < -r || axis >= r) fail(ErrorCode::InvalidArgument, "axis ", axis, " is out of range for rank ", r);
+  if (axis < 0) axis += r;
+  if (param.dim(0) != x[size_t(axis)])
+    fail(ErrorCode::InvalidArgument, what, " has ", param.dim(0), " values but the input has ", x[size_t(axis)],
+         " along axis ", axis);
+  p.per_channel = true;
+  p.channels = x[size_t(axis)];
+  for (int64_t d = 0; d < axis; ++d) p.outer *= x[size_t(d)];
+  for (int64_t d = axis + 1; d < r; ++d) p.inner *= x[size_t(d)];
+  return p;
+}
+
+// Calls fn(begin, end, channel) over element ranges that share one channel's parameters, in
+// parallel: ranges of the whole tensor when per tensor, rows of `inner` elements otherwise.
+template <typename Fn>
+void for_each_channel_run(const PerAxis& p, Fn&& fn) {
+  if (!p.per_channel) {
+    parallel_for(p.inner, 32768, [&](int64_t s, int64_t e) { fn(s, e, size_t(0)); });
+    return;
+  }
+  parallel_for(p.outer * p.channels, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p.inner)),
+               [&](int64_t s, int64_t e) {
+                 for (int64_t r = s; r < e; ++r) fn(r * p.inner, (r + 1) * p.inner, size_t(r % p.channels));
+               });
+}
+
+// A zero point as int32 values (all zero when the input is absent); checks its element type.
+inline std::vector<int32_t> zero_points(OpContext& ctx, int i, DType expect, const char* what) {
+  if (!ctx.has_input(i)) return {0};
+  const Tensor& z = ctx.input(i);
+  if (z.dtype() != expect)
+    fail(ErrorCode::InvalidArgument, what, " is ", dtype_name(z.dtype()), " but must be ", dtype_name(expect));
+  std::vector<int32_t> out(static_cast<size_t>(z.size()));
+  dispatch(TypeList<uint8_t, int8_t, int32_t>{}, z.dtype(), what, [&]<typename T>() {
+    const T* p = z.data<T>();
+    for (size_t k = 0; k < out.size(); ++k) out[k] = int32_t(p[k]);
+  });
+  return out;
+}
+
+inline std::vector<float> float_values(const Tensor& t, const char* what) {
+  if (t.dtype() != DType::Float32) fail(ErrorCode::InvalidArgument, what, " must be float, got ", dtype_name(t.dtype()));
+  return {t.data<float>(), t.data<float>() + t.size()};
+}
+
+// The geometry of numpy matmul on [.., M, K] x [.., K, N] with broadcast batch dimensions.
+struct MatMulGeometry {
+  int64_t m = 0, k = 0, n = 0;
+  Shape out;
+  std::vector<int64_t> a_batch, b_batch;  // per output batch: the batch index into A and B
+};
+
+inline MatMulGeometry matmul_geometry(const Shape& a_shape, const Shape& b_shape) {
+  if (a_shape.empty() || b_shape.empty()) fail(ErrorCode::InvalidArgument, "matmul inputs must not be scalars");
+  Shape sa = a_shape, sb = b_shape;
+  const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
+  if (a_vec) sa.insert(sa.begin(), 1);
+  if (b_vec) sb.push_back(1);
+  MatMulGeometry g;
+  g.m = sa[sa.size() - 2], g.k = sa.back(), g.n = sb.back();
+  if (sb[sb.size() - 2] != g.k)
+    fail(ErrorCode::InvalidArgument, "A ", shape_str(a_shape), " and B ", shape_str(b_shape),
+         " do not match: A has K=", g.k, ", B has K=", sb[sb.size() - 2]);
+  const Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
+  const Shape batch = broadcast_shapes({ba, bb});
+  const int64_t nb = shape_size(batch);
+  g.a_batch.resize(size_t(nb));
+  g.b_batch.resize(size_t(nb));
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t rem = i, ia = 0, ib = 0, sa_stride = 1, sb_stride = 1;
+    for (size_t d = batch.size(); d-- > 0;) {
+      const int64_t idx = rem % batch[d];
+      rem /= batch[d];
+      const size_t da = d + ba.size() - batch.size(), db = d + bb.size() - batch.size();
+      if (d + ba.size() >= batch.size()) {
+        if (ba[da] != 1) ia += idx * sa_stride;
+        sa_stride *= ba[da];
+      }
+      if (d + bb.size() >= batch.size()) {
+        if (bb[db] != 1) ib += idx * sb_stride;
+        sb_stride *= bb[db];
+      }
+    }
+    g.a_batch[size_t(i)] = ia;
+    g.b_batch[size_t(i)] = ib;
+  }
+  g.out = batch;
+  if (!a_vec) g.out.push_back(g.m);
+  if (!b_vec) g.out.push_back(g.n);
+  return g;
+}
+
+// Copies an 8-bit matrix stack to int32 minus its zero point: one value, or one per row
+// (`per_row`, A) or per column (B) of each [rows, cols] matrix.
+template <typename Q>
+std::vector<int32_t> shifted(const Q* x, int64_t count, int64_t rows, int64_t cols, const std::vector<int32_t>& zp,
+                             bool per_row) {
+  std::vector<int32_t> out(static_cast<size_t>(count));
+  const int64_t mat = rows * cols;
+  parallel_for(count, 65536, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const int64_t within = mat ? i % mat : 0;
+      const int32_t z = zp.size() == 1 ? zp[0] : zp[size_t(per_row ? within / cols : within % cols)];
+      out[size_t(i)] = int32_t(x[i]) - z;
+    }
+  });
+  return out;
+}
+
+// Int32 products C[b] = A[a_batch[b]] * B[b_batch[b]] of [M, K] x [K, N] matrices; the inner
+// loop runs over N contiguously.
+inline void int_matmul(const MatMulGeometry& g, const int32_t* a, const int32_t* b, int32_t* c) {
+  const int64_t m = g.m, k = g.k, n = g.n, nb = int64_t(g.a_batch.size());
+  parallel_for(nb * m, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k * n)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const int64_t bi = r / m, i = r % m;
+      const int32_t* ar = a + (g.a_batch[size_t(bi)] * m + i) * k;
+      const int32_t* bm = b + g.b_batch[size_t(bi)] * k * n;
+      int32_t* cr = c + r * n;
+      std::fill(cr, cr + n, 0);
+      for (int64_t p = 0; p < k; ++p) {
+        const int32_t av = ar[p];
+        const int32_t* br = bm + p * n;
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) cr[j] += av * br[j];
+      }
+    }
+  });
+}
+
+// Integer convolution (ConvInteger, QLinearConv): X [N, C, D...] and W [M, C/group, k...] of
+// 8-bit types; zero points of X (one) and W (one, or one per output channel) are subtracted
+// first, so padding contributes 0 as ONNX specifies.
+class IntConv {
+ public:
+  explicit IntConv(const ir::Node& node) : group_(node.attr_int("group", 1)) {
+    if (group_ <= 0) fail(ErrorCode::InvalidGraph, "group must be positive, got ", group_);
+    if (node.has_attr("kernel_shape")) kernel_attr_ = nn::read_kernel_shape(node, -1);
+  }
+
+  // Checks the shapes and returns Y's shape.
+  Shape prepare(const ir::Node& node, const Tensor& x, const Tensor& w) {
+    if (x.rank() < 3)
+      fail(ErrorCode::InvalidArgument, "X must be [N, C, D1, ...] with at least one spatial dimension, got ",
+           shape_str(x.shape()));
+    if (w.rank() != x.rank())
+      fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " must have the rank of X ", shape_str(x.shape()));
+    const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(0);
+    if (c != w.dim(1) * group_ || m % group_ != 0)
+      fail(ErrorCode::InvalidArgument, "X ", shape_str(x.shape()), " and W ", shape_str(w.shape()),
+           " do not match for group ", group_);
+    std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
+    if (!kernel_attr_.empty() && kernel_attr_ != kernel)
+      fail(ErrorCode::InvalidArgument, "kernel_shape ", nn::dims_str(kernel_attr_), " does not match W ",
+           shape_str(w.shape()));
+    for (int64_t kd : kernel)
+      if (kd <= 0) fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " has an empty kernel");
+    nn::Window win = nn::read_window(node, kernel);
+    Shape in(x.shape().begin() + 2, x.shape().end());
+    Shape out = nn::window_output(in, win);
+    geo_ = nn::ConvGeometry{n, c, m, group_, in, out, win};
+    Shape y{n, m};
+    y.insert(y.end(), out.begin(), out.end());
+    return y;
+  }
+
+  int64_t out_channels() const { return geo_.out_channels; }
+  int64_t out_plane() const { return shape_size(geo_.out); }
+
+  // Fills acc (Y's element count) with the int32 sums.
+  void run(const Tensor& x, const Tensor& w, const std::vector<int32_t>& x_zp, const std::vector<int32_t>& w_zp,
+           int32_t* acc) const {
+    if (x_zp.size() != 1) fail(ErrorCode::InvalidArgument, "the zero point of X must be a scalar");
+    const int64_t m = geo_.out_channels;
+    if (w_zp.size() != 1 && int64_t(w_zp.size()) != m)
+      fail(ErrorCode::InvalidArgument, "the zero point of W must be a scalar or have ", m, " values, got ", w_zp.size());
+    std::vector<int32_t> xs, ws;
+    dispatch(QuantTypes{}, x.dtype(), "X", [&]<typename Q>() {
+      xs = shifted(x.data<Q>(), x.size(), 1, x.size(), x_zp, false);
+    });
+    dispatch(QuantTypes{}, w.dtype(), "W", [&]<typename Q>() {
+      // One matrix row per output channel, so a per-channel zero point is per row.
+      ws = shifted(w.data<Q>(), w.size(), m, m ? w.size() / m : 0, w_zp, true);
+    });
+    nn::conv_reference<int32_t>(geo_, xs.data(), ws.data(), acc);
+  }
+
+ private:
+  int64_t group_;
+  std::vector<int64_t> kernel_attr_;
+  nn::ConvGeometry geo_;
+};
+
+}  // namespace kiln::quant
