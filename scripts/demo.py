@@ -85,6 +85,9 @@ def main(argv=None):
 
     torch_out, torch_med, torch_min = timed(torch_run, a.warmup, a.runs)
     print(f"PyTorch eager  median {ms(torch_med)}  min {ms(torch_min)}")
+    if a.threads == 1:
+        print("  (at one thread PyTorch 1.13 runs 1x1 convolutions through the system BLAS instead of oneDNN, "
+              "which is slow with Debian's reference BLAS)")
 
     missing = kiln._C.inspect_model(files["onnx"])["unsupported"]
     if missing:
