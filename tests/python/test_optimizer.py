@@ -35,6 +35,7 @@ def run(model_bytes, feeds, level, tmp_path=None):
     if path:
         m = onnx.load(path)
         ops = collections.Counter((n.domain + "::" if n.domain else "") + n.op_type for n in m.graph.node)
+        ops.update(a.name for n in m.graph.node for a in n.attribute if a.name.startswith("kiln_"))
     return out, ops
 
 
@@ -73,6 +74,8 @@ def test_conv_bn_activation_and_residual_fusions(opset, tmp_path):
     np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
     assert ops["BatchNormalization"] == 0 and ops["Relu"] == 0 and ops["Clip"] == 0, ops
     assert ops["kiln::FusedConv"] == 3, ops
+    # c1 -> c2 stays channels-last between the two convolutions
+    assert ops["kiln_y_nhwc"] == 1 and ops["kiln_x_nhwc"] == 1, ops
 
 
 class FeedForward(nn.Module):

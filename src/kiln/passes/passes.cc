@@ -10,6 +10,7 @@ void optimize_graph(ir::Model& model, OptLevel level) {
     fuse_convolutions(model.graph);
     fuse_matmuls(model.graph);
   }
+  if (level >= OptLevel::All) choose_conv_layouts(model.graph);
 }
 
 }  // namespace kiln

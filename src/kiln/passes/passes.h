@@ -12,5 +12,6 @@ void fold_constants(ir::Graph& graph);
 void remove_dead_code(ir::Graph& graph);
 void fuse_convolutions(ir::Graph& graph);
 void fuse_matmuls(ir::Graph& graph);
+void choose_conv_layouts(ir::Graph& graph);
 
 }  // namespace kiln

@@ -133,6 +133,8 @@ void Relayout::finish(void* p) {
 ConvKernel::ConvKernel(const KernelInit& init, PostOps post)
     : weight_(init.constant(1)), post_(post), group_(init.node.attr_int("group", 1)) {
   if (group_ <= 0) fail(ErrorCode::InvalidGraph, "group must be positive, got ", group_);
+  x_nhwc_ = init.node.attr_int("kiln_x_nhwc", 0) != 0;
+  y_nhwc_ = init.node.attr_int("kiln_y_nhwc", 0) != 0;
   if (init.node.has_attr("kernel_shape")) kernel_attr_ = read_kernel_shape(init.node, -1);
 }
 
@@ -183,12 +185,14 @@ void ConvKernel::prepare(OpContext& ctx) {
   ctx.set_output(0, x.dtype(), y_shape);
   geo_ = ConvGeometry{n, c, m, group_, in, out, win};
   use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && in.size() <= 3;
-  if (!use_dnnl_) return;
   try {
-    prepare_dnnl(x, w, y_shape);
+    if (use_dnnl_) prepare_dnnl(x, w, y_shape);
   } catch (const dnnl::error&) {
     use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
   }
+  if ((x_nhwc_ || y_nhwc_) && shape_size(y_shape) > 0 && (!use_dnnl_ || z_broadcast_))
+    fail(ErrorCode::NotImplemented, "channels-last storage needs oneDNN and a Z of the output's shape; got X ",
+         shape_str(x.shape()), ", Y ", shape_str(y_shape), ": run with graph_optimization_level below ORT_ENABLE_ALL");
 }
 
 void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape) {
@@ -217,7 +221,14 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
   bool pointwise = g == 1 && geo_.in_channels >= m && shape_size(geo_.out) >= 256;
   for (size_t i = 0; i < win.rank(); ++i)
     pointwise = pointwise && win.kernel[i] == 1 && win.strides[i] == 1 && win.pads_begin[i] == 0 && win.pads_end[i] == 0;
-  const dnnl::memory::desc src_plain = plain_desc(x.shape(), DType::Float32), dst_plain = plain_desc(y_shape, DType::Float32);
+  if (x_nhwc_ || y_nhwc_) pointwise = false;
+  auto stored = [](const Shape& s, bool nhwc) {
+    if (!nhwc) return plain_desc(s, DType::Float32);
+    using tag = dnnl::memory::format_tag;
+    const tag t = s.size() == 3 ? tag::nwc : s.size() == 4 ? tag::nhwc : tag::ndhwc;
+    return dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, t);
+  };
+  const dnnl::memory::desc src_plain = stored(x.shape(), x_nhwc_), dst_plain = stored(y_shape, y_nhwc_);
   const auto src_md = pointwise ? src_plain : any(x.shape()), dst_md = pointwise ? dst_plain : any(y_shape);
   fwd::desc d = has_bias_ ? fwd::desc(prop, alg, src_md, any(wdims), bias_md_, dst_md, win.strides, dil, win.pads_begin,
                                       win.pads_end)

@@ -85,6 +85,9 @@ class ConvKernel : public Kernel {
   // Z broadcasts to Y instead of matching it (a residual the optimizer could not prove equal
   // in shape): the convolution runs plain, then Y = act(Y + Z).
   bool z_broadcast_ = false;
+  // Set by the optimizer's layout pass (attributes kiln_x_nhwc, kiln_y_nhwc): X, and Y and Z,
+  // are stored channels-last between convolutions, so no reorder runs at either end.
+  bool x_nhwc_ = false, y_nhwc_ = false;
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
   dnnl::memory packed_;  // constant weights in the primitive's layout
