@@ -26,5 +26,6 @@ site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purel
 printf '%s\n%s\n' "$PWD/build/py" "$PWD/python" > "$site/kiln-dev.pth"
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/kiln-ccache}
+export CCACHE_BASEDIR="$PWD"  # paths relative to the checkout: a fresh clone reuses the cache
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE="$PWD/.venv/bin/python" >/dev/null
 cmake --build build --parallel "$(nproc)"
