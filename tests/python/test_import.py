@@ -1,0 +1,116 @@
+"""Model loading: external data (and its path checks), hostile files, IR and opset ranges."""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import kiln
+from kiln.capi import onnxruntime_pybind11_state as state
+
+
+def matmul_model(w, ir_version=8, opset=17):
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, w.shape[0]])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, w.shape[1]])],
+                          [numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = ir_version
+    return m
+
+
+def with_location(m, location):
+    t = m.graph.initializer[0]
+    t.data_location = TensorProto.EXTERNAL
+    del t.external_data[:]
+    t.external_data.add(key="location", value=location)
+    t.ClearField("raw_data")
+    return m
+
+
+def test_external_data_loads_from_the_model_folder(tmp_path):
+    w = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+    m = matmul_model(w)
+    path = tmp_path / "model.onnx"
+    onnx.save_model(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin",
+                    size_threshold=0)
+    assert (tmp_path / "weights.bin").exists()
+    x = np.ones((1, 64), np.float32)
+    cwd = os.getcwd()
+    try:
+        os.chdir("/")  # resolved against the model's folder, not the current one
+        (y,) = kiln.InferenceSession(str(path)).run(None, {"x": x})
+    finally:
+        os.chdir(cwd)
+    np.testing.assert_allclose(y, x @ w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("location, message", [("../escape.bin", "leaves the model's folder"),
+                                               ("/etc/passwd", "absolute path"),
+                                               ("missing.bin", "cannot be opened")])
+def test_external_data_paths_are_confined(tmp_path, location, message):
+    m = with_location(matmul_model(np.zeros((4, 2), np.float32)), location)
+    (tmp_path / "escape.bin").write_bytes(b"\0" * 32)
+    sub = tmp_path / "models"
+    sub.mkdir()
+    path = sub / "model.onnx"
+    path.write_bytes(m.SerializeToString())
+    with pytest.raises((state.InvalidGraph, state.NoSuchFile), match=message):
+        kiln.InferenceSession(str(path))
+
+
+def test_external_data_range_beyond_file_is_refused(tmp_path):
+    m = with_location(matmul_model(np.zeros((4, 2), np.float32)), "w.bin")
+    (tmp_path / "w.bin").write_bytes(b"\0" * 8)  # 32 bytes needed
+    (tmp_path / "m.onnx").write_bytes(m.SerializeToString())
+    with pytest.raises(state.InvalidGraph, match="exceeds"):
+        kiln.InferenceSession(str(tmp_path / "m.onnx"))
+
+
+def test_initializer_size_mismatch_is_refused():
+    m = matmul_model(np.zeros((4, 2), np.float32))
+    m.graph.initializer[0].raw_data = b"\0" * 12
+    with pytest.raises(state.InvalidGraph, match="holds 12 bytes"):
+        kiln.InferenceSession(m.SerializeToString())
+
+
+def test_negative_dims_and_cycles_are_refused():
+    m = matmul_model(np.zeros((4, 2), np.float32))
+    m.graph.initializer[0].dims[0] = -4
+    with pytest.raises(state.InvalidGraph, match="negative dimension"):
+        kiln.InferenceSession(m.SerializeToString())
+    g = helper.make_graph([helper.make_node("Relu", ["b"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["b"], name="r2")],
+                          "g", [], [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])])
+    with pytest.raises(state.InvalidGraph, match="cycle"):
+        kiln.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+@pytest.mark.parametrize("ir_version, opset", [(3, 7), (7, 13), (8, 17), (10, 21)])
+def test_ir_and_opset_range(ir_version, opset):
+    w = np.eye(3, dtype=np.float32)
+    sess = kiln.InferenceSession(matmul_model(w, ir_version, opset).SerializeToString())
+    np.testing.assert_array_equal(sess.run(None, {"x": np.ones((1, 3), np.float32)})[0], np.ones((1, 3)))
+
+
+def test_ir_version_out_of_range():
+    with pytest.raises(state.InvalidGraph, match="IR version 2 is not supported"):
+        kiln.InferenceSession(matmul_model(np.eye(2, dtype=np.float32), 2).SerializeToString())
+
+
+def test_model_local_function_is_inlined():
+    fn = helper.make_function("custom", "AddLeaky", ["a", "b"], ["c"],
+                              [helper.make_node("Add", ["a", "b"], ["s"]),
+                               helper.make_node("LeakyRelu", ["s"], ["c"], alpha=0.5)],
+                              [helper.make_opsetid("", 17)], [])
+    F = TensorProto.FLOAT
+    g = helper.make_graph([helper.make_node("AddLeaky", ["x", "y"], ["z"], domain="custom")], "g",
+                          [helper.make_tensor_value_info("x", F, [3]), helper.make_tensor_value_info("y", F, [3])],
+                          [helper.make_tensor_value_info("z", F, [3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("custom", 1)],
+                          functions=[fn])
+    x, y = np.array([1, -5, 2], np.float32), np.array([0, 1, -4], np.float32)
+    s = x + y
+    np.testing.assert_allclose(kiln.InferenceSession(m.SerializeToString()).run(None, {"x": x, "y": y})[0],
+                               np.where(s > 0, s, 0.5 * s))
