@@ -8,6 +8,9 @@ namespace kiln {
 
 void optimize_graph(ir::Model& model, OptLevel level);
 
+// Old-opset semantics as modern ops (upgrade_legacy.cc); the session runs it before looking up
+// kernels, at every optimization level.
+void upgrade_legacy_ops(ir::Graph& graph);
 void fold_constants(ir::Graph& graph);
 void remove_dead_code(ir::Graph& graph);
 void fuse_convolutions(ir::Graph& graph);
