@@ -101,11 +101,36 @@ void Frame::remember_inputs(int step) {
   st.prepared = true;
 }
 
+const Tensor* Frame::inplace_source(int step, DType dtype, const Shape& shape) const {
+  const int in = states_[size_t(step)].kernel->inplace_input();
+  const Step& st = plan_.steps[size_t(step)];
+  if (in < 0 || size_t(in) >= st.inputs.size() || st.inputs[size_t(in)] < 0) return nullptr;
+  const int v = st.inputs[size_t(in)];
+  // Only an intermediate that dies here, read by no other input slot of this step.
+  if (plan_.producer[size_t(v)] < 0 || plan_.last_use[size_t(v)] != step) return nullptr;
+  for (size_t k = 0; k < st.inputs.size(); ++k)
+    if (int(k) != in && st.inputs[k] == v) return nullptr;
+  const Value& value = slots_[size_t(v)];
+  if (!value.is_tensor()) return nullptr;
+  const Tensor& t = value.tensor();
+  if (t.dtype() != dtype || t.shape() != shape || !t.owner()) return nullptr;
+  if (replay_) return inplace_steps_.count(step) ? &t : nullptr;  // the recorded decision
+  // Recording: the buffer is the slot's alone (no view, sequence or graph output shares it).
+  return t.owner().use_count() == 1 ? &t : nullptr;
+}
+
 Tensor& Frame::allocate(int step, int out, DType dtype, Shape shape) {
   int v = plan_.steps[size_t(step)].outputs[size_t(out)];
   Value& value = slots_[size_t(v)];
   const size_t bytes = size_t(shape_size(shape)) * dtype_size(dtype);
   const bool plannable = dtype != DType::String && plan_.last_use[size_t(v)] != ExecutionPlan::kForever && bytes > 0;
+  if (out == 0 && plannable) {
+    if (const Tensor* src = inplace_source(step, dtype, shape)) {
+      if (!replay_) inplace_steps_.insert(step);
+      value = Tensor::view(dtype, std::move(shape), const_cast<void*>(src->raw()), src->owner());
+      return value.tensor();
+    }
+  }
   if (plannable && replay_) {
     auto it = planned_.find(slot_key(step, out));
     if (it != planned_.end() && it->second.bytes == bytes) {
@@ -153,6 +178,7 @@ void Frame::finish_recording(int num_steps) {
     if (!replay_ok_) {  // shapes moved: record afresh next run
       replay_ = false;
       planned_.clear();
+      inplace_steps_.clear();
     }
     return;
   }
@@ -269,6 +295,7 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     reset_slots();
     replay_ = false;
     planned_.clear();
+    inplace_steps_.clear();
     throw;
   }
 

@@ -61,6 +61,8 @@ class Frame {
   bool needs_prepare(int step) const;
   void remember_inputs(int step);
   Tensor& allocate(int step, int out, DType dtype, Shape shape);
+  // The input buffer output 0 of `step` may write into, or null.
+  const Tensor* inplace_source(int step, DType dtype, const Shape& shape) const;
   void set_output(int step, int out, Value v);
   void finish_recording(int num_steps);
   void reset_slots();
@@ -86,6 +88,7 @@ class Frame {
   std::vector<Recorded> recorded_;
   std::unordered_map<const void*, size_t> recorded_owner_;  // heap owner -> recorded_ index
   std::unordered_set<const void*> fresh_outputs_;           // heap buffers made for graph outputs
+  std::unordered_set<int> inplace_steps_;                   // steps whose output 0 took its input's buffer
 };
 
 }  // namespace kiln

@@ -64,6 +64,9 @@ class Kernel {
   // Inputs whose values (not just shapes) prepare() reads, such as Reshape's shape: a change of
   // value prepares the kernel again.
   virtual std::vector<int> value_inputs() const { return {}; }
+  // An input whose buffer output 0 may take over (elementwise ops), or -1. The frame does so
+  // only when the types and shapes match and nothing else holds or reads that input later.
+  virtual int inplace_input() const { return -1; }
 };
 
 struct KernelInit {

@@ -155,6 +155,7 @@ class Binary : public Kernel {
       else binary_loop<T, T>(a, b, out, fn_);
     });
   }
+  int inplace_input() const override { return BoolOut ? -1 : 0; }
 
  private:
   Fn fn_;
@@ -166,6 +167,7 @@ template <typename Fn, typename Types, typename Out = void>
 class Unary : public Kernel {
  public:
   explicit Unary(const ir::Node& node) : fn_(make_functor<Fn>(node)) {}
+  int inplace_input() const override { return std::is_void_v<Out> ? 0 : -1; }
   void prepare(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
     dispatch(Types{}, x.dtype(), ctx.node().op_type.c_str(), []<typename T>() {});
