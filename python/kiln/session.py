@@ -191,7 +191,7 @@ class InferenceSession(SessionApi):
         self._sess = self._create_core(model, lambda m, base_dir: _C.Session(
             m, base_dir=base_dir, threads=int(opts.intra_op_num_threads),
             opt_level=int(opts.graph_optimization_level), profile=bool(opts.enable_profiling),
-            python_ops=[o._def for o in getattr(opts, "_python_ops", [])]))
+            python_ops=[o._def for o in getattr(opts, "_python_ops", [])], config=dict(opts._config)))
         if opts.optimized_model_filepath:
             with open(opts.optimized_model_filepath, "wb") as f:
                 f.write(self._sess.optimized_model())

@@ -47,7 +47,7 @@ Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
     for (size_t i = 0; i < missing.size(); ++i) os << (i ? ", " : "") << missing[i];
     fail(ErrorCode::NotImplemented, os.str());
   }
-  optimize_graph(*model_, config_.optimization);
+  optimize_graph(*model_, config_);
   plan_ = build_execution_plan(model_->graph);
   idle_.push_back(std::make_unique<Frame>(plan_, nullptr, &config_.kernels));  // builds every kernel once, now
 }

@@ -2,7 +2,10 @@
 
 namespace kiln {
 
-void optimize_graph(ir::Model& model, OptLevel level) {
+void optimize_graph(ir::Model& model, const SessionConfig& config) {
+  const OptLevel level = config.optimization;
+  auto fast = config.entries.find("kiln.fast_math");
+  if (fast != config.entries.end() && fast->second == "1") use_bfloat16_compute(model.graph);
   if (level == OptLevel::Disabled) return;
   fold_constants(model.graph);
   remove_dead_code(model.graph);

@@ -6,7 +6,9 @@
 
 namespace kiln {
 
-void optimize_graph(ir::Model& model, OptLevel level);
+// Runs the rewrites of config.optimization's level; the entry "kiln.fast_math" = "1" also
+// lets convolutions and matmuls compute in bfloat16 (on AMX where the CPU has it).
+void optimize_graph(ir::Model& model, const SessionConfig& config);
 
 // Old-opset semantics as modern ops (upgrade_legacy.cc); the session runs it before looking up
 // kernels, at every optimization level.
@@ -16,5 +18,6 @@ void remove_dead_code(ir::Graph& graph);
 void fuse_convolutions(ir::Graph& graph);
 void fuse_matmuls(ir::Graph& graph);
 void choose_conv_layouts(ir::Graph& graph);
+void use_bfloat16_compute(ir::Graph& graph);
 
 }  // namespace kiln

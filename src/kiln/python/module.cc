@@ -195,7 +195,7 @@ struct PyRunOptions {
 class PySession {
  public:
   PySession(py::object model, const std::string& base_dir, int threads, int opt_level, bool profile,
-            const py::list& python_ops) {
+            const py::list& python_ops, const std::map<std::string, std::string>& entries) {
     std::shared_ptr<ir::Model> m;
     if (py::isinstance<py::bytes>(model)) {
       std::string_view bytes = model.cast<std::string_view>();
@@ -210,6 +210,7 @@ class PySession {
     config.intra_op_threads = threads;
     config.optimization = OptLevel(opt_level);
     config.profile = profile;
+    config.entries = entries;
     python::add_session_python_ops(config.kernels, *m, python_ops);
     py::gil_scoped_release nogil;
     session_ = std::make_unique<Session>(std::move(m), config);
@@ -360,9 +361,11 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("run_tag", &PyRunOptions::run_tag);
 
   py::class_<PySession>(m, "Session")
-      .def(py::init<py::object, const std::string&, int, int, bool, const py::list&>(), py::arg("model"),
+      .def(py::init<py::object, const std::string&, int, int, bool, const py::list&,
+                    const std::map<std::string, std::string>&>(),
+           py::arg("model"),
            py::arg("base_dir") = "", py::arg("threads") = 0, py::arg("opt_level") = 99, py::arg("profile") = false,
-           py::arg("python_ops") = py::list())
+           py::arg("python_ops") = py::list(), py::arg("config") = std::map<std::string, std::string>())
       .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"), py::arg("run_options") = nullptr)
       .def("take_profile", &PySession::take_profile)
       .def("optimized_model", &PySession::optimized_model)

@@ -17,6 +17,7 @@ class MatMul : public Kernel {
  public:
   explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {
     const ir::Node& node = init.node;
+    bf16_ = node.attr_int("kiln_bf16", 0) != 0 && weight_ && weight_->rank() == 2;
     if (node.op_type != "FusedMatMul") return;
     bias_ = init.constant(2);
     if (!weight_ || weight_->rank() != 2 || !bias_ || bias_->size() != weight_->dim(1) ||
@@ -59,10 +60,15 @@ class MatMul : public Kernel {
     using tag = dnnl::memory::format_tag;
     if (sb.size() == 2) {  // fold A's batch into M: one 2-D product with a packable weight
       const int64_t rows = shape_size(sa) / k;
-      auto a_md = plain_desc({rows, k}, dtype_);
+      auto a_md = plain_desc({rows, k}, bf16_ ? DType::BFloat16 : dtype_);
       auto c_md = plain_desc({rows, n}, dtype_);
-      auto b_md = weight_ ? dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, tag::any)
-                          : plain_desc({k, n}, dtype_);
+      const auto w_type = bf16_ ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+      auto b_md = weight_ ? dnnl::memory::desc({k, n}, w_type, tag::any) : plain_desc({k, n}, dtype_);
+      if (bf16_) {  // fast-math: A is converted to bfloat16 on each run, W once
+        a_f32_md_ = plain_desc({rows, k}, dtype_);
+        a_bf16_ = dnnl::memory(a_md, dnnl_engine());
+        a_to_bf16_ = dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_engine(), a_f32_md_, dnnl_engine(), a_md));
+      }
       dnnl::primitive_attr attr;
       if (activation_ != dnnl::algorithm::undef) {
         dnnl::post_ops ops;
@@ -109,8 +115,13 @@ class MatMul : public Kernel {
     if (!use_dnnl_) return reference(a, b, c);
     auto& stream = dnnl_stream();
     dnnl::memory bm = packed_ ? packed_ : wrap(b_md_, b.raw());
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, wrap(a_md_, a.raw())}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, c.raw())}};
+    dnnl::memory am = wrap(a_md_, a.raw());
+    if (bf16_) {
+      dnnl::memory a_f32 = wrap(a_f32_md_, a.raw());
+      a_to_bf16_.execute(stream, a_f32, a_bf16_);
+      am = a_bf16_;
+    }
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, c.raw())}};
     if (bias_) args[DNNL_ARG_BIAS] = wrap(plain_desc({1, n_}, dtype_), bias_->raw());
     prim_.execute(stream, args);
     stream.wait();
@@ -153,6 +164,10 @@ class MatMul : public Kernel {
 
   const Tensor* weight_;
   const Tensor* bias_ = nullptr;
+  bool bf16_ = false;  // kiln_bf16 (fast-math)
+  dnnl::memory::desc a_f32_md_;
+  dnnl::memory a_bf16_;
+  dnnl::reorder a_to_bf16_;
   dnnl::algorithm activation_ = dnnl::algorithm::undef;
   DType dtype_ = DType::Undefined;
   bool use_dnnl_ = false;

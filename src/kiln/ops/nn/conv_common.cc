@@ -135,6 +135,7 @@ ConvKernel::ConvKernel(const KernelInit& init, PostOps post)
   if (group_ <= 0) fail(ErrorCode::InvalidGraph, "group must be positive, got ", group_);
   x_nhwc_ = init.node.attr_int("kiln_x_nhwc", 0) != 0;
   y_nhwc_ = init.node.attr_int("kiln_y_nhwc", 0) != 0;
+  bf16_ = init.node.attr_int("kiln_bf16", 0) != 0;
   if (init.node.has_attr("kernel_shape")) kernel_attr_ = read_kernel_shape(init.node, -1);
 }
 
@@ -204,8 +205,9 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
     wdims.insert(wdims.begin(), g);
   }
   w_plain_ = plain_desc(wdims, DType::Float32);
-  auto any = [](const Shape& s) {
-    return dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+  auto any = [](const Shape& s, bool bf16 = false) {
+    return dnnl::memory::desc(dnnl_dims(s), bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32,
+                              dnnl::memory::format_tag::any);
   };
   dnnl::memory::dims dil(win.rank());
   for (size_t d = 0; d < win.rank(); ++d) dil[d] = win.dilations[d] - 1;
@@ -221,7 +223,7 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
   bool pointwise = g == 1 && geo_.in_channels >= m && shape_size(geo_.out) >= 256;
   for (size_t i = 0; i < win.rank(); ++i)
     pointwise = pointwise && win.kernel[i] == 1 && win.strides[i] == 1 && win.pads_begin[i] == 0 && win.pads_end[i] == 0;
-  if (x_nhwc_ || y_nhwc_) pointwise = false;
+  if (x_nhwc_ || y_nhwc_ || bf16_) pointwise = false;
   auto stored = [](const Shape& s, bool nhwc) {
     if (!nhwc) return plain_desc(s, DType::Float32);
     using tag = dnnl::memory::format_tag;
@@ -229,10 +231,10 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
     return dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, t);
   };
   const dnnl::memory::desc src_plain = stored(x.shape(), x_nhwc_), dst_plain = stored(y_shape, y_nhwc_);
-  const auto src_md = pointwise ? src_plain : any(x.shape()), dst_md = pointwise ? dst_plain : any(y_shape);
-  fwd::desc d = has_bias_ ? fwd::desc(prop, alg, src_md, any(wdims), bias_md_, dst_md, win.strides, dil, win.pads_begin,
-                                      win.pads_end)
-                          : fwd::desc(prop, alg, src_md, any(wdims), dst_md, win.strides, dil, win.pads_begin,
+  const auto src_md = pointwise ? src_plain : any(x.shape(), bf16_), dst_md = pointwise ? dst_plain : any(y_shape);
+  fwd::desc d = has_bias_ ? fwd::desc(prop, alg, src_md, any(wdims, bf16_), bias_md_, dst_md, win.strides, dil,
+                                      win.pads_begin, win.pads_end)
+                          : fwd::desc(prop, alg, src_md, any(wdims, bf16_), dst_md, win.strides, dil, win.pads_begin,
                                       win.pads_end);
   fwd::primitive_desc pd(d, make_attr(z_broadcast_ ? PostOps{} : post_), dnnl_engine());
   prim_ = fwd(pd);

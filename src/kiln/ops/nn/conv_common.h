@@ -88,6 +88,7 @@ class ConvKernel : public Kernel {
   // Set by the optimizer's layout pass (attributes kiln_x_nhwc, kiln_y_nhwc): X, and Y and Z,
   // are stored channels-last between convolutions, so no reorder runs at either end.
   bool x_nhwc_ = false, y_nhwc_ = false;
+  bool bf16_ = false;  // kiln_bf16 (fast-math): X and W as bfloat16, fp32 accumulation
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
   dnnl::memory packed_;  // constant weights in the primitive's layout
