@@ -119,3 +119,18 @@ def test_optional_none_and_value():
     sess = model([helper.make_node("OptionalHasElement", ["o"], ["has"])], [opt_t], [vi("has", TensorProto.BOOL)])
     assert sess.run(None, {"o": None})[0] == False  # noqa: E712
     assert sess.run(None, {"o": np.zeros(2, np.float32)})[0] == True  # noqa: E712
+
+
+def test_sequence_map_with_sequence_and_tensor_inputs():
+    body = helper.make_graph([helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Mul", ["s", "k"], ["o"])],
+                             "body", [vi("a", F, None), vi("b", F, None), vi("k", F, None)], [vi("o", F, None)])
+    sess = model([helper.make_node("SequenceMap", ["xs", "ys", "k"], ["out"], body=body)],
+                 [seq_vi("xs"), seq_vi("ys"), vi("k", F, [])], [seq_vi("out")])
+    xs = [np.arange(3, dtype=np.float32), np.ones(2, np.float32)]
+    ys = [np.full(3, 2, np.float32), np.full(2, 5, np.float32)]
+    (out,) = sess.run(None, {"xs": xs, "ys": ys, "k": np.array(3, np.float32)})
+    assert len(out) == 2
+    for o, x, y in zip(out, xs, ys):
+        np.testing.assert_allclose(o, (x + y) * 3)
+    with pytest.raises(state.InvalidArgument, match="sequence of 1 tensors; input 0 has 2"):
+        sess.run(None, {"xs": xs, "ys": ys[:1], "k": np.array(3, np.float32)})

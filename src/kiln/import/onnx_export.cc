@@ -79,6 +79,10 @@ void export_attribute(const std::string& name, const ir::Attribute& a, onnx::Att
       ap.set_type(onnx::AttributeProto::GRAPHS);
       for (const auto& sg : a.graphs) export_graph(*sg, *ap.add_graphs(), domains);
       break;
+    case K::Type:
+      ap.set_type(onnx::AttributeProto::TYPE_PROTO);
+      if (a.type) export_type(*a.type, *ap.mutable_tp());
+      break;
   }
 }
 

@@ -218,6 +218,10 @@ ir::Attribute import_attribute(const onnx::AttributeProto& ap, const ImportConte
       a.kind = K::Graphs;
       for (const auto& g : ap.graphs()) a.graphs.push_back(import_graph(g, ctx));
       break;
+    case onnx::AttributeProto::TYPE_PROTO:
+      a.kind = K::Type;
+      a.type = std::make_shared<ir::TypeInfo>(import_type(ap.tp()));
+      break;
     case onnx::AttributeProto::SPARSE_TENSOR:
     case onnx::AttributeProto::SPARSE_TENSORS:
       fail(ErrorCode::NotImplemented, what, ": sparse tensor attributes are not supported");

@@ -39,7 +39,7 @@ struct ValueInfo {
 };
 
 struct Attribute {
-  enum class Kind { Float, Int, String, Tensor, Graph, Floats, Ints, Strings, Tensors, Graphs };
+  enum class Kind { Float, Int, String, Tensor, Graph, Floats, Ints, Strings, Tensors, Graphs, Type };
   Kind kind = Kind::Int;
   float f = 0;
   int64_t i = 0;
@@ -51,6 +51,7 @@ struct Attribute {
   std::vector<std::string> strings;
   std::vector<Tensor> tensors;
   std::vector<std::shared_ptr<Graph>> graphs;
+  std::shared_ptr<TypeInfo> type;  // Kind::Type (Optional's `type`, SequenceEmpty-like ops)
   // Inside a function body: the caller's attribute this one takes its value from.
   std::string ref;
 };
