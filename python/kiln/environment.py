@@ -25,9 +25,10 @@ def _int(value: Any, what: str) -> int:
 
 
 def set_seed(seed: int) -> None:
-    """Seeds random number generation. Kiln has no random operators yet (Dropout runs as in
-    inference, an identity), so nothing draws from it; the seed is recorded."""
+    """Seeds the random operators (RandomNormal, RandomUniform, their *Like forms, Bernoulli,
+    Multinomial) that have no `seed` attribute: the runs that follow draw reproducibly."""
     settings["seed"] = _int(seed, "seed")
+    _C.set_seed(seed)
 
 
 def set_default_logger_severity(severity: int) -> None:

@@ -8,6 +8,7 @@
 #include "kiln/exec/session.h"
 #include "kiln/import/onnx_export.h"
 #include "kiln/import/onnx_import.h"
+#include "kiln/ops/random/random_seed.h"
 
 namespace py = pybind11;
 using namespace kiln;
@@ -379,4 +380,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("inspect_model", &inspect_model);
   m.def("supported_ops", [](const std::string& domain) { return KernelRegistry::global().op_types(domain); },
         py::arg("domain") = "");
+  // The random operators' process-wide seed; a negative seed is taken modulo 2^64.
+  m.def("set_seed", [](int64_t seed) { set_random_seed(uint64_t(seed)); }, py::arg("seed"));
 }
