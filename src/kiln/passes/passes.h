@@ -13,6 +13,9 @@ void optimize_graph(ir::Model& model, const SessionConfig& config);
 // Old-opset semantics as modern ops (upgrade_legacy.cc); the session runs it before looking up
 // kernels, at every optimization level.
 void upgrade_legacy_ops(ir::Graph& graph);
+// ai.onnx.preview.training::Gradient as the nodes computing it (expand_gradient.cc); the session
+// runs it before looking up kernels.
+void expand_gradients(ir::Graph& graph);
 void fold_constants(ir::Graph& graph);
 void remove_dead_code(ir::Graph& graph);
 void fuse_convolutions(ir::Graph& graph);

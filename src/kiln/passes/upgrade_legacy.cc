@@ -13,30 +13,18 @@
 #include <set>
 #include <string>
 
+#include "kiln/passes/fresh_names.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {
 namespace {
 
-const std::set<std::string> kAxisBroadcastOps = {"Add", "Sub",   "Mul",     "Div",  "Pow", "And",
-                                                 "Or",  "Xor",   "Equal",   "Greater", "Less"};
-
-void collect_names(const ir::Graph& g, std::set<std::string>& used) {
-  for (const auto& v : g.inputs) used.insert(v.name);
-  for (const auto& v : g.outputs) used.insert(v.name);
-  for (const auto& [name, t] : g.initializers) used.insert(name);
-  for (const ir::Node& n : g.nodes) {
-    for (const auto& o : n.outputs) used.insert(o);
-    for (const auto& [key, a] : n.attrs) {
-      if (a.g) collect_names(*a.g, used);
-      for (const auto& sg : a.graphs) collect_names(*sg, used);
-    }
-  }
-}
+const std::set<std::string> kAxisBroadcastOps = {"Add", "Sub", "Mul",   "Div",     "Pow", "And",
+                                                 "Or",  "Xor", "Equal", "Greater", "Less"};
 
 class Upgrader {
  public:
-  explicit Upgrader(const ir::Graph& root) { collect_names(root, used_); }
+  explicit Upgrader(const ir::Graph& root) : names_(root) {}
 
   void run(ir::Graph& g) {
     std::vector<ir::Node> out;
@@ -81,14 +69,9 @@ class Upgrader {
     out.push_back(std::move(view));
   }
 
-  std::string fresh(const std::string& base) {
-    std::string name = base;
-    for (int k = 1; used_.count(name); ++k) name = base + "_" + std::to_string(k);
-    used_.insert(name);
-    return name;
-  }
+  std::string fresh(const std::string& base) { return names_.make(base); }
 
-  std::set<std::string> used_;
+  FreshNames names_;
 };
 
 }  // namespace
