@@ -1,11 +1,29 @@
 #include "kiln/ops/nn/conv_common.h"
 
+#include "kiln/core/parallel.h"
+
 #include <cfloat>
 #include <cstring>
 
 #include "kiln/ops/common/elementwise.h"
 
 namespace kiln::nn {
+
+namespace {
+// Limits the calling thread's OpenMP team to `n` threads (n <= 0: no change) for a scope.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int n) : saved_(num_threads()) {
+    if (n > 0) set_num_threads(n);
+  }
+  ~ThreadLimit() { set_num_threads(saved_); }
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int saved_;
+};
+}  // namespace
 
 Activation Activation::from_node(const ir::Node& node) {
   Activation a;
@@ -187,7 +205,12 @@ void ConvKernel::prepare(OpContext& ctx) {
   geo_ = ConvGeometry{n, c, m, group_, in, out, win};
   use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && in.size() <= 3;
   try {
-    if (use_dnnl_) prepare_dnnl(x, w, y_shape);
+    if (use_dnnl_) {
+      const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
+      threads_ = flops < 8e6 ? 1 : 0;
+      ThreadLimit limit(threads_);
+      prepare_dnnl(x, w, y_shape);
+    }
   } catch (const dnnl::error&) {
     use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
   }
@@ -257,6 +280,7 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
 void ConvKernel::compute(OpContext& ctx) {
   Tensor& y = ctx.output(0);
   if (y.size() == 0) return;
+  ThreadLimit limit(use_dnnl_ ? threads_ : 0);
   if (!use_dnnl_) {
     dispatch(FloatTypes{}, y.dtype(), "Conv", [&]<typename T>() { reference<T>(ctx); });
     return;
