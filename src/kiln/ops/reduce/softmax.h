@@ -4,9 +4,7 @@
 // along the single dim `axis` (default -1).
 //
 // Float32 rows run on AVX-512 vector kernels (max, exp with running sum, scale); attention
-// softmax is hot enough to matter. exp uses a Cody-Waite reduction and Cephes' degree-5
-// polynomial (relative error ~1e-7), scaled by 2^n with scalef, which also gets the
-// overflow to inf and underflow to 0 (exp(-inf) = 0) right.
+// softmax is hot enough to matter. exp is the elementwise ops' vector exp (fast_math.h).
 #pragma once
 
 #include <cmath>
@@ -16,6 +14,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kiln/ops/math/fast_math.h"
 #include "kiln/ops/reduce/reduce.h"
 
 namespace kiln {
@@ -26,22 +25,6 @@ namespace vmath {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #if defined(__AVX512F__)
-inline __m512 exp16(__m512 x) {
-  // max/min return their second operand when one is NaN: NaN passes through the clamp.
-  x = _mm512_min_ps(_mm512_set1_ps(88.8f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(e, n);
-}
 inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
 #endif
 
@@ -67,7 +50,7 @@ inline float exp_sum_f32(const float* x, float* y, int64_t n, float shift) {
   __m512 s = _mm512_setzero_ps();
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = tail_mask(n - i);
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh));
+    const __m512 e = fastmath::avx512::exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh));
     if (y) _mm512_mask_storeu_ps(y + i, k, e);
     s = _mm512_mask_add_ps(s, k, s, e);
   }
@@ -87,7 +70,7 @@ inline void exp_inplace(float* v, int64_t n) {
 #if defined(__AVX512F__)
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = tail_mask(n - i);
-    _mm512_mask_storeu_ps(v + i, k, exp16(_mm512_maskz_loadu_ps(k, v + i)));
+    _mm512_mask_storeu_ps(v + i, k, fastmath::avx512::exp(_mm512_maskz_loadu_ps(k, v + i)));
   }
 #else
   for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
