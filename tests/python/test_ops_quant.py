@@ -175,3 +175,20 @@ def test_errors():
                  opset=10, group=2)
     with pytest.raises(state.InvalidArgument, match="x holds NaN"):
         run_node("DynamicQuantizeLinear", {"x": np.array([1, np.nan], np.float32)}, ["y", "s", "z"], opset=11)
+
+
+@pytest.mark.parametrize("b_dtype", [np.uint8, np.int8])
+def test_matmul_integer_constant_weight_across_runs(b_dtype):
+    """A weight initializer is converted for oneDNN once; later runs with new A reuse it."""
+    import kiln
+    from onnx_builders import node_model
+    info = np.iinfo(b_dtype)
+    b = RNG.integers(info.min, info.max + 1, (64, 48)).astype(b_dtype)
+    zb = np.array(7, b_dtype)
+    m = node_model("MatMulInteger", {"A": np.zeros((1, 1), np.uint8), "B": b, "za": np.array(9, np.uint8), "zb": zb},
+                   ["Y"], opset=10, initializers={"B": b, "zb": zb})
+    sess = kiln.InferenceSession(m.SerializeToString())
+    for rows in (5, 5, 33):
+        a = RNG.integers(0, 256, (2, rows, 64)).astype(np.uint8)
+        (y,) = sess.run(None, {"A": a, "za": np.array(9, np.uint8)})
+        np.testing.assert_array_equal(y, (a.astype(np.int64) - 9) @ (b.astype(np.int64) - 7))

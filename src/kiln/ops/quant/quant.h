@@ -11,6 +11,7 @@
 
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/broadcast.h"
+#include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/nn/conv_reference.h"
 
 namespace kiln::quant {
@@ -172,6 +173,61 @@ inline void int_matmul(const MatMulGeometry& g, const int32_t* a, const int32_t*
     }
   });
 }
+
+// C = (A - za)(B - zb) on oneDNN's int8 matmul (VNNI where the CPU has it) for the common
+// layout: A [rows, K] of uint8 or int8 (a stack of matrices folded into rows) and a 2-D B, with
+// one zero point each. A uint8 B is shifted to int8 (B - 128, zb - 128), the weights type
+// oneDNN takes. init() returns false where oneDNN has no implementation: the caller loops.
+class DnnlIntMatMul {
+ public:
+  bool init(int64_t rows, int64_t k, int64_t n, DType a_type) {
+    k_ = k, n_ = n;
+    try {
+      dnnl::primitive_attr attr;
+      attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      attr.set_zero_points(DNNL_ARG_WEIGHTS, 0, {DNNL_RUNTIME_S32_VAL});
+      a_md_ = plain_desc({rows, k}, a_type), b_md_ = plain_desc({k, n}, DType::Int8);
+      c_md_ = plain_desc({rows, n}, DType::Int32);
+      prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), attr, dnnl_engine()));
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }
+
+  // `b_constant`: B is an initializer, so its int8 copy is made once.
+  template <typename QB>
+  void run(const void* a, const QB* b, int32_t za, int32_t zb, int32_t* c, bool b_constant) {
+    const int8_t* wb = reinterpret_cast<const int8_t*>(b);
+    if constexpr (std::is_same_v<QB, uint8_t>) {
+      if (!b_constant || shifted_from_ != b) {
+        shifted_.resize(static_cast<size_t>(k_ * n_));
+        int8_t* dst = shifted_.data();
+#pragma omp simd
+        for (int64_t i = 0; i < k_ * n_; ++i) dst[i] = int8_t(b[i] ^ 0x80);  // b - 128 as int8
+        shifted_from_ = b;
+      }
+      wb = shifted_.data();
+      zb -= 128;
+    }
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    dnnl::memory zpa({{1}, dt::s32, tag::x}, dnnl_engine(), &za), zpb({{1}, dt::s32, tag::x}, dnnl_engine(), &zb);
+    prim_.execute(dnnl_stream(), {{DNNL_ARG_SRC, wrap(a_md_, a)},
+                                  {DNNL_ARG_WEIGHTS, wrap(b_md_, wb)},
+                                  {DNNL_ARG_DST, wrap(c_md_, c)},
+                                  {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zpa},
+                                  {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_WEIGHTS, zpb}});
+    dnnl_stream().wait();
+  }
+
+ private:
+  int64_t k_ = 0, n_ = 0;
+  dnnl::memory::desc a_md_, b_md_, c_md_;
+  dnnl::matmul prim_;
+  std::vector<int8_t> shifted_;
+  const void* shifted_from_ = nullptr;
+};
 
 // Integer convolution (ConvInteger, QLinearConv): X [N, C, D...] and W [M, C/group, k...] of
 // 8-bit types; zero points of X (one) and W (one, or one per output channel) are subtracted
