@@ -110,15 +110,22 @@ def conv_ref(x, w, **kw):
 
 
 @pytest.mark.parametrize("group,stride,pad,dil", [(1, 1, 0, 1), (1, 2, 1, 1), (2, 1, 2, 2), (4, 3, 1, 1)])
-def test_conv_integer(group, stride, pad, dil):
+@pytest.mark.parametrize("weights", ["int8_per_channel_zp", "int8_zp0", "uint8_zp128"])
+def test_conv_integer(group, stride, pad, dil, weights):
+    """Per-channel zero points take the int32 loops, the other two kinds oneDNN's int8 conv."""
     x = RNG.integers(0, 256, (2, 4, 9, 8)).astype(np.uint8)
-    w = RNG.integers(-128, 128, (8, 4 // group, 3, 2)).astype(np.int8)
-    zx, zw = np.uint8(100), RNG.integers(-5, 5, 8).astype(np.int8)
+    if weights == "uint8_zp128":
+        w = RNG.integers(0, 256, (8, 4 // group, 3, 2)).astype(np.uint8)
+        zx, zw = np.uint8(100), np.full(8, 128, np.uint8)
+    else:
+        w = RNG.integers(-128, 128, (8, 4 // group, 3, 2)).astype(np.int8)
+        zx = np.uint8(100)
+        zw = RNG.integers(-5, 5, 8).astype(np.int8) if weights == "int8_per_channel_zp" else np.zeros(8, np.int8)
     (y,) = run_node("ConvInteger", {"x": x, "w": w, "zx": np.array(zx), "zw": zw}, ["y"], opset=10, group=group,
                     strides=[stride, stride], pads=[pad] * 4, dilations=[dil, dil])
     # padding holds the zero point, so it contributes 0 after the shift
-    ref = conv_ref(x.astype(np.int64) - zx, w.astype(np.int64) - zw[:, None, None, None], stride=stride, padding=pad,
-                   dilation=dil, groups=group)
+    ref = conv_ref(x.astype(np.int64) - zx, w.astype(np.int64) - zw[:, None, None, None].astype(np.int64),
+                   stride=stride, padding=pad, dilation=dil, groups=group)
     assert y.dtype == np.int32
     np.testing.assert_array_equal(y, ref.astype(np.int64))
 
@@ -192,3 +199,19 @@ def test_matmul_integer_constant_weight_across_runs(b_dtype):
         a = RNG.integers(0, 256, (2, rows, 64)).astype(np.uint8)
         (y,) = sess.run(None, {"A": a, "za": np.array(9, np.uint8)})
         np.testing.assert_array_equal(y, (a.astype(np.int64) - 9) @ (b.astype(np.int64) - 7))
+
+
+def test_conv_integer_int8_input_constant_weight_1d_and_3d():
+    import kiln
+    from onnx_builders import node_model
+    for shape, wshape in (((2, 3, 11), (5, 3, 3)), ((1, 2, 4, 5, 6), (3, 2, 2, 3, 2))):
+        w = RNG.integers(-128, 128, wshape).astype(np.int8)
+        m = node_model("ConvInteger", {"x": np.zeros(shape, np.int8), "w": w, "zx": np.array(-3, np.int8)}, ["y"],
+                       opset=10, initializers={"w": w}, pads=[1] * (2 * (len(shape) - 2)))
+        sess = kiln.InferenceSession(m.SerializeToString())
+        for _ in range(2):  # the packed weight is reused
+            x = RNG.integers(-128, 128, shape).astype(np.int8)
+            (y,) = sess.run(None, {"x": x, "zx": np.array(-3, np.int8)})
+            conv = {3: torch.nn.functional.conv1d, 5: torch.nn.functional.conv3d}[len(shape)]
+            ref = conv(torch.from_numpy(x.astype(np.float64) + 3), torch.from_numpy(w.astype(np.float64)), padding=1)
+            np.testing.assert_array_equal(y, ref.numpy().astype(np.int64))

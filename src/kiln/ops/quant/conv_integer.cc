@@ -7,7 +7,7 @@ namespace {
 
 class ConvInteger : public Kernel {
  public:
-  explicit ConvInteger(const ir::Node& node) : conv_(node) {}
+  explicit ConvInteger(const KernelInit& init) : conv_(init.node), w_constant_(init.constant(1) != nullptr) {}
 
   void prepare(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
@@ -21,11 +21,12 @@ class ConvInteger : public Kernel {
     const Tensor& x = ctx.input(0);
     const Tensor& w = ctx.input(1);
     conv_.run(x, w, quant::zero_points(ctx, 2, x.dtype(), "x_zero_point"),
-              quant::zero_points(ctx, 3, w.dtype(), "w_zero_point"), ctx.output(0).data<int32_t>());
+              quant::zero_points(ctx, 3, w.dtype(), "w_zero_point"), ctx.output(0).data<int32_t>(), w_constant_);
   }
 
  private:
   quant::IntConv conv_;
+  bool w_constant_;
 };
 
 const OpRegistration kConvInteger{"", "ConvInteger", 10, make_kernel<ConvInteger>};

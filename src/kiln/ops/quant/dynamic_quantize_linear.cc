@@ -30,11 +30,15 @@ class DynamicQuantizeLinear : public Kernel {
     }
     const float scale = (hi - lo) / 255.0f;
     // An all-zero x gives scale 0: every value maps to zero point 0.
-    const uint8_t zp = scale == 0 ? 0 : quant::saturate_round<uint8_t>((0.0f - lo) / scale);
+    const uint8_t zp = scale == 0 ? 0 : quant::quantize_value<uint8_t>((0.0f - lo) / scale, 0);
     uint8_t* y = ctx.output(0).data<uint8_t>();
     parallel_for(n, 32768, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i)
-        y[i] = scale == 0 ? 0 : quant::saturate_round<uint8_t>(std::nearbyint(px[i] / scale) + double(zp));
+      if (scale == 0) {
+        std::fill(y + s, y + e, uint8_t(0));
+        return;
+      }
+#pragma omp simd
+      for (int64_t i = s; i < e; ++i) y[i] = quant::quantize_value<uint8_t>(px[i] / scale, double(zp));
     });
     ctx.output(1).data<float>()[0] = scale;
     ctx.output(2).data<uint8_t>()[0] = zp;

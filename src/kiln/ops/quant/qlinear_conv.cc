@@ -8,7 +8,7 @@ namespace {
 
 class QLinearConv : public Kernel {
  public:
-  explicit QLinearConv(const ir::Node& node) : conv_(node) {}
+  explicit QLinearConv(const KernelInit& init) : conv_(init.node), w_constant_(init.constant(3) != nullptr) {}
 
   void prepare(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
@@ -42,23 +42,32 @@ class QLinearConv : public Kernel {
     Tensor& y = ctx.output(0);
     std::vector<int32_t> acc(static_cast<size_t>(y.size()));
     conv_.run(x, w, quant::zero_points(ctx, 2, x.dtype(), "x_zero_point"),
-              quant::zero_points(ctx, 5, w.dtype(), "w_zero_point"), acc.data());
+              quant::zero_points(ctx, 5, w.dtype(), "w_zero_point"), acc.data(), w_constant_);
     const int32_t* bias = ctx.has_input(8) ? ctx.input(8).data<int32_t>() : nullptr;
     const int64_t plane = conv_.out_plane();
+    const double zp = double(zy[0]);
     dispatch(quant::QuantTypes{}, out_type_, "y", [&]<typename Q>() {
       Q* py = y.data<Q>();
-      for (int64_t i = 0; i < y.size(); ++i) {
-        const int64_t ch = (i / plane) % m;
-        const double mult = double(sx[0]) * double(sw[sw.size() == 1 ? 0 : size_t(ch)]) / double(sy[0]);
-        const double v = double(acc[size_t(i)]) + (bias ? double(bias[ch]) : 0.0);
-        py[i] = quant::saturate_round<Q>(std::nearbyint(v * mult) + double(zy[0]));
-      }
+      // One (image, channel) plane per row: its scale and bias are fixed.
+      parallel_for(y.size() / std::max<int64_t>(plane, 1), std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1)),
+                   [&](int64_t s, int64_t e) {
+                     for (int64_t row = s; row < e; ++row) {
+                       const int64_t ch = row % m;
+                       const double mult = double(sx[0]) * double(sw[sw.size() == 1 ? 0 : size_t(ch)]) / double(sy[0]);
+                       const double b = bias ? double(bias[ch]) : 0.0;
+                       const int32_t* a = acc.data() + row * plane;
+                       Q* out = py + row * plane;
+#pragma omp simd
+                       for (int64_t i = 0; i < plane; ++i) out[i] = quant::quantize_value<Q>((double(a[i]) + b) * mult, zp);
+                     }
+                   });
     });
   }
 
  private:
   DType out_type_ = DType::UInt8;
   quant::IntConv conv_;
+  bool w_constant_;
 };
 
 const OpRegistration kQLinearConv{"", "QLinearConv", 10, make_kernel<QLinearConv>};

@@ -57,14 +57,22 @@ class QLinearMatMul : public Kernel {
       });
       quant::int_matmul(geo_, as.data(), bs.data(), acc.data());
     }
+    // The rescale of row r, column c: a_scale[r] * b_scale[c] / y_scale.
+    std::vector<double> col_mult(static_cast<size_t>(n));
+    for (int64_t c = 0; c < n; ++c) col_mult[size_t(c)] = double(sb[sb.size() == 1 ? 0 : size_t(c)]) / double(sy[0]);
+    const double zp = double(zy[0]);
     dispatch(quant::QuantTypes{}, out_type_, "y", [&]<typename Q>() {
       Q* y = ctx.output(0).data<Q>();
-      for (int64_t i = 0; i < total; ++i) {
-        const int64_t row = (i / n) % m, col = i % n;
-        const double mult = double(sa[sa.size() == 1 ? 0 : size_t(row)]) * double(sb[sb.size() == 1 ? 0 : size_t(col)]) /
-                            double(sy[0]);
-        y[i] = quant::saturate_round<Q>(std::nearbyint(double(acc[size_t(i)]) * mult) + double(zy[0]));
-      }
+      const int64_t rows = n ? total / n : 0;
+      parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1)), [&](int64_t s, int64_t e) {
+        for (int64_t r = s; r < e; ++r) {
+          const double ra = double(sa[sa.size() == 1 ? 0 : size_t(r % m)]);
+          const int32_t* a = acc.data() + r * n;
+          Q* out = y + r * n;
+#pragma omp simd
+          for (int64_t c = 0; c < n; ++c) out[c] = quant::quantize_value<Q>(double(a[c]) * (ra * col_mult[size_t(c)]), zp);
+        }
+      });
     });
   }
 

@@ -18,13 +18,15 @@ namespace kiln::quant {
 
 using QuantTypes = TypeList<uint8_t, int8_t>;
 
-// round-half-to-even(v) clamped to Q's range: ONNX's saturate(round(.)).
+// saturate(round_half_even(v) + zp) in Q, ONNX's quantization step. Vectorizable: adding and
+// removing 1.5 * 2^52 leaves the nearest integer, ties to even, under the default rounding
+// mode (|v| is first capped far inside that range); NaN goes to Q's lowest value.
 template <typename Q>
-inline Q saturate_round(double v) {
-  const double lo = double(std::numeric_limits<Q>::min()), hi = double(std::numeric_limits<Q>::max());
-  const double r = std::nearbyint(v);  // the default rounding mode rounds half to even
-  if (!(r >= lo)) return std::isnan(r) ? Q(0) : Q(lo);
-  return Q(std::min(r, hi));
+inline Q quantize_value(double v, double zp) {
+  constexpr double kMagic = 6755399441055744.0, kCap = 1e15;
+  constexpr double lo = double(std::numeric_limits<Q>::min()), hi = double(std::numeric_limits<Q>::max());
+  v = std::min(kCap, std::max(-kCap, v));
+  return Q(std::min(hi, std::max(lo, (v + kMagic) - kMagic + zp)));
 }
 
 // A tensor of quantization parameters read as a per-position list: one value (per tensor),
@@ -231,7 +233,9 @@ class DnnlIntMatMul {
 
 // Integer convolution (ConvInteger, QLinearConv): X [N, C, D...] and W [M, C/group, k...] of
 // 8-bit types; zero points of X (one) and W (one, or one per output channel) are subtracted
-// first, so padding contributes 0 as ONNX specifies.
+// first, so padding contributes 0 as ONNX specifies. Runs on oneDNN's int8 convolution when the
+// weights are int8 with zero point 0 or uint8 with zero point 128 (shifted to int8), the usual
+// quantizer outputs; other zero points take exact int32 loops.
 class IntConv {
  public:
   explicit IntConv(const ir::Node& node) : group_(node.attr_int("group", 1)) {
@@ -239,7 +243,7 @@ class IntConv {
     if (node.has_attr("kernel_shape")) kernel_attr_ = nn::read_kernel_shape(node, -1);
   }
 
-  // Checks the shapes and returns Y's shape.
+  // Checks the shapes, sets up oneDNN for them and returns Y's shape.
   Shape prepare(const ir::Node& node, const Tensor& x, const Tensor& w) {
     if (x.rank() < 3)
       fail(ErrorCode::InvalidArgument, "X must be [N, C, D1, ...] with at least one spatial dimension, got ",
@@ -262,19 +266,26 @@ class IntConv {
     geo_ = nn::ConvGeometry{n, c, m, group_, in, out, win};
     Shape y{n, m};
     y.insert(y.end(), out.begin(), out.end());
+    use_dnnl_ = in.size() <= 3 && shape_size(y) > 0 && x.size() > 0 && prepare_dnnl(x, w.shape(), y);
     return y;
   }
 
   int64_t out_channels() const { return geo_.out_channels; }
   int64_t out_plane() const { return shape_size(geo_.out); }
 
-  // Fills acc (Y's element count) with the int32 sums.
+  // Fills acc (Y's element count) with the int32 sums. `w_constant`: W is an initializer, so
+  // its oneDNN copy is made once.
   void run(const Tensor& x, const Tensor& w, const std::vector<int32_t>& x_zp, const std::vector<int32_t>& w_zp,
-           int32_t* acc) const {
+           int32_t* acc, bool w_constant) {
     if (x_zp.size() != 1) fail(ErrorCode::InvalidArgument, "the zero point of X must be a scalar");
     const int64_t m = geo_.out_channels;
     if (w_zp.size() != 1 && int64_t(w_zp.size()) != m)
       fail(ErrorCode::InvalidArgument, "the zero point of W must be a scalar or have ", m, " values, got ", w_zp.size());
+    const int32_t natural = w.dtype() == DType::UInt8 ? 128 : 0;
+    if (use_dnnl_ && std::all_of(w_zp.begin(), w_zp.end(), [&](int32_t z) { return z == natural; })) {
+      run_dnnl(x, w, x_zp[0], acc, w_constant);
+      return;
+    }
     std::vector<int32_t> xs, ws;
     dispatch(QuantTypes{}, x.dtype(), "X", [&]<typename Q>() {
       xs = shifted(x.data<Q>(), x.size(), 1, x.size(), x_zp, false);
@@ -287,9 +298,81 @@ class IntConv {
   }
 
  private:
+  bool prepare_dnnl(const Tensor& x, const Shape& w_shape, const Shape& y_shape) {
+    const nn::Window& win = geo_.window;
+    Shape wdims = w_shape;
+    if (group_ > 1) {  // oneDNN's grouped weights [G, M/G, C/G, k...]: the same bytes as ONNX's W
+      wdims[0] /= group_;
+      wdims.insert(wdims.begin(), group_);
+    }
+    using dt = dnnl::memory::data_type;
+    auto any = [](const Shape& s, dt t) { return dnnl::memory::desc(dnnl_dims(s), t, dnnl::memory::format_tag::any); };
+    dnnl::memory::dims dil(win.rank());
+    for (size_t d = 0; d < win.rank(); ++d) dil[d] = win.dilations[d] - 1;
+    try {
+      dnnl::primitive_attr attr;
+      attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+      using fwd = dnnl::convolution_forward;
+      fwd::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                  any(x.shape(), dnnl_type(x.dtype())), any(wdims, dt::s8), any(y_shape, dt::s32), win.strides, dil,
+                  win.pads_begin, win.pads_end);
+      fwd::primitive_desc pd(d, attr, dnnl_engine());
+      prim_ = fwd(pd);
+      x_plain_ = plain_desc(x.shape(), x.dtype());
+      y_plain_ = plain_desc(y_shape, DType::Int32);
+      w_plain_ = plain_desc(wdims, DType::Int8);
+      x_md_ = pd.src_desc(), y_md_ = pd.dst_desc(), w_md_ = pd.weights_desc();
+      x_buf_ = x_md_ != x_plain_ ? dnnl::memory(x_md_, dnnl_engine()) : dnnl::memory();
+      y_buf_ = y_md_ != y_plain_ ? dnnl::memory(y_md_, dnnl_engine()) : dnnl::memory();
+      w_buf_ = dnnl::memory(w_md_, dnnl_engine());
+      w_from_ = nullptr;
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }
+
+  void run_dnnl(const Tensor& x, const Tensor& w, int32_t x_zp, int32_t* acc, bool w_constant) {
+    dnnl::stream& st = dnnl_stream();
+    if (!w_constant || w_from_ != w.raw()) {
+      const void* wp = w.raw();
+      if (w.dtype() == DType::UInt8) {  // uint8 with zero point 128 is int8 with zero point 0
+        w_shifted_.resize(static_cast<size_t>(w.size()));
+        const uint8_t* src = w.data<uint8_t>();
+        int8_t* dst = w_shifted_.data();
+#pragma omp simd
+        for (int64_t i = 0; i < w.size(); ++i) dst[i] = int8_t(src[i] ^ 0x80);
+        wp = w_shifted_.data();
+      }
+      dnnl::memory plain = wrap(w_plain_, wp);
+      dnnl::reorder(plain, w_buf_).execute(st, plain, w_buf_);
+      w_from_ = w.raw();
+    }
+    dnnl::memory src = wrap(x_plain_, x.raw());
+    if (x_buf_) {
+      dnnl::reorder(src, x_buf_).execute(st, src, x_buf_);
+      src = x_buf_;
+    }
+    dnnl::memory dst = y_buf_ ? y_buf_ : wrap(y_plain_, acc);
+    dnnl::memory zp({{1}, dnnl::memory::data_type::s32, dnnl::memory::format_tag::x}, dnnl_engine(), &x_zp);
+    prim_.execute(st, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w_buf_}, {DNNL_ARG_DST, dst},
+                       {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp}});
+    if (y_buf_) {
+      dnnl::memory out = wrap(y_plain_, acc);
+      dnnl::reorder(y_buf_, out).execute(st, y_buf_, out);
+    }
+    st.wait();
+  }
+
   int64_t group_;
   std::vector<int64_t> kernel_attr_;
   nn::ConvGeometry geo_;
+  bool use_dnnl_ = false;
+  dnnl::convolution_forward prim_;
+  dnnl::memory::desc x_plain_, y_plain_, w_plain_, x_md_, y_md_, w_md_;
+  dnnl::memory x_buf_, y_buf_, w_buf_;  // the primitive's layouts, when not the plain ones
+  std::vector<int8_t> w_shifted_;
+  const void* w_from_ = nullptr;  // the W whose copy w_buf_ holds
 };
 
 }  // namespace kiln::quant

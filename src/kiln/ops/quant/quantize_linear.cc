@@ -36,7 +36,8 @@ class QuantizeLinear : public Kernel {
         quant::for_each_channel_run(layout_, [&](int64_t s, int64_t e, size_t ch) {
           const float sc = scale[ch];
           const double z = zp.size() > 1 ? zp[ch] : zp[0];
-          for (int64_t i = s; i < e; ++i) y[i] = quant::saturate_round<Q>(std::nearbyint(float(px[i]) / sc) + z);
+#pragma omp simd
+          for (int64_t i = s; i < e; ++i) y[i] = quant::quantize_value<Q>(float(px[i]) / sc, z);
         });
       });
     });
