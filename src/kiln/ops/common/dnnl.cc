@@ -25,6 +25,19 @@ dnnl::memory::data_type dnnl_type(DType t) {
   }
 }
 
+void pack_weights(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+                  dnnl::memory& packed) {
+  if (!weight || wanted == plain) {
+    packed = dnnl::memory();
+    return;
+  }
+  if (packed && packed.get_desc() == wanted) return;
+  packed = dnnl::memory(wanted, dnnl_engine());
+  dnnl::memory src = wrap(plain, weight->raw());
+  dnnl::reorder(src, packed).execute(dnnl_stream(), src, packed);
+  dnnl_stream().wait();
+}
+
 dnnl::memory::desc plain_desc(const Shape& s, DType t) {
   dnnl::memory::dims strides(s.size());
   int64_t stride = 1;

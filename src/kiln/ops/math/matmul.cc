@@ -81,15 +81,8 @@ class MatMul : public Kernel {
       prim_ = dnnl::matmul(pd);
       a_md_ = a_md, c_md_ = c_md, b_md_ = pd.weights_desc();
       auto b_plain = plain_desc({k, n}, dtype_);
-      if (weight_ && pd.weights_desc() != b_plain) {
-        packed_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
-        dnnl::memory src = wrap(b_plain, weight_->raw());
-        dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
-        dnnl_stream().wait();
-      } else {
-        packed_ = dnnl::memory();
-        b_md_ = b_plain;
-      }
+      pack_weights(weight_, b_plain, pd.weights_desc(), packed_);
+      if (!packed_) b_md_ = b_plain;
     } else {
       // Batched: broadcast batch dims by padding both to the output's rank.
       const size_t r = batch.size() + 2;

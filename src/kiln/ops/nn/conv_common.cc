@@ -263,16 +263,7 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
   prim_ = fwd(pd);
   src_.init(src_plain, pd.src_desc(), 0, true, false);
   dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum && !z_broadcast_, true);
-  if (weight_ && pd.weights_desc() != w_plain_) {
-    if (!packed_ || packed_.get_desc() != pd.weights_desc()) {
-      packed_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
-      dnnl::memory src = wrap(w_plain_, weight_->raw());
-      dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
-      dnnl_stream().wait();
-    }
-  } else {
-    packed_ = dnnl::memory();
-  }
+  pack_weights(weight_, w_plain_, pd.weights_desc(), packed_);
   // Weights fed at run time are reordered on every run.
   wei_.init(w_plain_, weight_ ? w_plain_ : pd.weights_desc(), 2, true, false);
 }

@@ -145,16 +145,7 @@ class ConvTranspose : public Kernel {
     prim_ = fwd(pd);
     src_.init(plain_desc(x.shape(), DType::Float32), pd.src_desc(), 0, true, false);
     dst_.init(plain_desc(y_shape, DType::Float32), pd.dst_desc(), 1, false, true);
-    if (weight_ && pd.weights_desc() != w_plain_) {
-      if (!packed_ || packed_.get_desc() != pd.weights_desc()) {
-        packed_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
-        dnnl::memory src = wrap(w_plain_, weight_->raw());
-        dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
-        dnnl_stream().wait();
-      }
-    } else {
-      packed_ = dnnl::memory();
-    }
+    pack_weights(weight_, w_plain_, pd.weights_desc(), packed_);
     wei_.init(w_plain_, weight_ ? w_plain_ : pd.weights_desc(), 2, true, false);
   }
 
