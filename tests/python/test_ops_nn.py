@@ -207,6 +207,7 @@ ACTIVATIONS = {
     "HardSigmoid": ([0.3, 0.4], lambda y: torch.clamp(0.3 * y + 0.4, 0, 1)),
     "Tanh": ([], torch.tanh),
     "HardSwish": ([], F.hardswish),
+    "Silu": ([], F.silu),
 }
 
 

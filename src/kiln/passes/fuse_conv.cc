@@ -2,7 +2,9 @@
 //   Conv -> BatchNormalization            the BN folded into W and B
 //   Conv -> Add(residual Z) [-> act]      kiln::FusedConv with Z as oneDNN's `sum` post-op
 //   Conv -> activation                    kiln::FusedConv with the activation as a post-op
+//   Conv -> Sigmoid -> Mul(conv, sigmoid) kiln::FusedConv with SiLU (oneDNN's swish post-op)
 // A fused node keeps the last node's output name, so the rest of the graph is untouched.
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -102,6 +104,23 @@ bool activation_attrs(const ir::Node& n, const GraphView& view, ir::Node& fused)
   return true;
 }
 
+// The Mul of a SiLU y * Sigmoid(y) when exactly those two nodes read `y`, or -1.
+int silu_mul(const ir::Graph& g, const GraphView& view, const std::string& y) {
+  if (view.readers(y) != 2 || view.is_graph_output(y)) return -1;
+  int sig = -1, mul = -1;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const ir::Node& n = g.nodes[k];
+    if (std::find(n.inputs.begin(), n.inputs.end(), y) == n.inputs.end() || !n.domain.empty()) continue;
+    if (n.op_type == "Sigmoid") sig = int(k);
+    else if (n.op_type == "Mul" && n.inputs.size() == 2) mul = int(k);
+  }
+  if (sig < 0 || mul < 0) return -1;
+  const std::string& s = g.nodes[size_t(sig)].outputs[0];
+  const ir::Node& m = g.nodes[size_t(mul)];
+  const bool pair = (m.inputs[0] == y && m.inputs[1] == s) || (m.inputs[1] == y && m.inputs[0] == s);
+  return pair && view.sole_reader(s) == mul ? mul : -1;
+}
+
 }  // namespace
 
 void fuse_convolutions(ir::Graph& g) {
@@ -115,6 +134,27 @@ void fuse_convolutions(ir::Graph& g) {
       const bool fused = conv.domain == "kiln" && conv.op_type == "FusedConv";
       if (!plain && !fused) continue;
       if (conv.outputs.size() != 1) continue;
+      if (!conv.has_attr("activation")) {
+        const std::string y = conv.outputs[0];
+        const int mul = silu_mul(g, view, y);
+        if (mul >= 0) {
+          ir::Node f = conv;
+          f.domain = "kiln";
+          f.op_type = "FusedConv";
+          f.opset = 1;
+          ir::Attribute act;
+          act.kind = ir::Attribute::Kind::String;
+          act.s = "Silu";
+          f.attrs["activation"] = act;
+          f.outputs = g.nodes[size_t(mul)].outputs;
+          conv = f;
+          for (size_t k = 0; k < g.nodes.size(); ++k)
+            if (int(k) == mul || (g.nodes[k].op_type == "Sigmoid" && g.nodes[k].inputs[0] == y))
+              dead.insert(k);
+          changed = true;
+          continue;
+        }
+      }
       int r = view.sole_reader(conv.outputs[0]);
       if (r < 0) continue;
       ir::Node& next = g.nodes[size_t(r)];

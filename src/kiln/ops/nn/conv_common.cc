@@ -55,9 +55,11 @@ Activation Activation::from_node(const ir::Node& node) {
     a.kind = Kind::Tanh;
   } else if (name == "HardSwish") {
     a.kind = Kind::HardSwish;
+  } else if (name == "Silu") {
+    a.kind = Kind::Silu;
   } else {
     fail(ErrorCode::InvalidGraph, "activation '", name,
-         "' is not one of Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, Tanh, HardSwish");
+         "' is not one of Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, Tanh, HardSwish, Silu");
   }
   return a;
 }
@@ -75,6 +77,7 @@ void Activation::append_to(dnnl::post_ops& ops) const {
       return ops.append_eltwise(1.f, alg::eltwise_clip_v2, 0.f, 1.f);
     case Kind::Tanh: return ops.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f);
     case Kind::HardSwish: return ops.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f);
+    case Kind::Silu: return ops.append_eltwise(1.f, alg::eltwise_swish, 1.f, 0.f);
   }
 }
 

@@ -17,7 +17,7 @@ namespace kiln::nn {
 
 // An activation applied after the convolution, as ONNX Runtime's FusedConv names them.
 struct Activation {
-  enum class Kind { None, Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, Tanh, HardSwish };
+  enum class Kind { None, Relu, LeakyRelu, Clip, Sigmoid, HardSigmoid, Tanh, HardSwish, Silu };  // Silu: x * sigmoid(x)
   Kind kind = Kind::None;
   float alpha = 0, beta = 0;  // LeakyRelu: alpha; Clip: min, max; HardSigmoid: alpha, beta
 
@@ -124,6 +124,9 @@ void Activation::apply(T* y, int64_t n) const {
       return;
     case Kind::HardSwish:
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] * std::min(std::max(y[i] / T(6) + T(0.5), T(0)), T(1));
+      return;
+    case Kind::Silu:
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));
       return;
   }
 }
