@@ -9,6 +9,7 @@ import onnx
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 import kiln
 
@@ -113,3 +114,56 @@ def test_optimized_model_is_valid_onnx_and_reloads(tmp_path):
     path = tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"
     again = kiln.InferenceSession(str(path)).run(None, {"in0": x})[0]
     np.testing.assert_array_equal(out, again)
+
+
+class MobileBlock(nn.Module):
+    """Stem conv + max pool, a SiLU inverted-residual block with squeeze-excite, and a fire-style
+    Concat of two branches: everything between the convolutions can stay channels-last."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(6)
+        self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.expand = nn.Conv2d(16, 32, 1)
+        self.dw = nn.Conv2d(32, 32, 3, padding=1, groups=32)
+        self.se1, self.se2 = nn.Conv2d(32, 8, 1), nn.Conv2d(8, 32, 1)
+        self.project = nn.Conv2d(32, 16, 1)
+        self.left, self.right = nn.Conv2d(16, 8, 1), nn.Conv2d(16, 8, 3, padding=1)
+        self.head = nn.Conv2d(16, 10, 1)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.stem(x)))
+        y = F.silu(self.expand(x))
+        y = F.silu(self.dw(y))
+        s = torch.sigmoid(self.se2(F.silu(self.se1(F.adaptive_avg_pool2d(y, 1)))))
+        x = self.project(y * s) + x
+        x = torch.cat([torch.relu(self.left(x)), torch.relu(self.right(x))], 1)
+        x = F.avg_pool2d(x, 2, count_include_pad=False) * 0.5  # a pointlike constant operand
+        return torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1)
+
+
+def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
+    block = MobileBlock()
+    x = np.random.default_rng(7).standard_normal((2, 3, 33, 31)).astype(np.float32)
+    data = export(block, torch.from_numpy(x), dynamic={"in0": {0: "n", 2: "h", 3: "w"}})
+    with torch.no_grad():
+        ref = block(torch.from_numpy(x)).numpy()
+    plain, _ = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
+    np.testing.assert_allclose(plain, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    # every SiLU rides on its convolution as a post-op
+    assert ops["Sigmoid"] == 0 and ops["Relu"] == 0, ops
+    assert ops["kiln::FusedConv"] == 8, ops
+    # MaxPool, both GlobalAveragePools, the SE Mul, Concat, AveragePool and the scaling Mul read
+    # channels-last data, and every convolution writes it; all but the stem and the first SE conv
+    # (reading the pooled [N, C, 1, 1] vector, the same bytes either way) read it too.
+    assert ops["kiln_nhwc"] == 7, ops
+    assert ops["kiln_y_nhwc"] == 9 and ops["kiln_x_nhwc"] == 7, ops
+    # another image size through the same session
+    x2 = np.random.default_rng(8).standard_normal((1, 3, 20, 24)).astype(np.float32)
+    with torch.no_grad():
+        ref2 = block(torch.from_numpy(x2)).numpy()
+    np.testing.assert_allclose(run(data, {"in0": x2}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref2,
+                               rtol=1e-4, atol=1e-5)

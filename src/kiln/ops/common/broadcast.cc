@@ -25,6 +25,16 @@ Shape broadcast_shapes(const std::vector<Shape>& shapes) {
   return out;
 }
 
+Shape nhwc_storage_shape(const Shape& logical, int input) {
+  if (logical.size() > 4) fail(ErrorCode::InvalidGraph, "kiln_nhwc: input ", input, " ", shape_str(logical), " is not 4-D");
+  Shape s(4 - logical.size(), 1);
+  s.insert(s.end(), logical.begin(), logical.end());
+  if (logical.size() < 4 && s[2] * s[3] != 1)
+    fail(ErrorCode::InvalidGraph, "kiln_nhwc: input ", input, " ", shape_str(logical),
+         " is stored NCHW and is not [.., C, 1, 1]");
+  return {s[0], s[2], s[3], s[1]};
+}
+
 int64_t BroadcastWalk::rows() const {
   int64_t r = 1;
   for (size_t i = 0; i + 1 < dims.size(); ++i) r *= dims[i];

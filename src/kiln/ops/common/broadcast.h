@@ -21,6 +21,12 @@ struct BroadcastWalk {
   void row_offsets(int64_t row, int64_t* offsets) const;
 };
 
+// Channels-last operands (kiln_nhwc, set by the layout pass): a logical [N, C, H, W] shape,
+// right-aligned to rank 4, in the [N, H, W, C] order its bytes are stored in. An operand of
+// lower rank must read the same in both orders (its last two dims of size 1); `input` names it
+// in the error (-1: the output).
+Shape nhwc_storage_shape(const Shape& logical, int input);
+
 BroadcastWalk make_broadcast_walk(const Shape& out, const std::vector<Shape>& inputs);
 
 // Calls fn(row, offsets) for every output row, in parallel over rows. Offsets advance like an

@@ -135,7 +135,8 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, const Fn& fn) {
 template <typename Fn, typename Types, bool BoolOut = false>
 class Binary : public Kernel {
  public:
-  explicit Binary(const ir::Node& node) : fn_(make_functor<Fn>(node)) {}
+  explicit Binary(const ir::Node& node)
+      : fn_(make_functor<Fn>(node)), nhwc_(node.attr_int("kiln_nhwc", 0) != 0) {}
   void prepare(OpContext& ctx) override {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
@@ -143,22 +144,38 @@ class Binary : public Kernel {
       fail(ErrorCode::InvalidArgument, "inputs have different element types: ", dtype_name(a.dtype()), " and ",
            dtype_name(b.dtype()));
     dispatch(Types{}, a.dtype(), ctx.node().op_type.c_str(), []<typename T>() {});
-    ctx.set_output(0, BoolOut ? DType::Bool : a.dtype(), broadcast_shapes({a.shape(), b.shape()}));
+    const Shape out = broadcast_shapes({a.shape(), b.shape()});
+    ctx.set_output(0, BoolOut ? DType::Bool : a.dtype(), out);
+    if (nhwc_) {
+      if (out.size() != 4) fail(ErrorCode::InvalidGraph, "kiln_nhwc needs a 4-D output, got ", shape_str(out));
+      stored_ = {nhwc_storage_shape(a.shape(), 0), nhwc_storage_shape(b.shape(), 1), nhwc_storage_shape(out, -1)};
+    }
   }
   void compute(OpContext& ctx) override {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
     Tensor& out = ctx.output(0);
-    dispatch(Types{}, a.dtype(), ctx.node().op_type.c_str(), [&]<typename T>() {
+    if (nhwc_) {
+      auto view = [](const Tensor& t, const Shape& s) { return Tensor::view(t.dtype(), s, const_cast<void*>(t.raw())); };
+      Tensor sa = view(a, stored_[0]), sb = view(b, stored_[1]), so = view(out, stored_[2]);
+      return run(sa, sb, so, ctx.node().op_type.c_str());
+    }
+    run(a, b, out, ctx.node().op_type.c_str());
+  }
+  int inplace_input() const override { return BoolOut ? -1 : 0; }
+
+ private:
+  void run(const Tensor& a, const Tensor& b, Tensor& out, const char* what) {
+    dispatch(Types{}, a.dtype(), what, [&]<typename T>() {
       if constexpr (requires { fn_.template check<T>(a, b); }) fn_.template check<T>(a, b);
       if constexpr (BoolOut) binary_loop<T, bool>(a, b, out, fn_);
       else binary_loop<T, T>(a, b, out, fn_);
     });
   }
-  int inplace_input() const override { return BoolOut ? -1 : 0; }
 
- private:
   Fn fn_;
+  bool nhwc_;
+  std::vector<Shape> stored_;
 };
 
 // out[i] = fn(x[i]) over the types in `Types`; the output has type Out, or the input's type

@@ -11,6 +11,18 @@ struct Mean {
     for (int64_t i = 0; i < n; ++i) sum += x[i];
     return n > 0 ? T(sum / T(n)) : std::numeric_limits<T>::quiet_NaN();
   }
+  // Channels-last: the mean of each column of a [pixels, channels] matrix.
+  template <typename T>
+  void rows(const T* x, int64_t pixels, int64_t channels, T* y) const {
+    std::fill(y, y + channels, T(0));
+    for (int64_t p = 0; p < pixels; ++p) {
+      const T* row = x + p * channels;
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) y[c] += row[c];
+    }
+    const T scale = pixels > 0 ? T(1) / T(pixels) : std::numeric_limits<T>::quiet_NaN();
+    for (int64_t c = 0; c < channels; ++c) y[c] *= scale;
+  }
 };
 const OpRegistration kGlobalAveragePool{"GlobalAveragePool", make_kernel<GlobalPool<Mean>>};
 }  // namespace

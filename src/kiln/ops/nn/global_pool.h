@@ -1,5 +1,7 @@
 // GlobalAveragePool, GlobalMaxPool and GlobalLpPool: one value per (n, c) plane, kept as
 // [N, C, 1, ...]. A functor reduces each contiguous plane; planes are split across threads.
+// A functor with `rows(x, pixels, channels, y)` also reads channels-last X (kiln_nhwc, set by
+// the layout pass): each image is `pixels` rows of `channels` values.
 #pragma once
 
 #include <limits>
@@ -13,7 +15,11 @@ namespace kiln::nn {
 template <typename Reduce>
 class GlobalPool : public Kernel {
  public:
-  explicit GlobalPool(const ir::Node& node) : reduce_(make_functor<Reduce>(node)) {}
+  explicit GlobalPool(const ir::Node& node)
+      : reduce_(make_functor<Reduce>(node)), nhwc_(node.attr_int("kiln_nhwc", 0) != 0) {
+    if (nhwc_ && !requires(const float* x, float* y) { reduce_.rows(x, int64_t(0), int64_t(0), y); })
+      fail(ErrorCode::InvalidGraph, node.op_type, " does not read channels-last data (kiln_nhwc)");
+  }
 
   void prepare(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
@@ -22,6 +28,8 @@ class GlobalPool : public Kernel {
            shape_str(x.shape()));
     if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
       fail(ErrorCode::NotImplemented, "element type ", dtype_name(x.dtype()), " is not supported (float and double are)");
+    if (nhwc_ && x.rank() != 4)
+      fail(ErrorCode::InvalidGraph, "kiln_nhwc needs a 4-D X, got ", shape_str(x.shape()));
     Shape y(size_t(x.rank()), 1);
     y[0] = x.dim(0), y[1] = x.dim(1);
     ctx.set_output(0, x.dtype(), y);
@@ -36,6 +44,16 @@ class GlobalPool : public Kernel {
     dispatch(FloatTypes{}, x.dtype(), ctx.node().op_type.c_str(), [&]<typename T>() {
       const T* px = x.data<T>();
       T* py = y.data<T>();
+      if constexpr (requires { reduce_.rows(px, plane, plane, py); }) {
+        if (nhwc_) {
+          const int64_t images = x.dim(0), channels = x.dim(1);
+          parallel_for(images, 1, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i)
+              reduce_.rows(px + i * plane * channels, plane, channels, py + i * channels);
+          });
+          return;
+        }
+      }
       parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1)), [&](int64_t begin, int64_t end) {
         for (int64_t p = begin; p < end; ++p) py[p] = reduce_.template operator()<T>(px + p * plane, plane);
       });
@@ -44,6 +62,7 @@ class GlobalPool : public Kernel {
 
  private:
   Reduce reduce_;
+  bool nhwc_;
 };
 
 }  // namespace kiln::nn

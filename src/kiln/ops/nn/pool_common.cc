@@ -70,6 +70,7 @@ PoolKernel::PoolKernel(const ir::Node& node, PoolKind kind)
       ceil_mode_(node.attr_int("ceil_mode", 0) != 0),
       count_include_pad_(node.attr_int("count_include_pad", 0) != 0),
       column_major_(node.attr_int("storage_order", 0) != 0),
+      nhwc_(node.attr_int("kiln_nhwc", 0) != 0),
       p_(2) {
   if (kernel_.empty()) fail(ErrorCode::InvalidGraph, "kernel_shape is required");
   if (const ir::Attribute* p = node.attr("p"))  // a float before opset 2, an int after
@@ -112,7 +113,13 @@ void PoolKernel::prepare(OpContext& ctx) {
   const bool indices = ctx.has_output(1);
   if (indices) ctx.set_output(1, DType::Int64, y_shape);
   use_dnnl_ = dnnl_applies(t, indices);
-  if (!use_dnnl_) return;
+  if (use_dnnl_) prepare_dnnl(x.shape(), y_shape, t);
+  if (nhwc_ && !use_dnnl_ && shape_size(y_shape) > 0)
+    fail(ErrorCode::NotImplemented, "channels-last storage (kiln_nhwc) needs oneDNN's pooling, which does not take X ",
+         shape_str(x.shape()), ": run with graph_optimization_level below ORT_ENABLE_ALL");
+}
+
+void PoolKernel::prepare_dnnl(const Shape& x_shape, const Shape& y_shape, DType t) {
   const size_t r = win_.rank();
   dnnl::memory::dims dil(r), pad_r(r);
   for (size_t d = 0; d < r; ++d) {
@@ -121,8 +128,12 @@ void PoolKernel::prepare(OpContext& ctx) {
     const int64_t reach = (out_[d] - 1) * win_.strides[d] + win_.extent(d) - win_.pads_begin[d];
     pad_r[d] = std::max(win_.pads_end[d], reach - in_[d]);
   }
-  src_md_ = plain_desc(x.shape(), t);
-  dst_md_ = plain_desc(y_shape, t);
+  auto stored = [&](const Shape& s) {
+    return nhwc_ ? dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc)
+                 : plain_desc(s, t);
+  };
+  src_md_ = stored(x_shape);
+  dst_md_ = stored(y_shape);
   const auto alg = kind_ == PoolKind::Max           ? dnnl::algorithm::pooling_max
                    : count_include_pad_ ? dnnl::algorithm::pooling_avg_include_padding
                                         : dnnl::algorithm::pooling_avg_exclude_padding;

@@ -20,6 +20,7 @@ class PoolKernel : public Kernel {
 
  private:
   bool dnnl_applies(DType t, bool indices) const;
+  void prepare_dnnl(const Shape& x_shape, const Shape& y_shape, DType t);
   template <typename T>
   void max_reference(const T* x, T* y, int64_t* indices) const;
   template <typename T>
@@ -30,6 +31,7 @@ class PoolKernel : public Kernel {
   PoolKind kind_;
   std::vector<int64_t> kernel_;
   bool ceil_mode_, count_include_pad_, column_major_;
+  bool nhwc_;  // kiln_nhwc (layout pass): X and Y are stored channels-last
   double p_;
   Window win_;
   Shape in_, out_;

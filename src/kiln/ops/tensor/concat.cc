@@ -6,7 +6,7 @@ namespace kiln {
 namespace {
 class Concat : public Kernel {
  public:
-  explicit Concat(const ir::Node& node) : axis_(node.attr_int("axis", 1)) {
+  explicit Concat(const ir::Node& node) : axis_(node.attr_int("axis", 1)), nhwc_(node.attr_int("kiln_nhwc", 0) != 0) {
     if (node.opset >= 4 && !node.has_attr("axis")) fail(ErrorCode::InvalidGraph, "Concat needs the axis attribute");
   }
   void prepare(OpContext& ctx) override {
@@ -28,14 +28,18 @@ class Concat : public Kernel {
       out[size_t(axis_n_)] += t.dim(axis_n_);
     }
     ctx.set_output(0, first.dtype(), out);
+    if (nhwc_ && (out.size() != 4 || axis_n_ != 1))
+      fail(ErrorCode::InvalidGraph, "kiln_nhwc needs 4-D inputs joined on axis 1, got axis ", axis_, " of ",
+           shape_str(out));
   }
   void compute(OpContext& ctx) override {
     Tensor& y = ctx.output(0);
     if (y.size() == 0) return;
     const int n = ctx.num_inputs();
+    // Channels-last storage joins the channels of each pixel: the stored axis is the last one.
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < axis_n_; ++d) outer *= y.dim(d);
-    for (int64_t d = axis_n_ + 1; d < y.rank(); ++d) inner *= y.dim(d);
+    for (int64_t d = axis_n_ + 1; d < y.rank(); ++d) (nhwc_ ? outer : inner) *= y.dim(d);
     const int64_t row = y.dim(axis_n_) * inner;
     std::vector<int64_t> block(static_cast<size_t>(n)), offset(static_cast<size_t>(n));
     int64_t off = 0;
@@ -62,6 +66,7 @@ class Concat : public Kernel {
 
  private:
   int64_t axis_;
+  bool nhwc_;  // kiln_nhwc (layout pass): 4-D inputs and output stored channels-last
   int64_t axis_n_ = 0;
 };
 const OpRegistration kConcat{"Concat", make_kernel<Concat>};
