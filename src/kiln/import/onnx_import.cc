@@ -3,6 +3,11 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <google/protobuf/io/coded_stream.h>
@@ -37,8 +42,9 @@ int64_t checked_count(const onnx::TensorProto& tp, const std::string& what) {
   return n;
 }
 
-std::string read_external(const onnx::TensorProto& tp, const ImportContext& ctx, const std::string& what,
-                          size_t expected_bytes) {
+// Reads `bytes` bytes of external data into `dst`.
+void read_external(const onnx::TensorProto& tp, const ImportContext& ctx, const std::string& what, void* dst,
+                   size_t bytes) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : tp.external_data()) {
@@ -61,14 +67,15 @@ std::string read_external(const onnx::TensorProto& tp, const ImportContext& ctx,
   if (!in) fail(ErrorCode::NoSuchFile, what, ": external data file '", full.string(), "' cannot be opened");
   in.seekg(0, std::ios::end);
   int64_t file_size = in.tellg();
-  if (length < 0) length = int64_t(expected_bytes);
+  if (length < 0) length = int64_t(bytes);
   if (offset < 0 || offset + length > file_size)
     fail(ErrorCode::InvalidGraph, what, ": external data range [", offset, ", ", offset + length, ") exceeds '",
          full.string(), "' of ", file_size, " bytes");
-  std::string buf(size_t(length), '\0');
+  if (size_t(length) != bytes)
+    fail(ErrorCode::InvalidGraph, what, ": holds ", length, " bytes of data, its shape and type need ", bytes);
   in.seekg(offset);
-  in.read(buf.data(), length);
-  return buf;
+  if (bytes && !in.read(static_cast<char*>(dst), int64_t(bytes)))
+    fail(ErrorCode::InvalidGraph, what, ": reading ", bytes, " bytes of external data from '", full.string(), "' failed");
 }
 
 Tensor import_tensor(const onnx::TensorProto& tp, const ImportContext& ctx, const std::string& what) {
@@ -77,15 +84,17 @@ Tensor import_tensor(const onnx::TensorProto& tp, const ImportContext& ctx, cons
   DType dt = DType(tp.data_type());
   int64_t n = checked_count(tp, what);
   Shape shape(tp.dims().begin(), tp.dims().end());
-  Tensor t(dt, shape);
-  const size_t bytes = t.bytes();
-
-  auto copy_raw = [&](const std::string& raw) {
-    if (raw.size() != bytes)
-      fail(ErrorCode::InvalidGraph, what, ": holds ", raw.size(), " bytes of data, shape ", shape_str(shape),
+  const size_t bytes = size_t(n) * dtype_size(dt);
+  if (tp.data_location() != onnx::TensorProto::EXTERNAL && dt != DType::String && tp.has_raw_data()) {
+    if (tp.raw_data().size() != bytes)
+      fail(ErrorCode::InvalidGraph, what, ": holds ", tp.raw_data().size(), " bytes of data, shape ", shape_str(shape),
            " of ", dtype_name(dt), " needs ", bytes);
-    if (bytes) std::memcpy(t.raw(), raw.data(), bytes);
-  };
+    // The parsed bytes become the tensor's storage: the weights are not copied again. The
+    // protobuf objects belong to the import, which gives up its copy here.
+    auto owner = std::make_shared<std::string>(std::move(*const_cast<onnx::TensorProto&>(tp).mutable_raw_data()));
+    return Tensor::view(dt, shape, owner->data(), owner);
+  }
+  Tensor t(dt, shape);
   auto expect_count = [&](int64_t got) {
     if (got != n)
       fail(ErrorCode::InvalidGraph, what, ": holds ", got, " values, shape ", shape_str(shape), " needs ", n);
@@ -93,17 +102,13 @@ Tensor import_tensor(const onnx::TensorProto& tp, const ImportContext& ctx, cons
 
   if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
     if (dt == DType::String) fail(ErrorCode::InvalidGraph, what, ": string tensors cannot use external data");
-    copy_raw(read_external(tp, ctx, what, bytes));
+    read_external(tp, ctx, what, t.raw(), bytes);
     return t;
   }
   if (dt == DType::String) {
     expect_count(tp.string_data_size());
     auto* s = t.data<std::string>();
     for (int64_t i = 0; i < n; ++i) s[i] = tp.string_data(int(i));
-    return t;
-  }
-  if (tp.has_raw_data()) {
-    copy_raw(tp.raw_data());
     return t;
   }
   switch (dt) {
@@ -417,6 +422,34 @@ std::shared_ptr<ir::Model> import_model(onnx::ModelProto& mp, const std::string&
   return m;
 }
 
+// A file mapped read-only for the parse: the parser reads the page cache directly.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot open the file");
+    struct stat st {};
+    if (::fstat(fd, &st) == 0) size_ = size_t(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      data_ = p == MAP_FAILED ? nullptr : p;
+    }
+    ::close(fd);
+    if (size_ > 0 && !data_) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot map the file");
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(data_, size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const void* data() const { return data_ ? data_ : ""; }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 bool parse(onnx::ModelProto& mp, const void* data, size_t size) {
   google::protobuf::io::ArrayInputStream raw(data, int(size));
   google::protobuf::io::CodedInputStream in(&raw);
@@ -430,14 +463,12 @@ std::shared_ptr<ir::Model> load_model_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: file does not exist");
   if (fs::is_directory(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: it is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot open the file");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() >= size_t(INT32_MAX))
-    fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: ", bytes.size(),
+  MappedFile file(path);
+  if (file.size() >= size_t(INT32_MAX))
+    fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: ", file.size(),
          " bytes is over protobuf's 2 GB limit; store the weights as external data");
   onnx::ModelProto mp;
-  if (!parse(mp, bytes.data(), bytes.size()))
+  if (!parse(mp, file.data(), file.size()))
     fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: the file is not a valid ONNX model (protobuf parsing failed)");
   fs::path base = fs::path(path).parent_path();
   return import_model(mp, path, base.empty() ? fs::current_path() : base);
