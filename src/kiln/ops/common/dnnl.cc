@@ -1,5 +1,8 @@
 #include "kiln/ops/common/dnnl.h"
 
+#include <mutex>
+#include <vector>
+
 namespace kiln {
 
 dnnl::engine& dnnl_engine() {
@@ -25,17 +28,35 @@ dnnl::memory::data_type dnnl_type(DType t) {
   }
 }
 
-void pack_weights(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
-                  dnnl::memory& packed) {
+void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted) {
   if (!weight || wanted == plain) {
-    packed = dnnl::memory();
+    memory_.reset();
     return;
   }
-  if (packed && packed.get_desc() == wanted) return;
-  packed = dnnl::memory(wanted, dnnl_engine());
+  if (memory_ && memory_->get_desc() == wanted) return;
+  struct Entry {
+    std::weak_ptr<void> owner;  // the weight's storage: a dead owner's address may come back
+    const void* data;
+    dnnl::memory::desc desc;
+    std::weak_ptr<const dnnl::memory> packed;
+  };
+  static std::mutex mu;
+  static std::vector<Entry> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  std::erase_if(cache, [](const Entry& e) { return e.owner.expired() || e.packed.expired(); });
+  const auto& owner = weight->owner();
+  for (const Entry& e : cache) {
+    if (e.data == weight->raw() && e.desc == wanted && !e.owner.owner_before(owner) && !owner.owner_before(e.owner)) {
+      memory_ = e.packed.lock();
+      if (memory_) return;
+    }
+  }
+  auto packed = std::make_shared<dnnl::memory>(wanted, dnnl_engine());
   dnnl::memory src = wrap(plain, weight->raw());
-  dnnl::reorder(src, packed).execute(dnnl_stream(), src, packed);
+  dnnl::reorder(src, *packed).execute(dnnl_stream(), src, *packed);
   dnnl_stream().wait();
+  memory_ = packed;
+  if (owner) cache.push_back({owner, weight->raw(), wanted, memory_});
 }
 
 dnnl::memory::desc plain_desc(const Shape& s, DType t) {

@@ -4,6 +4,8 @@
 
 #include <dnnl.hpp>
 
+#include <memory>
+
 #include "kiln/core/tensor.h"
 
 namespace kiln {
@@ -15,11 +17,20 @@ dnnl::memory::data_type dnnl_type(DType t);
 inline dnnl::memory::dims dnnl_dims(const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); }
 // Plain row-major strides for `s`.
 dnnl::memory::desc plain_desc(const Shape& s, DType t);
-// Keeps `packed` holding the constant `weight` (stored as `plain`) in the layout a primitive
-// wants; reorders only when that layout changed. Empty `packed` when no reorder is needed or
-// the weight is not constant.
-void pack_weights(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
-                  dnnl::memory& packed);
+// A constant weight in the layout a primitive wants. Packed copies are shared by every kernel
+// that packs the same tensor into the same layout (the kernels of concurrent runs, of
+// sessions sharing initializers), so a weight is packed once however many frames run it.
+class PackedWeights {
+ public:
+  // Holds `weight` (stored as `plain`) in layout `wanted`; empty when no reorder is needed or
+  // the weight is not constant (null).
+  void pack(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted);
+  explicit operator bool() const { return bool(memory_); }
+  const dnnl::memory& memory() const { return *memory_; }
+
+ private:
+  std::shared_ptr<const dnnl::memory> memory_;
+};
 inline dnnl::memory wrap(const dnnl::memory::desc& d, const void* data) {
   return dnnl::memory(d, dnnl_engine(), const_cast<void*>(data));
 }

@@ -81,7 +81,7 @@ class MatMul : public Kernel {
       prim_ = dnnl::matmul(pd);
       a_md_ = a_md, c_md_ = c_md, b_md_ = pd.weights_desc();
       auto b_plain = plain_desc({k, n}, dtype_);
-      pack_weights(weight_, b_plain, pd.weights_desc(), packed_);
+      packed_.pack(weight_, b_plain, pd.weights_desc());
       if (!packed_) b_md_ = b_plain;
     } else {
       // Batched: broadcast batch dims by padding both to the output's rank.
@@ -96,7 +96,7 @@ class MatMul : public Kernel {
       pc.push_back(n);
       a_md_ = plain_desc(pa, dtype_), b_md_ = plain_desc(pb, dtype_), c_md_ = plain_desc(pc, dtype_);
       prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), dnnl_engine()));
-      packed_ = dnnl::memory();
+      packed_ = PackedWeights();
     }
   }
 
@@ -107,7 +107,7 @@ class MatMul : public Kernel {
     if (c.size() == 0) return;
     if (!use_dnnl_) return reference(a, b, c);
     auto& stream = dnnl_stream();
-    dnnl::memory bm = packed_ ? packed_ : wrap(b_md_, b.raw());
+    dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, b.raw());
     dnnl::memory am = wrap(a_md_, a.raw());
     if (bf16_) {
       dnnl::memory a_f32 = wrap(a_f32_md_, a.raw());
@@ -166,7 +166,7 @@ class MatMul : public Kernel {
   bool use_dnnl_ = false;
   dnnl::matmul prim_;
   dnnl::memory::desc a_md_, b_md_, c_md_;
-  dnnl::memory packed_;
+  PackedWeights packed_;
   Shape sa_, sb_, batch_;
   int64_t m_ = 0, k_ = 0, n_ = 0;
 };

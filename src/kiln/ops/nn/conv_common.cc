@@ -210,7 +210,7 @@ void ConvKernel::prepare(OpContext& ctx) {
   try {
     if (use_dnnl_) {
       const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
-      threads_ = flops < 8e6 ? 1 : 0;
+      threads_ = flops < 2e6 ? 1 : 0;
       ThreadLimit limit(threads_);
       prepare_dnnl(x, w, y_shape);
     }
@@ -266,7 +266,7 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
   prim_ = fwd(pd);
   src_.init(src_plain, pd.src_desc(), 0, true, false);
   dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum && !z_broadcast_, true);
-  pack_weights(weight_, w_plain_, pd.weights_desc(), packed_);
+  packed_.pack(weight_, w_plain_, pd.weights_desc());
   // Weights fed at run time are reordered on every run.
   wei_.init(w_plain_, weight_ ? w_plain_ : pd.weights_desc(), 2, true, false);
 }
@@ -284,7 +284,7 @@ void ConvKernel::compute(OpContext& ctx) {
   auto& stream = dnnl_stream();
   std::unordered_map<int, dnnl::memory> args;
   args[DNNL_ARG_SRC] = src_.in(x.raw());
-  args[DNNL_ARG_WEIGHTS] = packed_ ? packed_ : wei_.in(w.raw());
+  args[DNNL_ARG_WEIGHTS] = packed_ ? packed_.memory() : wei_.in(w.raw());
   if (has_bias_) args[DNNL_ARG_BIAS] = wrap(bias_md_, ctx.input(2).raw());
   if (post_.sum && !z_broadcast_) {  // the sum post-op adds what the destination holds: Z
     const Tensor& z = ctx.input(3);

@@ -95,7 +95,7 @@ class ConvKernel : public Kernel {
   bool bf16_ = false;  // kiln_bf16 (fast-math): X and W as bfloat16, fp32 accumulation
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
-  dnnl::memory packed_;  // constant weights in the primitive's layout
+  PackedWeights packed_;  // constant weights in the primitive's layout
   dnnl::memory::desc w_plain_, bias_md_;
 };
 

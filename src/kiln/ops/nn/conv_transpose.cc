@@ -101,7 +101,7 @@ class ConvTranspose : public Kernel {
     auto& stream = dnnl_stream();
     std::unordered_map<int, dnnl::memory> args;
     args[DNNL_ARG_SRC] = src_.in(ctx.input(0).raw());
-    args[DNNL_ARG_WEIGHTS] = packed_ ? packed_ : wei_.in(ctx.input(1).raw());
+    args[DNNL_ARG_WEIGHTS] = packed_ ? packed_.memory() : wei_.in(ctx.input(1).raw());
     if (has_bias_) args[DNNL_ARG_BIAS] = wrap(bias_md_, ctx.input(2).raw());
     args[DNNL_ARG_DST] = dst_.target(y.raw());
     prim_.execute(stream, args);
@@ -145,7 +145,7 @@ class ConvTranspose : public Kernel {
     prim_ = fwd(pd);
     src_.init(plain_desc(x.shape(), DType::Float32), pd.src_desc(), 0, true, false);
     dst_.init(plain_desc(y_shape, DType::Float32), pd.dst_desc(), 1, false, true);
-    pack_weights(weight_, w_plain_, pd.weights_desc(), packed_);
+    packed_.pack(weight_, w_plain_, pd.weights_desc());
     wei_.init(w_plain_, weight_ ? w_plain_ : pd.weights_desc(), 2, true, false);
   }
 
@@ -173,7 +173,7 @@ class ConvTranspose : public Kernel {
   bool use_dnnl_ = false;
   dnnl::deconvolution_forward prim_;
   Relayout src_, dst_, wei_;
-  dnnl::memory packed_;
+  PackedWeights packed_;
   dnnl::memory::desc w_plain_, bias_md_;
 };
 

@@ -66,7 +66,7 @@ class Gemm : public Kernel {
     auto& stream = dnnl_stream();
     std::unordered_map<int, dnnl::memory> args;
     args[DNNL_ARG_SRC] = wrap(a_md_, ctx.input(0).raw());
-    args[DNNL_ARG_WEIGHTS] = packed_ ? packed_ : wrap(b_md_, ctx.input(1).raw());
+    args[DNNL_ARG_WEIGHTS] = packed_ ? packed_.memory() : wrap(b_md_, ctx.input(1).raw());
     args[DNNL_ARG_DST] = wrap(y_md_, y.raw());
     if (c_as_bias_) {
       const float* c = ctx.input(2).data<float>();
@@ -111,16 +111,7 @@ class Gemm : public Kernel {
                                       : dnnl::matmul::desc(a_md_, w_md, y_md_);
     dnnl::matmul::primitive_desc pd(d, attr, dnnl_engine());
     prim_ = dnnl::matmul(pd);
-    if (weight_ && pd.weights_desc() != b_md_) {
-      if (!packed_ || packed_.get_desc() != pd.weights_desc()) {
-        packed_ = dnnl::memory(pd.weights_desc(), dnnl_engine());
-        dnnl::memory src = wrap(b_md_, weight_->raw());
-        dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
-        dnnl_stream().wait();
-      }
-    } else {
-      packed_ = dnnl::memory();
-    }
+    packed_.pack(weight_, b_md_, pd.weights_desc());
   }
 
   // y[i, j] = C broadcast to [M, N].
@@ -173,7 +164,7 @@ class Gemm : public Kernel {
   std::vector<float> bias_;
   dnnl::matmul prim_;
   dnnl::memory::desc a_md_, b_md_, y_md_, bias_md_;
-  dnnl::memory packed_;
+  PackedWeights packed_;
 };
 
 const OpRegistration kGemm{"Gemm", make_kernel<Gemm>};
