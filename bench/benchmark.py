@@ -1,7 +1,7 @@
 """Kiln next to ONNX Runtime (and PyTorch) on the model zoo, interleaved in one run.
 
     .venv/bin/python bench/benchmark.py [--models resnet50,bert_base] [--threads 1,2] [--rounds 5]
-        [--batch 8] [--no-torch] [--profile] [--out docs/benchmarks.md]
+        [--batch 8] [--no-torch] [--no-memory] [--out docs/benchmarks.md]
 
 Each (model, threads) pair loads every runtime once, then runs `rounds` rounds; in each round
 every runtime (in rotated order) runs a block of timed iterations. Ratios are taken per round
@@ -9,6 +9,10 @@ so slow drifts in machine load cancel. Prints per model: median latency of each 
 Kiln / ONNX Runtime ratio, session creation times, and the largest difference from PyTorch's
 reference output. ONNX Runtime comes from PyPI's `onnxruntime` (installed into the venv on
 first use); it is only a peer here, never Kiln's engine.
+
+Peak memory: each runtime loads the model and runs it 10 times in a fresh process of its own;
+the column is that process's peak resident set (VmHWM) minus its resident set just before the
+session was created (interpreter and libraries imported), in MB.
 """
 
 import argparse
@@ -63,13 +67,48 @@ def batch_inputs(feeds, batch):
     return out
 
 
-def bench_model(name, threads, args, ort):
-    dyn = args.batch > 1
-    variant = build_zoo.variant_name(name, 17, dyn)
-    p = build_zoo.ensure(variant, log=lambda *a: None)
+def model_and_feeds(name, batch):
+    dyn = batch > 1
+    p = build_zoo.ensure(build_zoo.variant_name(name, 17, dyn), log=lambda *a: None)
     feeds = build_zoo.load_npz(p["inputs"])
-    if dyn:
-        feeds = batch_inputs(feeds, args.batch)
+    return p, batch_inputs(feeds, batch) if dyn else feeds
+
+
+def status_kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_child(runtime, name, threads, batch):
+    """In a fresh process: load and run the model, print the peak resident memory it added."""
+    p, feeds = model_and_feeds(name, batch)
+    if runtime == "kiln":
+        so = kiln.SessionOptions()
+        so.intra_op_num_threads = threads
+        make = lambda: kiln.InferenceSession(p["onnx"], so)  # noqa: E731
+    else:
+        ort = import_onnxruntime()
+        oo = ort.SessionOptions()
+        oo.intra_op_num_threads = threads
+        make = lambda: ort.InferenceSession(p["onnx"], oo, providers=["CPUExecutionProvider"])  # noqa: E731
+    base = status_kb("VmRSS")
+    sess = make()
+    for _ in range(10):
+        sess.run(None, feeds)
+    print((status_kb("VmHWM") - base) / 1024)
+
+
+def peak_mb(runtime, name, threads, batch):
+    out = subprocess.run([sys.executable, __file__, "--peak-child", runtime, name, str(threads), str(batch)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def bench_model(name, threads, args, ort):
+    p, feeds = model_and_feeds(name, args.batch)
 
     so = kiln.SessionOptions()
     so.intra_op_num_threads = threads
@@ -114,6 +153,10 @@ def bench_model(name, threads, args, ort):
     for r in runners:
         row[r.name] = statistics.median(r.round_ms)
         row[r.name + "_load"] = r.load_s * 1e3
+    if args.memory:
+        del runners, outputs
+        for rt in ("kiln", "ort"):
+            row[rt + "_mb"] = peak_mb(rt, name, threads, args.batch)
     return row
 
 
@@ -125,13 +168,19 @@ def main(argv=None):
     ap.add_argument("--block-s", type=float, default=0.5)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--no-torch", dest="torch", action="store_false")
+    ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory processes")
     ap.add_argument("--out", help="append the table to this markdown file")
+    ap.add_argument("--peak-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.peak_child:
+        rt, name, threads, batch = args.peak_child
+        return peak_child(rt, name, int(threads), int(batch))
     ort = import_onnxruntime()
     rows = []
-    header = "| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | max abs diff |"
+    header = ("| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | "
+              "kiln peak MB | ort peak MB | max abs diff |")
     print(header)
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 12)
     lines = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in args.models.split(","):
@@ -143,7 +192,8 @@ def main(argv=None):
             rows.append(row)
             line = (f"| {name} | {threads} | {args.batch} | {row['kiln']:.2f} | {row['ort']:.2f} | "
                     f"{row.get('torch', float('nan')):.2f} | {row['ratio']:.3f} | {row['kiln_load']:.0f} | "
-                    f"{row['ort_load']:.0f} | {row['diff']:.2e} |")
+                    f"{row['ort_load']:.0f} | {row.get('kiln_mb', float('nan')):.0f} | "
+                    f"{row.get('ort_mb', float('nan')):.0f} | {row['diff']:.2e} |")
             print(line, flush=True)
             lines.append(line)
     for threads in sorted({r["threads"] for r in rows}):
@@ -156,7 +206,7 @@ def main(argv=None):
     if args.out:
         with open(args.out, "a") as f:
             f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')} `bench/benchmark.py {' '.join(argv or sys.argv[1:])}`\n\n")
-            f.write(header + "\n|" + "---|" * 10 + "\n" + "\n".join(lines) + "\n")
+            f.write(header + "\n|" + "---|" * 12 + "\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
