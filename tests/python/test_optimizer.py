@@ -167,3 +167,30 @@ def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
         ref2 = block(torch.from_numpy(x2)).numpy()
     np.testing.assert_allclose(run(data, {"in0": x2}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref2,
                                rtol=1e-4, atol=1e-5)
+
+
+class TanhGeluMlp(nn.Module):
+    """GPT-2's MLP: its tanh GELU written out, in both orders of the final products."""
+
+    def __init__(self, d=16, h=48):
+        super().__init__()
+        torch.manual_seed(9)
+        self.up, self.down = nn.Linear(d, h), nn.Linear(h, d)
+
+    def forward(self, x):
+        y = self.up(x)
+        y = 0.5 * y * (1.0 + torch.tanh(0.7978845608028654 * (y + 0.044715 * torch.pow(y, 3.0))))
+        z = self.down(y)
+        return z * (1.0 + torch.tanh(0.7978845608028654 * (z + 0.044715 * torch.pow(z, 3.0)))) * 0.5
+
+
+def test_tanh_gelu_fusion(tmp_path):
+    x = np.random.default_rng(10).standard_normal((2, 7, 16)).astype(np.float32) * 3
+    mlp = TanhGeluMlp()
+    data = export(mlp, torch.from_numpy(x), dynamic={"in0": {0: "b", 1: "s"}})
+    with torch.no_grad():
+        ref = mlp(torch.from_numpy(x)).numpy()
+    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
+    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    assert ops["Tanh"] == 0 and ops["Pow"] == 0 and ops["Mul"] == 0, ops
+    assert ops["kiln::FusedMatMul"] == 2, ops  # the GELUs ride on the matmuls

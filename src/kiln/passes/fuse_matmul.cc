@@ -1,9 +1,11 @@
 // Transformer rewrites (level extended and up):
 //   x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5      one Gelu node (opset 20's op)
+//   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  one Gelu node, approximate="tanh"
 //   MatMul(A, W) -> Add(bias) [-> Relu | Gelu]     kiln::FusedMatMul: bias and activation run
 //                                                  inside oneDNN's matmul
 // W and the bias must be initializers; the fused node keeps the last node's output name.
 #include <cmath>
+#include <numbers>
 #include <set>
 
 #include "kiln/passes/graph_view.h"
@@ -67,6 +69,72 @@ bool match_gelu(const ir::Graph& g, const GraphView& view, size_t div_index, std
   return true;
 }
 
+// The node that is the sole reader of `name` and is `op`, or -1.
+int sole_reader_op(const ir::Graph& g, const GraphView& view, const std::string& name, const char* op) {
+  const int r = view.sole_reader(name);
+  return r >= 0 && is_op(g.nodes[size_t(r)], op) ? r : -1;
+}
+
+// Whether binary node `n` reads `name` and a scalar constant near `value`.
+bool with_constant(const ir::Node& n, const GraphView& view, const std::string& name, float value) {
+  float c;
+  return scalar_constant(view, other_input(n, name), c) && near(c, value);
+}
+
+// The tanh form around Tanh node `tanh_index`, as GPT-2 writes it:
+//   Pow(x, 3) -> Mul(0.044715) -> Add(x) -> Mul(sqrt(2/pi)) -> Tanh -> Add(1) -> Mul(0.5 x)
+// with 0.5 x = Mul(x, 0.5), or the last two as Mul(x) -> Mul(0.5).
+bool match_gelu_tanh(const ir::Graph& g, const GraphView& view, size_t tanh_index, std::vector<size_t>& chain,
+                     std::string& x, std::string& out) {
+  const ir::Node& tanh = g.nodes[tanh_index];
+  if (!is_op(tanh, "Tanh")) return false;
+  auto node = [&](int i) -> const ir::Node& { return g.nodes[size_t(i)]; };
+  const int scale = view.producer(tanh.inputs[0]);
+  if (scale < 0 || !is_op(node(scale), "Mul") || view.sole_reader(tanh.inputs[0]) != int(tanh_index)) return false;
+  const ir::Node& sm = node(scale);
+  std::string inner;
+  for (const auto& in : sm.inputs)
+    if (with_constant(sm, view, in, std::sqrt(2.f / std::numbers::pi_v<float>))) inner = in;
+  const int add = inner.empty() ? -1 : view.producer(inner);
+  if (add < 0 || !is_op(node(add), "Add") || view.sole_reader(inner) != scale) return false;
+  for (const auto& in : node(add).inputs) {  // one side is x, the other 0.044715 * Pow(x, 3)
+    const int cube_mul = view.producer(other_input(node(add), in));
+    if (cube_mul < 0 || !is_op(node(cube_mul), "Mul") || view.sole_reader(node(cube_mul).outputs[0]) != add) continue;
+    for (const auto& c : node(cube_mul).inputs) {
+      const int pow = view.producer(c);
+      if (pow < 0 || !is_op(node(pow), "Pow") || node(pow).inputs[0] != in || view.sole_reader(c) != cube_mul) continue;
+      float e;
+      if (!with_constant(node(cube_mul), view, c, 0.044715f) || !scalar_constant(view, node(pow).inputs[1], e) || e != 3.f)
+        continue;
+      x = in;
+      chain = {size_t(pow), size_t(cube_mul), size_t(add), size_t(scale), tanh_index};
+    }
+  }
+  if (x.empty()) return false;
+  const int one = sole_reader_op(g, view, tanh.outputs[0], "Add");
+  if (one < 0 || !with_constant(node(one), view, tanh.outputs[0], 1.f)) return false;
+  const std::string& t1 = node(one).outputs[0];
+  const int last = sole_reader_op(g, view, t1, "Mul");
+  if (last < 0) return false;
+  const std::string other = other_input(node(last), t1);
+  chain.push_back(size_t(one));
+  chain.push_back(size_t(last));
+  if (other == x) {  // Mul(x, 1 + tanh) -> Mul(0.5)
+    const int half = sole_reader_op(g, view, node(last).outputs[0], "Mul");
+    if (half < 0 || !with_constant(node(half), view, node(last).outputs[0], 0.5f)) return false;
+    chain.push_back(size_t(half));
+    out = node(half).outputs[0];
+    return true;
+  }
+  const int half = view.producer(other);  // Mul(Mul(x, 0.5), 1 + tanh)
+  if (half < 0 || !is_op(node(half), "Mul") || view.sole_reader(other) != last || other_input(node(half), x).empty() ||
+      !with_constant(node(half), view, x, 0.5f))
+    return false;
+  chain.push_back(size_t(half));
+  out = node(last).outputs[0];
+  return true;
+}
+
 void fuse_gelu(ir::Graph& g) {
   GraphView view(g);
   std::set<size_t> dead;
@@ -74,11 +142,21 @@ void fuse_gelu(ir::Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     std::vector<size_t> chain;
     std::string x, out;
-    if (dead.count(i) || !match_gelu(g, view, i, chain, x, out)) continue;
+    const bool erf = match_gelu(g, view, i, chain, x, out);
+    if (!erf && !match_gelu_tanh(g, view, i, chain, x, out)) continue;
+    bool taken = false;
+    for (size_t k : chain) taken |= dead.count(k) != 0;
+    if (taken) continue;
     ir::Node gelu;
     gelu.name = g.nodes[i].name + "/Gelu";
     gelu.op_type = "Gelu";
     gelu.opset = 20;
+    if (!erf) {
+      ir::Attribute a;
+      a.kind = ir::Attribute::Kind::String;
+      a.s = "tanh";
+      gelu.attrs["approximate"] = a;
+    }
     gelu.inputs = {x};
     gelu.outputs = {out};
     dead.insert(chain.begin(), chain.end());
