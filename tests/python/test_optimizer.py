@@ -194,3 +194,19 @@ def test_tanh_gelu_fusion(tmp_path):
     np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
     assert ops["Tanh"] == 0 and ops["Pow"] == 0 and ops["Mul"] == 0, ops
     assert ops["kiln::FusedMatMul"] == 2, ops  # the GELUs ride on the matmuls
+
+
+def test_decomposed_layer_norm_fusion(tmp_path):
+    """Before opset 17 PyTorch writes LayerNorm out as ReduceMean/Sub/Pow/.../Add: one node again."""
+    x = np.random.default_rng(11).standard_normal((2, 5, 24)).astype(np.float32) * 4 + 1
+    ln = nn.LayerNorm(24, eps=1e-6)
+    torch.manual_seed(12)
+    ln.weight.data.uniform_(0.5, 1.5)
+    ln.bias.data.uniform_(-0.5, 0.5)
+    block = nn.Sequential(nn.Linear(24, 24), ln)
+    data = export(block, torch.from_numpy(x), opset=13, dynamic={"in0": {0: "b", 1: "s"}})
+    with torch.no_grad():
+        ref = block(torch.from_numpy(x)).numpy()
+    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
+    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    assert ops["LayerNormalization"] == 1 and ops["ReduceMean"] == 0 and ops["Sqrt"] == 0, ops

@@ -11,7 +11,7 @@ void optimize_graph(ir::Model& model, const SessionConfig& config) {
   remove_dead_code(model.graph);
   if (level >= OptLevel::Extended) {
     fuse_convolutions(model.graph);
-    fuse_matmuls(model.graph);
+    fuse_transformer_ops(model.graph);
   }
   if (level >= OptLevel::All) choose_conv_layouts(model.graph);
 }

@@ -1,4 +1,6 @@
 // Transformer rewrites (level extended and up):
+//   the decomposed LayerNorm of exports before opset 17   one LayerNormalization node
+//     (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta)
 //   x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5      one Gelu node (opset 20's op)
 //   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  one Gelu node, approximate="tanh"
 //   MatMul(A, W) -> Add(bias) [-> Relu | Gelu]     kiln::FusedMatMul: bias and activation run
@@ -205,9 +207,86 @@ void fuse_bias_activation(ir::Graph& g) {
   compact(g, dead);
 }
 
+// The last axis as a ReduceMean reads it (axes attribute, or input before/after opset 18).
+bool reduces_last_axis(const ir::Node& n, const GraphView& view) {
+  if (!is_op(n, "ReduceMean") || n.attr_int("keepdims", 1) != 1) return false;
+  std::vector<int64_t> axes = n.attr_ints("axes");
+  if (n.has_input(1)) {
+    const Tensor* t = view.constant(n.inputs[1]);
+    if (!t || t->dtype() != DType::Int64) return false;
+    axes = t->to_int64s();
+  }
+  return axes == std::vector<int64_t>{-1};
+}
+
+// Around ReduceMean `m`: m = mean(x), d = x - m, v = mean(d^2), y = d / sqrt(v + eps) * gamma + beta.
+bool match_layer_norm(const ir::Graph& g, const GraphView& view, size_t m, std::vector<size_t>& chain, ir::Node& ln) {
+  auto node = [&](int i) -> const ir::Node& { return g.nodes[size_t(i)]; };
+  if (!reduces_last_axis(g.nodes[m], view)) return false;
+  const std::string& x = g.nodes[m].inputs[0];
+  const int sub = sole_reader_op(g, view, g.nodes[m].outputs[0], "Sub");
+  if (sub < 0 || node(sub).inputs[0] != x) return false;
+  const std::string& d = node(sub).outputs[0];
+  if (view.readers(d) != 2 || view.is_graph_output(d)) return false;
+  int pow = -1, div = -1;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const ir::Node& n = g.nodes[k];
+    float e;
+    if (is_op(n, "Pow") && n.inputs[0] == d && scalar_constant(view, n.inputs[1], e) && e == 2.f) pow = int(k);
+    if (is_op(n, "Div") && n.inputs.size() == 2 && n.inputs[0] == d) div = int(k);
+  }
+  if (pow < 0 || div < 0) return false;
+  const int var = view.sole_reader(node(pow).outputs[0]);
+  if (var < 0 || !reduces_last_axis(node(var), view)) return false;
+  const int add = sole_reader_op(g, view, node(var).outputs[0], "Add");
+  float eps;
+  if (add < 0 || !scalar_constant(view, other_input(node(add), node(var).outputs[0]), eps)) return false;
+  const int sqrt = sole_reader_op(g, view, node(add).outputs[0], "Sqrt");
+  if (sqrt < 0 || view.sole_reader(node(sqrt).outputs[0]) != div || node(div).inputs[1] != node(sqrt).outputs[0])
+    return false;
+  const int mul = sole_reader_op(g, view, node(div).outputs[0], "Mul");
+  if (mul < 0) return false;
+  const std::string gamma = other_input(node(mul), node(div).outputs[0]);
+  const int shift = sole_reader_op(g, view, node(mul).outputs[0], "Add");
+  if (shift < 0) return false;
+  const std::string beta = other_input(node(shift), node(mul).outputs[0]);
+  for (const std::string* p : {&gamma, &beta}) {
+    const Tensor* t = view.constant(*p);
+    if (!t || t->dtype() != DType::Float32 || t->rank() != 1) return false;
+  }
+  chain = {m, size_t(sub), size_t(pow), size_t(var), size_t(add), size_t(sqrt), size_t(div), size_t(mul), size_t(shift)};
+  ln = ir::Node();
+  ln.name = g.nodes[m].name + "/LayerNormalization";
+  ln.op_type = "LayerNormalization";
+  ln.opset = 17;
+  ln.inputs = {x, gamma, beta};
+  ln.outputs = node(shift).outputs;
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::Float;
+  a.f = eps;
+  ln.attrs["epsilon"] = a;
+  return true;
+}
+
+void fuse_layer_norm(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  std::vector<std::pair<size_t, ir::Node>> added;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    std::vector<size_t> chain;
+    ir::Node ln;
+    if (dead.count(i) || !match_layer_norm(g, view, i, chain, ln)) continue;
+    dead.insert(chain.begin(), chain.end());
+    added.emplace_back(chain.back(), std::move(ln));  // where the result was made: inputs are ready
+  }
+  for (auto& [at, node] : added) g.nodes[at] = std::move(node), dead.erase(at);
+  compact(g, dead);
+}
+
 }  // namespace
 
-void fuse_matmuls(ir::Graph& g) {
+void fuse_transformer_ops(ir::Graph& g) {
+  fuse_layer_norm(g);
   fuse_gelu(g);
   fuse_bias_activation(g);
 }
