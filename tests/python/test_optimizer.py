@@ -40,6 +40,20 @@ def run(model_bytes, feeds, level, tmp_path=None):
     return out, ops
 
 
+def optimized_ops(module, x, tmp_path, opset=17, dynamic=None, plain_too=False):
+    """Exports `module`, checks the optimized (and, if asked, the unoptimized) session against
+    PyTorch on `x`, and returns the model bytes and the optimized graph's op/attribute counts."""
+    data = export(module, torch.from_numpy(x), opset=opset, dynamic=dynamic)
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    if plain_too:
+        plain, _ = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_DISABLE_ALL)
+        np.testing.assert_allclose(plain, ref, rtol=1e-4, atol=1e-5)
+    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
+    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    return data, ops
+
+
 class ConvBlock(nn.Module):
     """conv-bn-relu, conv-bn + residual, relu; a 1x1 projection whose output is broadcast-added."""
 
@@ -65,14 +79,7 @@ class ConvBlock(nn.Module):
 @pytest.mark.parametrize("opset", [13, 17])
 def test_conv_bn_activation_and_residual_fusions(opset, tmp_path):
     x = np.random.default_rng(1).standard_normal((2, 8, 9, 7)).astype(np.float32)
-    block = ConvBlock()
-    data = export(block, torch.from_numpy(x), opset=opset)
-    with torch.no_grad():
-        ref = block(torch.from_numpy(x)).numpy()
-    plain, _ = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
-    np.testing.assert_allclose(plain, ref, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    _, ops = optimized_ops(ConvBlock(), x, tmp_path, opset=opset, plain_too=True)
     assert ops["BatchNormalization"] == 0 and ops["Relu"] == 0 and ops["Clip"] == 0, ops
     assert ops["kiln::FusedConv"] == 3, ops
     # c1 -> c2 stays channels-last between the two convolutions
@@ -92,11 +99,7 @@ class FeedForward(nn.Module):
 def test_matmul_bias_gelu_fusion(tmp_path):
     x = np.random.default_rng(3).standard_normal((2, 5, 32)).astype(np.float32)
     ff = FeedForward()
-    data = export(ff, torch.from_numpy(x), opset=17, dynamic={"in0": {0: "b", 1: "s"}})
-    with torch.no_grad():
-        ref = ff(torch.from_numpy(x)).numpy()
-    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
-    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    data, ops = optimized_ops(ff, x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["kiln::FusedMatMul"] == 2 and ops["Erf"] == 0 and ops["MatMul"] == 0, ops
     # another sequence length through the same session's fused kernels
     x2 = np.random.default_rng(4).standard_normal((3, 11, 32)).astype(np.float32)
@@ -146,13 +149,7 @@ class MobileBlock(nn.Module):
 def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
     block = MobileBlock()
     x = np.random.default_rng(7).standard_normal((2, 3, 33, 31)).astype(np.float32)
-    data = export(block, torch.from_numpy(x), dynamic={"in0": {0: "n", 2: "h", 3: "w"}})
-    with torch.no_grad():
-        ref = block(torch.from_numpy(x)).numpy()
-    plain, _ = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
-    np.testing.assert_allclose(plain, ref, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    data, ops = optimized_ops(block, x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}}, plain_too=True)
     # every SiLU rides on its convolution as a post-op
     assert ops["Sigmoid"] == 0 and ops["Relu"] == 0, ops
     assert ops["kiln::FusedConv"] == 8, ops
@@ -186,12 +183,7 @@ class TanhGeluMlp(nn.Module):
 
 def test_tanh_gelu_fusion(tmp_path):
     x = np.random.default_rng(10).standard_normal((2, 7, 16)).astype(np.float32) * 3
-    mlp = TanhGeluMlp()
-    data = export(mlp, torch.from_numpy(x), dynamic={"in0": {0: "b", 1: "s"}})
-    with torch.no_grad():
-        ref = mlp(torch.from_numpy(x)).numpy()
-    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
-    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    _, ops = optimized_ops(TanhGeluMlp(), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["Tanh"] == 0 and ops["Pow"] == 0 and ops["Mul"] == 0, ops
     assert ops["kiln::FusedMatMul"] == 2, ops  # the GELUs ride on the matmuls
 
@@ -204,9 +196,5 @@ def test_decomposed_layer_norm_fusion(tmp_path):
     ln.weight.data.uniform_(0.5, 1.5)
     ln.bias.data.uniform_(-0.5, 0.5)
     block = nn.Sequential(nn.Linear(24, 24), ln)
-    data = export(block, torch.from_numpy(x), opset=13, dynamic={"in0": {0: "b", 1: "s"}})
-    with torch.no_grad():
-        ref = block(torch.from_numpy(x)).numpy()
-    fused, ops = run(data, {"in0": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
-    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    _, ops = optimized_ops(block, x, tmp_path, opset=13, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["LayerNormalization"] == 1 and ops["ReduceMean"] == 0 and ops["Sqrt"] == 0, ops

@@ -6,6 +6,7 @@
 //   MatMul(A, W) -> Add(bias) [-> Relu | Gelu]     kiln::FusedMatMul: bias and activation run
 //                                                  inside oneDNN's matmul
 // W and the bias must be initializers; the fused node keeps the last node's output name.
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <set>
@@ -137,35 +138,41 @@ bool match_gelu_tanh(const ir::Graph& g, const GraphView& view, size_t tanh_inde
   return true;
 }
 
-void fuse_gelu(ir::Graph& g) {
+// Replaces every chain `match` finds with the one node it builds, placed where the chain's
+// result was made: its inputs are ready there and its readers come after.
+template <typename Match>
+void replace_chains(ir::Graph& g, Match match) {
   GraphView view(g);
   std::set<size_t> dead;
   std::vector<std::pair<size_t, ir::Node>> added;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     std::vector<size_t> chain;
-    std::string x, out;
-    const bool erf = match_gelu(g, view, i, chain, x, out);
-    if (!erf && !match_gelu_tanh(g, view, i, chain, x, out)) continue;
-    bool taken = false;
-    for (size_t k : chain) taken |= dead.count(k) != 0;
-    if (taken) continue;
-    ir::Node gelu;
-    gelu.name = g.nodes[i].name + "/Gelu";
-    gelu.op_type = "Gelu";
-    gelu.opset = 20;
-    if (!erf) {
-      ir::Attribute a;
-      a.kind = ir::Attribute::Kind::String;
-      a.s = "tanh";
-      gelu.attrs["approximate"] = a;
-    }
-    gelu.inputs = {x};
-    gelu.outputs = {out};
+    ir::Node fused;
+    if (!match(g, view, i, chain, fused)) continue;
+    if (std::any_of(chain.begin(), chain.end(), [&](size_t k) { return dead.count(k) != 0; })) continue;
     dead.insert(chain.begin(), chain.end());
-    added.emplace_back(i, std::move(gelu));
+    added.emplace_back(size_t(view.producer(fused.outputs[0])), std::move(fused));
   }
   for (auto& [at, node] : added) g.nodes[at] = std::move(node), dead.erase(at);
   compact(g, dead);
+}
+
+bool match_any_gelu(const ir::Graph& g, const GraphView& view, size_t i, std::vector<size_t>& chain, ir::Node& gelu) {
+  std::string x, out;
+  const bool erf = match_gelu(g, view, i, chain, x, out);
+  if (!erf && !match_gelu_tanh(g, view, i, chain, x, out)) return false;
+  gelu.name = g.nodes[i].name + "/Gelu";
+  gelu.op_type = "Gelu";
+  gelu.opset = 20;
+  if (!erf) {
+    ir::Attribute a;
+    a.kind = ir::Attribute::Kind::String;
+    a.s = "tanh";
+    gelu.attrs["approximate"] = a;
+  }
+  gelu.inputs = {x};
+  gelu.outputs = {out};
+  return true;
 }
 
 void fuse_bias_activation(ir::Graph& g) {
@@ -268,26 +275,11 @@ bool match_layer_norm(const ir::Graph& g, const GraphView& view, size_t m, std::
   return true;
 }
 
-void fuse_layer_norm(ir::Graph& g) {
-  GraphView view(g);
-  std::set<size_t> dead;
-  std::vector<std::pair<size_t, ir::Node>> added;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    std::vector<size_t> chain;
-    ir::Node ln;
-    if (dead.count(i) || !match_layer_norm(g, view, i, chain, ln)) continue;
-    dead.insert(chain.begin(), chain.end());
-    added.emplace_back(chain.back(), std::move(ln));  // where the result was made: inputs are ready
-  }
-  for (auto& [at, node] : added) g.nodes[at] = std::move(node), dead.erase(at);
-  compact(g, dead);
-}
-
 }  // namespace
 
 void fuse_transformer_ops(ir::Graph& g) {
-  fuse_layer_norm(g);
-  fuse_gelu(g);
+  replace_chains(g, match_layer_norm);
+  replace_chains(g, match_any_gelu);
   fuse_bias_activation(g);
 }
 
