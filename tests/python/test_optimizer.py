@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import pytest
 import torch
 from torch import nn
@@ -198,3 +199,43 @@ def test_decomposed_layer_norm_fusion(tmp_path):
     block = nn.Sequential(nn.Linear(24, 24), ln)
     _, ops = optimized_ops(block, x, tmp_path, opset=13, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["LayerNormalization"] == 1 and ops["ReduceMean"] == 0 and ops["Sqrt"] == 0, ops
+
+
+class Projections(nn.Module):
+    """Weights big enough to be packed at load: a Linear (MatMul + Add), a Gemm with transB and
+    one without, sharing nothing."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(13)
+        self.a = nn.Linear(128, 256)
+        self.b = nn.Parameter(torch.randn(256, 192) / 16)  # Gemm, transB = 0
+        self.c = nn.Linear(192, 96)                          # Gemm, transB = 1
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        y = torch.addmm(torch.zeros(192), y.reshape(-1, 256), self.b)
+        return self.c(y)
+
+
+def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
+    x = np.random.default_rng(14).standard_normal((6, 128)).astype(np.float32)
+    module = Projections()
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}})
+    assert ops["Gemm"] == 0 and ops["kiln::FusedMatMul"] == 3, ops
+    # The written model holds plain weights again, with the values the model came with.
+    m = onnx.load(str(tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    assert not any("kiln_packed" in name for name in inits), list(inits)
+    weights = sorted((w for w in inits.values() if w.ndim == 2), key=lambda w: w.shape)
+    want = sorted([module.a.weight.detach().numpy().T, module.b.detach().numpy(), module.c.weight.detach().numpy().T],
+                  key=lambda w: w.shape)
+    for got, expected in zip(weights, want):
+        np.testing.assert_array_equal(got, expected)
+    # other batch sizes through the packed weights
+    for n in (1, 17):
+        xn = np.random.default_rng(n).standard_normal((n, 128)).astype(np.float32)
+        with torch.no_grad():
+            ref = module(torch.from_numpy(xn)).numpy()
+        np.testing.assert_allclose(run(data, {"in0": xn}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref,
+                                   rtol=1e-4, atol=1e-5)

@@ -226,6 +226,11 @@ NodeEvent node_event(const ir::Node& node, const std::vector<Value>& slots, cons
       e.output_shapes.push_back(slots[size_t(v)].tensor().shape());
       e.output_types.push_back(dtype_name(slots[size_t(v)].tensor().dtype()));
     }
+  // A weight packed at load reports the shape and type it has in the model.
+  if (const ir::Attribute* kn = node.attr("kiln_packed_shape"); kn && e.input_shapes.size() > 1) {
+    e.input_shapes[1] = Shape(kn->ints.begin(), kn->ints.end());
+    e.input_types[1] = dtype_name(DType::Float32);
+  }
   return e;
 }
 }  // namespace

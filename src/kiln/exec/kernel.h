@@ -116,6 +116,17 @@ struct KernelSource {
   static const KernelSource& registry_only();
 };
 
+// Load-time weight packing an op file owns. After the optimizer, `pack` may give the op's nodes
+// their constant weights in the layout the kernel computes with, dropping the plain copy so a
+// session holds each weight once; `unpack` restores plain weights in a copy of the graph that
+// is to be written out as ONNX.
+struct WeightPacking {
+  using Rewrite = void (*)(ir::Graph&);
+  WeightPacking(Rewrite pack, Rewrite unpack);
+  static void pack_all(ir::Graph& graph);
+  static void unpack_all(ir::Graph& graph);
+};
+
 // Registers a kernel at static-initialization time; the op's file holds the only mention.
 struct OpRegistration {
   OpRegistration(const std::string& op_type, KernelFactory f) : OpRegistration("", op_type, 1, std::move(f)) {}

@@ -51,4 +51,21 @@ std::vector<std::string> KernelRegistry::op_types(const std::string& domain) con
   return out;
 }
 
+namespace {
+std::vector<std::pair<WeightPacking::Rewrite, WeightPacking::Rewrite>>& packings() {
+  static std::vector<std::pair<WeightPacking::Rewrite, WeightPacking::Rewrite>> list;
+  return list;
+}
+}  // namespace
+
+WeightPacking::WeightPacking(Rewrite pack, Rewrite unpack) { packings().push_back({pack, unpack}); }
+
+void WeightPacking::pack_all(ir::Graph& graph) {
+  for (auto& [pack, unpack] : packings()) pack(graph);
+}
+
+void WeightPacking::unpack_all(ir::Graph& graph) {
+  for (auto& [pack, unpack] : packings()) unpack(graph);
+}
+
 }  // namespace kiln

@@ -49,11 +49,18 @@ Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
     fail(ErrorCode::NotImplemented, os.str());
   }
   optimize_graph(*model_, config_);
+  if (config_.optimization != OptLevel::Disabled) WeightPacking::pack_all(model_->graph);
   plan_ = build_execution_plan(model_->graph);
   idle_.push_back(std::make_unique<Frame>(plan_, nullptr, &config_.kernels));  // builds every kernel once, now
 }
 
 Session::~Session() = default;
+
+ir::Model Session::optimized_model() const {
+  ir::Model copy = *model_;  // tensors share storage: only unpacked weights are new
+  WeightPacking::unpack_all(copy.graph);
+  return copy;
+}
 
 std::vector<const ir::ValueInfo*> Session::inputs() const {
   std::vector<const ir::ValueInfo*> out;

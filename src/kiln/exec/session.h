@@ -38,6 +38,8 @@ class Session {
   Profiler* profiler() { return profiler_.get(); }
 
   const ir::Model& model() const { return *model_; }
+  // The optimized model as ONNX can hold it: packed weights back in their plain layout.
+  ir::Model optimized_model() const;
   const SessionConfig& config() const { return config_; }
   int threads() const { return threads_; }
   // Declared inputs a caller must feed (initializers excluded).

@@ -4,13 +4,13 @@
 #include <onnx/onnx_pb.h>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "kiln/core/error.h"
@@ -422,32 +422,15 @@ std::shared_ptr<ir::Model> import_model(onnx::ModelProto& mp, const std::string&
   return m;
 }
 
-// A file mapped read-only for the parse: the parser reads the page cache directly.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot open the file");
-    struct stat st {};
-    if (::fstat(fd, &st) == 0) size_ = size_t(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      data_ = p == MAP_FAILED ? nullptr : p;
-    }
-    ::close(fd);
-    if (size_ > 0 && !data_) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot map the file");
+// An open file descriptor, closed on scope exit.
+struct FileHandle {
+  int fd;
+  explicit FileHandle(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~FileHandle() {
+    if (fd >= 0) ::close(fd);
   }
-  ~MappedFile() {
-    if (data_) ::munmap(data_, size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const void* data() const { return data_ ? data_ : ""; }
-  size_t size() const { return size_; }
-
- private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
 };
 
 bool parse(onnx::ModelProto& mp, const void* data, size_t size) {
@@ -463,12 +446,20 @@ std::shared_ptr<ir::Model> load_model_file(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: file does not exist");
   if (fs::is_directory(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: it is a directory");
-  MappedFile file(path);
-  if (file.size() >= size_t(INT32_MAX))
-    fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: ", file.size(),
+  FileHandle file(path);
+  struct stat st {};
+  if (file.fd < 0 || ::fstat(file.fd, &st) != 0)
+    fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot open the file");
+  if (size_t(st.st_size) >= size_t(INT32_MAX))
+    fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: ", st.st_size,
          " bytes is over protobuf's 2 GB limit; store the weights as external data");
+  // Streamed through a small buffer: the file's bytes are never all in memory beside the
+  // parsed model, whose weight bytes become the tensors.
   onnx::ModelProto mp;
-  if (!parse(mp, file.data(), file.size()))
+  google::protobuf::io::FileInputStream raw(file.fd, 1 << 20);
+  google::protobuf::io::CodedInputStream in(&raw);
+  in.SetTotalBytesLimit(INT32_MAX);
+  if (!mp.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage() || raw.GetErrno() != 0)
     fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: the file is not a valid ONNX model (protobuf parsing failed)");
   fs::path base = fs::path(path).parent_path();
   return import_model(mp, path, base.empty() ? fs::current_path() : base);

@@ -5,6 +5,8 @@
 //   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  one Gelu node, approximate="tanh"
 //   MatMul(A, W) -> Add(bias) [-> Relu | Gelu]     kiln::FusedMatMul: bias and activation run
 //                                                  inside oneDNN's matmul
+//   Gemm(A, W, bias) with constant W, alpha = beta = 1, no transA
+//                                                  kiln::FusedMatMul (W transposed once for transB)
 // W and the bias must be initializers; the fused node keeps the last node's output name.
 #include <algorithm>
 #include <cmath>
@@ -175,6 +177,51 @@ bool match_any_gelu(const ir::Graph& g, const GraphView& view, size_t i, std::ve
   return true;
 }
 
+// Gemm as a matmul: one kernel (and one load-time weight packing) for every projection.
+void gemm_as_matmul(ir::Graph& g) {
+  GraphView view(g);
+  for (ir::Node& n : g.nodes) {
+    if (!is_op(n, "Gemm") || n.inputs.size() < 2 || n.outputs.size() != 1) continue;
+    if (n.attr_float("alpha", 1.f) != 1.f || n.attr_float("beta", 1.f) != 1.f || n.attr_int("transA", 0) != 0) continue;
+    const Tensor* w = view.constant(n.inputs[1]);
+    if (!w || w->dtype() != DType::Float32 || w->rank() != 2) continue;
+    const bool trans = n.attr_int("transB", 0) != 0;
+    const int64_t cols = trans ? w->dim(0) : w->dim(1);
+    const Tensor* c = n.has_input(2) ? view.constant(n.inputs[2]) : nullptr;
+    if (n.has_input(2) && (!c || c->dtype() != DType::Float32 || c->rank() == 0 || c->size() != cols ||
+                            c->dim(c->rank() - 1) != cols))
+      continue;
+    std::string weight = n.inputs[1];
+    if (trans) {
+      if (view.readers(weight) != 1 || view.is_graph_output(weight)) continue;  // W^T replaces W
+      const int64_t k = w->dim(1);
+      Tensor wt(DType::Float32, {k, cols});
+      const float* src = w->data<float>();
+      float* dst = wt.data<float>();
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t i = 0; i < k; ++i) dst[i * cols + j] = src[j * k + i];
+      g.initializers.erase(weight);
+      weight += "/transposed";
+      while (g.initializers.count(weight)) weight += "_";
+      g.initializers[weight] = wt;
+    }
+    ir::Node f;
+    f.name = n.name;
+    f.inputs = {n.inputs[0], weight};
+    f.outputs = n.outputs;
+    if (c) {
+      f.domain = "kiln";
+      f.op_type = "FusedMatMul";
+      f.opset = 1;
+      f.inputs.push_back(n.inputs[2]);
+    } else {
+      f.op_type = "MatMul";
+      f.opset = 13;
+    }
+    n = std::move(f);
+  }
+}
+
 void fuse_bias_activation(ir::Graph& g) {
   GraphView view(g);
   std::set<size_t> dead;
@@ -280,6 +327,7 @@ bool match_layer_norm(const ir::Graph& g, const GraphView& view, size_t m, std::
 void fuse_transformer_ops(ir::Graph& g) {
   replace_chains(g, match_layer_norm);
   replace_chains(g, match_any_gelu);
+  gemm_as_matmul(g);
   fuse_bias_activation(g);
 }
 

@@ -250,7 +250,7 @@ class PySession {
   py::list overridable_initializers() const { return value_infos(session_->overridable_initializers()); }
   int threads() const { return session_->threads(); }
   // The graph as Kiln runs it (after folding and fusions), as ONNX model bytes.
-  py::bytes optimized_model() const { return py::bytes(export_model(session_->model())); }
+  py::bytes optimized_model() const { return py::bytes(export_model(session_->optimized_model())); }
 
   // Node and run events recorded since the last call, as dicts (times in microseconds).
   py::dict take_profile() {

@@ -4,24 +4,132 @@
 // kiln::FusedMatMul (made by the graph optimizer) is MatMul with a constant 2-D weight, a
 // constant bias of N values (input 2) and an optional `activation` ("Relu", "Gelu" with erf,
 // "GeluTanh"), all applied by oneDNN while the output is still in cache.
+//
+// Load-time packing (any optimization level but disabled): a constant 2-D float weight that
+// only matmuls read is replaced by its bytes in oneDNN's matmul layout (a uint8 initializer),
+// with that layout in `kiln_packed_desc`, [K, N] in `kiln_packed_shape` and the plain name in
+// `kiln_packed_from`; the plain copy is dropped, so the session holds each weight once. oneDNN
+// picks the same weight layout for every M, so one packing serves every input shape.
+#include <cstring>
+#include <map>
 #include <unordered_map>
 
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
+#include "kiln/passes/graph_view.h"
 
 namespace kiln {
 namespace {
+
+bool is_matmul(const ir::Node& n) {
+  return (n.domain.empty() && n.op_type == "MatMul") || (n.domain == "kiln" && n.op_type == "FusedMatMul");
+}
+
+// The layout oneDNN's matmul wants for a constant [K, N] float weight.
+dnnl::memory::desc packed_layout(int64_t k, int64_t n) {
+  using tag = dnnl::memory::format_tag;
+  const auto f32 = dnnl::memory::data_type::f32;
+  dnnl::matmul::desc d(dnnl::memory::desc({1, k}, f32, tag::ab), dnnl::memory::desc({k, n}, f32, tag::any),
+                       dnnl::memory::desc({1, n}, f32, tag::ab));
+  return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
+}
+
+dnnl::memory::desc desc_from_attr(const ir::Node& n) {
+  const std::string bytes = n.attr_string("kiln_packed_desc", "");
+  if (bytes.size() != sizeof(dnnl_memory_desc_t))
+    fail(ErrorCode::InvalidGraph, "kiln_packed_desc holds ", bytes.size(), " bytes, not a oneDNN memory descriptor");
+  dnnl_memory_desc_t d;
+  std::memcpy(&d, bytes.data(), sizeof d);
+  return dnnl::memory::desc(d);
+}
+
+void reorder(const dnnl::memory::desc& from, const void* src, const dnnl::memory::desc& to, void* dst) {
+  dnnl::memory a = wrap(from, src), b = wrap(to, dst);
+  dnnl::reorder(a, b).execute(dnnl_stream(), a, b);
+  dnnl_stream().wait();
+}
+
+void set_attr(ir::Node& n, const char* key, ir::Attribute a) { n.attrs[key] = std::move(a); }
+
+void pack_matmul_weights(ir::Graph& g) {
+  std::map<std::string, std::vector<size_t>> readers;  // weight -> packable matmuls reading it as B
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    if (is_matmul(n) && n.inputs.size() >= 2 && !n.has_attr("kiln_bf16")) readers[n.inputs[1]].push_back(i);
+  }
+  GraphView view(g);
+  for (const auto& [w, nodes] : readers) {
+    const Tensor* t = view.constant(w);
+    // Small weights stay as they are: packing pads them, and there is little to save.
+    if (!t || t->dtype() != DType::Float32 || t->rank() != 2 || t->bytes() < (64 << 10) || view.is_graph_output(w) ||
+        view.readers(w) != int(nodes.size()))
+      continue;
+    const int64_t k = t->dim(0), cols = t->dim(1);
+    const dnnl::memory::desc layout = packed_layout(k, cols), plain = plain_desc(t->shape(), DType::Float32);
+    if (layout == plain) continue;
+    Tensor bytes(DType::UInt8, {int64_t(layout.get_size())});
+    reorder(plain, t->raw(), layout, bytes.raw());
+    std::string name = w + "/kiln_packed";
+    while (g.initializers.count(name)) name += "_";
+    g.initializers[name] = bytes;
+    ir::Attribute desc, shape, from;
+    desc.kind = from.kind = ir::Attribute::Kind::String;
+    desc.s = std::string(reinterpret_cast<const char*>(&layout.data), sizeof(dnnl_memory_desc_t));
+    from.s = w;
+    shape.kind = ir::Attribute::Kind::Ints;
+    shape.ints = {k, cols};
+    for (size_t i : nodes) {
+      ir::Node& n = g.nodes[i];
+      n.inputs[1] = name;
+      set_attr(n, "kiln_packed_desc", desc);
+      set_attr(n, "kiln_packed_shape", shape);
+      set_attr(n, "kiln_packed_from", from);
+    }
+    g.initializers.erase(w);  // one weight at a time: the plain copy goes before the next is packed
+  }
+}
+
+void unpack_matmul_weights(ir::Graph& g) {
+  std::map<std::string, int> unpacked;
+  for (auto& n : g.nodes) {
+    if (!is_matmul(n) || !n.has_attr("kiln_packed_desc")) continue;
+    const std::string w = n.attr_string("kiln_packed_from", "");
+    const std::vector<int64_t> shape = n.attr_ints("kiln_packed_shape");
+    if (!g.initializers.count(w)) {
+      Tensor plain(DType::Float32, Shape(shape.begin(), shape.end()));
+      reorder(desc_from_attr(n), g.initializers.at(n.inputs[1]).raw(), plain_desc(plain.shape(), DType::Float32),
+              plain.raw());
+      g.initializers[w] = plain;
+    }
+    ++unpacked[n.inputs[1]];
+    n.inputs[1] = w;
+    for (const char* key : {"kiln_packed_desc", "kiln_packed_shape", "kiln_packed_from"}) n.attrs.erase(key);
+  }
+  for (const auto& [name, count] : unpacked) g.initializers.erase(name);
+}
+
+const WeightPacking kMatMulPacking{pack_matmul_weights, unpack_matmul_weights};
 
 class MatMul : public Kernel {
  public:
   explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {
     const ir::Node& node = init.node;
+    if (node.has_attr("kiln_packed_desc")) {
+      const std::vector<int64_t> kn = node.attr_ints("kiln_packed_shape");
+      packed_layout_ = desc_from_attr(node);
+      if (!weight_ || kn.size() != 2 || weight_->dtype() != DType::UInt8 || size_t(weight_->size()) != packed_layout_.get_size())
+        fail(ErrorCode::InvalidGraph, "a packed weight must be a constant of ", packed_layout_.get_size(),
+             " bytes with kiln_packed_shape [K, N]");
+      packed_shape_ = Shape(kn.begin(), kn.end());
+    }
     bf16_ = node.attr_int("kiln_bf16", 0) != 0 && weight_ && weight_->rank() == 2;
     if (node.op_type != "FusedMatMul") return;
     bias_ = init.constant(2);
-    if (!weight_ || weight_->rank() != 2 || !bias_ || bias_->size() != weight_->dim(1) ||
-        weight_->dtype() != DType::Float32 || bias_->dtype() != DType::Float32)
+    const int64_t n = packed_shape_.empty() ? (weight_ ? weight_->dim(1) : -1) : packed_shape_[1];
+    const DType wtype = packed_shape_.empty() && weight_ ? weight_->dtype() : DType::Float32;
+    if (!weight_ || (packed_shape_.empty() && weight_->rank() != 2) || !bias_ || bias_->size() != n ||
+        wtype != DType::Float32 || bias_->dtype() != DType::Float32)
       fail(ErrorCode::InvalidGraph, "FusedMatMul needs a constant 2-D float weight and a constant bias of N values");
     const std::string act = node.attr_string("activation", "");
     using alg = dnnl::algorithm;
@@ -33,17 +141,19 @@ class MatMul : public Kernel {
 
   void prepare(OpContext& ctx) override {
     const Tensor& a = ctx.input(0);
-    const Tensor& b = ctx.input(1);
-    if (a.dtype() != b.dtype())
-      fail(ErrorCode::InvalidArgument, "A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b.dtype()));
-    if (a.rank() == 0 || b.rank() == 0) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
-    Shape sa = a.shape(), sb = b.shape();
+    const bool prepacked = !packed_shape_.empty();
+    const DType b_type = prepacked ? DType::Float32 : ctx.input(1).dtype();
+    const Shape& b_shape = prepacked ? packed_shape_ : ctx.input(1).shape();
+    if (a.dtype() != b_type)
+      fail(ErrorCode::InvalidArgument, "A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b_type));
+    if (a.rank() == 0 || b_shape.empty()) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
+    Shape sa = a.shape(), sb = b_shape;
     const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
     if (a_vec) sa.insert(sa.begin(), 1);
     if (b_vec) sb.push_back(1);
     const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
     if (sb[sb.size() - 2] != k)
-      fail(ErrorCode::InvalidArgument, "A ", shape_str(a.shape()), " and B ", shape_str(b.shape()),
+      fail(ErrorCode::InvalidArgument, "A ", shape_str(a.shape()), " and B ", shape_str(b_shape),
            " do not match: A has K=", k, ", B has K=", sb[sb.size() - 2]);
     Shape batch = broadcast_shapes({Shape(sa.begin(), sa.end() - 2), Shape(sb.begin(), sb.end() - 2)});
     Shape out = batch;
@@ -54,7 +164,7 @@ class MatMul : public Kernel {
     use_dnnl_ = dtype_ == DType::Float32 && shape_size(out) > 0 && k > 0;
     sa_ = sa, sb_ = sb, batch_ = batch, m_ = m, k_ = k, n_ = n;
     if (!use_dnnl_) {
-      if (bias_) fail(ErrorCode::InvalidArgument, "FusedMatMul takes float inputs with K > 0");
+      if (dtype_ != DType::Float32 && bias_) fail(ErrorCode::InvalidArgument, "FusedMatMul takes float inputs");
       return;
     }
     using tag = dnnl::memory::format_tag;
@@ -62,8 +172,6 @@ class MatMul : public Kernel {
       const int64_t rows = shape_size(sa) / k;
       auto a_md = plain_desc({rows, k}, bf16_ ? DType::BFloat16 : dtype_);
       auto c_md = plain_desc({rows, n}, dtype_);
-      const auto w_type = bf16_ ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
-      auto b_md = weight_ ? dnnl::memory::desc({k, n}, w_type, tag::any) : plain_desc({k, n}, dtype_);
       if (bf16_) {  // fast-math: A is converted to bfloat16 on each run, W once
         a_f32_md_ = plain_desc({rows, k}, dtype_);
         a_bf16_ = dnnl::memory(a_md, dnnl_engine());
@@ -75,11 +183,25 @@ class MatMul : public Kernel {
         ops.append_eltwise(1.f, activation_, 0.f, 0.f);
         attr.set_post_ops(ops);
       }
-      auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md, plain_desc({1, n}, dtype_), c_md)
-                        : dnnl::matmul::desc(a_md, b_md, c_md);
-      auto pd = dnnl::matmul::primitive_desc(desc, attr, dnnl_engine());
+      auto make_pd = [&](const dnnl::memory::desc& b_md) {
+        auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md, plain_desc({1, n}, dtype_), c_md)
+                          : dnnl::matmul::desc(a_md, b_md, c_md);
+        return dnnl::matmul::primitive_desc(desc, attr, dnnl_engine());
+      };
+      a_md_ = a_md, c_md_ = c_md;
+      if (prepacked) {
+        try {
+          prim_ = dnnl::matmul(make_pd(packed_layout_));
+          b_md_ = packed_layout_;
+          return;
+        } catch (const dnnl::error&) {
+          unpack_weight();  // a layout this A's primitive does not take: back to plain, packed anew
+        }
+      }
+      const auto w_type = bf16_ ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+      auto pd = make_pd(weight_ ? dnnl::memory::desc({k, n}, w_type, tag::any) : plain_desc({k, n}, dtype_));
       prim_ = dnnl::matmul(pd);
-      a_md_ = a_md, c_md_ = c_md, b_md_ = pd.weights_desc();
+      b_md_ = pd.weights_desc();
       auto b_plain = plain_desc({k, n}, dtype_);
       packed_.pack(weight_, b_plain, pd.weights_desc());
       if (!packed_) b_md_ = b_plain;
@@ -107,7 +229,8 @@ class MatMul : public Kernel {
     if (c.size() == 0) return;
     if (!use_dnnl_) return reference(a, b, c);
     auto& stream = dnnl_stream();
-    dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, b.raw());
+    // A load-time packed weight is the initializer itself, b_md_ its layout.
+    dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());
     dnnl::memory am = wrap(a_md_, a.raw());
     if (bf16_) {
       dnnl::memory a_f32 = wrap(a_f32_md_, a.raw());
@@ -155,8 +278,18 @@ class MatMul : public Kernel {
     });
   }
 
+  void unpack_weight() {
+    plain_weight_ = Tensor(DType::Float32, packed_shape_);
+    reorder(packed_layout_, weight_->raw(), plain_desc(packed_shape_, DType::Float32), plain_weight_.raw());
+    weight_ = &plain_weight_;
+    packed_shape_.clear();
+  }
+
   const Tensor* weight_;
   const Tensor* bias_ = nullptr;
+  Shape packed_shape_;  // [K, N] of a load-time packed weight, else empty
+  dnnl::memory::desc packed_layout_;
+  Tensor plain_weight_;  // the packed weight unpacked, if its layout stopped fitting
   bool bf16_ = false;  // kiln_bf16 (fast-math)
   dnnl::memory::desc a_f32_md_;
   dnnl::memory a_bf16_;
