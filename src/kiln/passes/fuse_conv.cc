@@ -125,10 +125,12 @@ int silu_mul(const ir::Graph& g, const GraphView& view, const std::string& y) {
 
 void fuse_convolutions(ir::Graph& g) {
   for (bool changed = true; changed;) {
+    // One sweep makes every rewrite whose nodes it has not touched yet; the next sweep, on a
+    // fresh view, chains further ones (Conv+BN, then + activation).
     changed = false;
     GraphView view(g);
     std::set<size_t> dead;
-    for (size_t i = 0; i < g.nodes.size() && !changed; ++i) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
       ir::Node& conv = g.nodes[i];
       const bool plain = is_float_conv(conv, view);
       const bool fused = conv.domain == "kiln" && conv.op_type == "FusedConv";
@@ -137,7 +139,7 @@ void fuse_convolutions(ir::Graph& g) {
       if (!conv.has_attr("activation")) {
         const std::string y = conv.outputs[0];
         const int mul = silu_mul(g, view, y);
-        if (mul >= 0) {
+        if (mul >= 0 && !dead.count(size_t(mul))) {
           ir::Node f = conv;
           f.domain = "kiln";
           f.op_type = "FusedConv";
@@ -156,7 +158,7 @@ void fuse_convolutions(ir::Graph& g) {
         }
       }
       int r = view.sole_reader(conv.outputs[0]);
-      if (r < 0) continue;
+      if (r < 0 || dead.count(size_t(r))) continue;
       ir::Node& next = g.nodes[size_t(r)];
       if (plain && next.domain.empty() && next.op_type == "BatchNormalization" && next.inputs[0] == conv.outputs[0]) {
         if (fold_batch_norm(g, conv, next, view)) dead.insert(size_t(r)), changed = true;

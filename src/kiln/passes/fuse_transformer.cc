@@ -198,8 +198,11 @@ void gemm_as_matmul(ir::Graph& g) {
       Tensor wt(DType::Float32, {k, cols});
       const float* src = w->data<float>();
       float* dst = wt.data<float>();
-      for (int64_t j = 0; j < cols; ++j)
-        for (int64_t i = 0; i < k; ++i) dst[i * cols + j] = src[j * k + i];
+      constexpr int64_t kTile = 32;  // tile by tile: both sides stay in cache
+      for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+        for (int64_t i0 = 0; i0 < k; i0 += kTile)
+          for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j)
+            for (int64_t i = i0; i < std::min(k, i0 + kTile); ++i) dst[i * cols + j] = src[j * k + i];
       g.initializers.erase(weight);
       weight += "/transposed";
       while (g.initializers.count(weight)) weight += "_";
