@@ -210,7 +210,7 @@ void ConvKernel::prepare(OpContext& ctx) {
   try {
     if (use_dnnl_) {
       const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
-      threads_ = flops < 2e6 ? 1 : 0;
+      threads_ = flops < 3e5 ? 1 : 0;
       ThreadLimit limit(threads_);
       prepare_dnnl(x, w, y_shape);
     }
