@@ -1,0 +1,45 @@
+// Ops that read and write channels-last storage when the layout pass marks them kiln_nhwc: the
+// shapes stay logical [N, C, H, W], the bytes are in [N, H, W, C] order (written out below).
+#include "op_tester.h"
+
+namespace kiln::test {
+
+TEST(ChannelsLast, AddBroadcastsAPerChannelScale) {
+  // x [1, 2, 2, 3] stored NHWC: pixel (h, w) holds channel values {10h + w, 100 + 10h + w}.
+  std::vector<float> x, y;
+  for (int h = 0; h < 2; ++h)
+    for (int w = 0; w < 3; ++w)
+      for (int c = 0; c < 2; ++c) {
+        x.push_back(float(100 * c + 10 * h + w));
+        y.push_back(float(100 * c + 10 * h + w + 1000 * (c + 1)));
+      }
+  OpTester("Add").attr("kiln_nhwc", 1).input<float>("A", {1, 2, 2, 3}, x).input<float>("B", {1, 2, 1, 1}, {1000, 2000})
+      .output<float>("C", {1, 2, 2, 3}, y).run();
+  // a [C, 1, 1] operand reads the same in both layouts too
+  OpTester("Mul").attr("kiln_nhwc", 1).input<float>("A", {1, 2, 2, 3}, x).input<float>("B", {2, 1, 1}, {1, -1})
+      .output<float>("C", {1, 2, 2, 3}, [&] {
+        std::vector<float> v = x;
+        for (size_t i = 1; i < v.size(); i += 2) v[i] = -v[i];
+        return v;
+      }()).run();
+}
+
+TEST(ChannelsLast, RefusesAnOperandStoredNchw) {
+  OpTester("Add").attr("kiln_nhwc", 1).input<float>("A", {1, 2, 2, 3}, std::vector<float>(12, 1.f))
+      .input<float>("B", {3}, {1, 2, 3}).output<float>("C", {1, 2, 2, 3}, std::vector<float>(12))
+      .expect_failure("is stored NCHW and is not [.., C, 1, 1]");
+}
+
+TEST(ChannelsLast, GlobalAveragePoolConcatAndMaxPool) {
+  // x [1, 2, 2, 2] NHWC: pixels (0,0) (0,1) (1,0) (1,1) hold channel pairs.
+  const std::vector<float> x = {1, 10, 2, 20, 3, 30, 6, 60};
+  OpTester("GlobalAveragePool").attr("kiln_nhwc", 1).input<float>("X", {1, 2, 2, 2}, x)
+      .output<float>("Y", {1, 2, 1, 1}, {3, 30}).run();
+  OpTester("MaxPool").attr("kiln_nhwc", 1).attr("kernel_shape", std::vector<int64_t>{2, 2})
+      .input<float>("X", {1, 2, 2, 2}, x).output<float>("Y", {1, 2, 1, 1}, {6, 60}).run();
+  // Concat on channels: each pixel's channels of A, then of B.
+  OpTester("Concat").attr("kiln_nhwc", 1).attr("axis", 1).input<float>("A", {1, 1, 1, 2}, {7, 8})
+      .input<float>("B", {1, 2, 1, 2}, {1, 10, 2, 20}).output<float>("C", {1, 3, 1, 2}, {7, 1, 10, 8, 2, 20}).run();
+}
+
+}  // namespace kiln::test
