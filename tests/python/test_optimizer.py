@@ -239,3 +239,27 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
             ref = module(torch.from_numpy(xn)).numpy()
         np.testing.assert_allclose(run(data, {"in0": xn}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref,
                                    rtol=1e-4, atol=1e-5)
+
+
+class SelfAttention(nn.Module):
+    """Attention as exporters write it: heads split by Reshape + Transpose, K transposed for
+    the scores, heads merged by Transpose + Reshape."""
+
+    def __init__(self, d=32, heads=4):
+        super().__init__()
+        torch.manual_seed(15)
+        self.h, self.qkv, self.out = heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x):
+        b, s, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=-1)
+        split = lambda t: t.reshape(b, s, self.h, d // self.h).transpose(1, 2)  # noqa: E731
+        q, k, v = split(q), split(k), split(v)
+        p = torch.softmax(q @ k.transpose(-1, -2) / (d // self.h) ** 0.5, dim=-1)
+        return self.out((p @ v).transpose(1, 2).reshape(b, s, d))
+
+
+def test_attention_transposes_fold_into_matmul(tmp_path):
+    x = np.random.default_rng(16).standard_normal((2, 9, 32)).astype(np.float32)
+    _, ops = optimized_ops(SelfAttention(), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
+    assert ops["Transpose"] == 0 and ops["kiln::MatMul"] == 2, ops

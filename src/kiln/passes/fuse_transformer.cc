@@ -5,6 +5,8 @@
 //   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  one Gelu node, approximate="tanh"
 //   MatMul(A, W) -> Add(bias) [-> Relu | Gelu]     kiln::FusedMatMul: bias and activation run
 //                                                  inside oneDNN's matmul
+//   Transpose -> MatMul -> Transpose (attention's head splits and merges)
+//                                                  kiln::MatMul reading and writing through strides
 //   Gemm(A, W, bias) with constant W, alpha = beta = 1, no transA
 //                                                  kiln::FusedMatMul (W transposed once for transB)
 // W and the bias must be initializers; the fused node keeps the last node's output name.
@@ -177,6 +179,45 @@ bool match_any_gelu(const ir::Graph& g, const GraphView& view, size_t i, std::ve
   return true;
 }
 
+// A batched MatMul whose operands are Transposes read by nothing else, or whose result only a
+// Transpose reads, takes them as views (kiln::MatMul's perm_a, perm_b, perm_y).
+void fold_transposes_into_matmul(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  auto transpose = [&](int i) -> const ir::Node* {
+    if (i < 0 || dead.count(size_t(i))) return nullptr;
+    const ir::Node& t = g.nodes[size_t(i)];
+    return is_op(t, "Transpose") && t.attr_ints("perm").size() >= 3 ? &t : nullptr;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
+    if (!is_op(n, "MatMul") || n.inputs.size() != 2 || n.outputs.size() != 1 || n.inputs[0] == n.inputs[1]) continue;
+    ir::Node f = n;
+    f.domain = "kiln";
+    f.opset = 1;
+    std::vector<size_t> folded;
+    const char* perm_names[2] = {"perm_a", "perm_b"};
+    for (size_t slot = 0; slot < 2; ++slot) {
+      const int p = view.producer(n.inputs[slot]);
+      const ir::Node* t = transpose(p);
+      if (!t || view.sole_reader(n.inputs[slot]) != int(i)) continue;
+      f.inputs[slot] = t->inputs[0];
+      f.attrs[perm_names[slot]] = *t->attr("perm");
+      folded.push_back(size_t(p));
+    }
+    const int r = view.sole_reader(n.outputs[0]);
+    if (const ir::Node* t = transpose(r)) {
+      f.outputs = t->outputs;
+      f.attrs["perm_y"] = *t->attr("perm");
+      folded.push_back(size_t(r));
+    }
+    if (folded.empty()) continue;
+    dead.insert(folded.begin(), folded.end());
+    n = std::move(f);
+  }
+  compact(g, dead);
+}
+
 // Gemm as a matmul: one kernel (and one load-time weight packing) for every projection.
 void gemm_as_matmul(ir::Graph& g) {
   GraphView view(g);
@@ -332,6 +373,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   replace_chains(g, match_any_gelu);
   gemm_as_matmul(g);
   fuse_bias_activation(g);
+  fold_transposes_into_matmul(g);
 }
 
 }  // namespace kiln

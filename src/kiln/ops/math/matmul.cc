@@ -5,6 +5,10 @@
 // constant bias of N values (input 2) and an optional `activation` ("Relu", "Gelu" with erf,
 // "GeluTanh"), all applied by oneDNN while the output is still in cache.
 //
+// kiln::MatMul (made by the optimizer from MatMul next to Transposes, as attention has them):
+// MatMul whose A and B are read as Transpose(A, perm_a) and Transpose(B, perm_b), and whose
+// result is written as Transpose(result, perm_y): oneDNN takes the transposes as strides.
+//
 // Load-time packing (any optimization level but disabled): a constant 2-D float weight that
 // only matmuls read is replaced by its bytes in oneDNN's matmul layout (a uint8 initializer),
 // with that layout in `kiln_packed_desc`, [K, N] in `kiln_packed_shape` and the plain name in
@@ -17,6 +21,7 @@
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
+#include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/passes/graph_view.h"
 
 namespace kiln {
@@ -111,10 +116,37 @@ void unpack_matmul_weights(ir::Graph& g) {
 
 const WeightPacking kMatMulPacking{pack_matmul_weights, unpack_matmul_weights};
 
+// The shape Transpose(t, perm) has; `perm` must reorder t's axes (empty: no transpose).
+Shape permuted(const Shape& shape, const std::vector<int64_t>& perm, const char* what) {
+  if (perm.empty()) return shape;
+  std::vector<bool> seen(shape.size());
+  bool ok = perm.size() == shape.size();
+  for (int64_t p : perm) {
+    ok = ok && p >= 0 && p < int64_t(shape.size()) && !seen[size_t(p)];
+    if (ok) seen[size_t(p)] = true;
+  }
+  if (!ok) fail(ErrorCode::InvalidArgument, what, " ", shape_str(perm), " does not reorder the axes of ", shape_str(shape));
+  Shape out;
+  for (int64_t p : perm) out.push_back(shape[size_t(p)]);
+  return out;
+}
+
+// Strides (elements) of the dense tensor `stored` read through `perm`, padded to `rank`.
+std::vector<int64_t> view_strides(const Shape& stored, const std::vector<int64_t>& perm, size_t rank) {
+  const std::vector<int64_t> dense = tensor_ops::contiguous_strides(stored);
+  std::vector<int64_t> out(rank - stored.size(), shape_size(stored));
+  for (size_t i = 0; i < stored.size(); ++i) out.push_back(perm.empty() ? dense[i] : dense[size_t(perm[i])]);
+  return out;
+}
+
 class MatMul : public Kernel {
  public:
   explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {
     const ir::Node& node = init.node;
+    if (node.domain == "kiln" && node.op_type == "MatMul") {
+      perm_a_ = node.attr_ints("perm_a"), perm_b_ = node.attr_ints("perm_b"), perm_y_ = node.attr_ints("perm_y");
+      weight_ = nullptr;  // read through a view, never packed
+    }
     if (node.has_attr("kiln_packed_desc")) {
       const std::vector<int64_t> kn = node.attr_ints("kiln_packed_shape");
       packed_layout_ = desc_from_attr(node);
@@ -143,23 +175,25 @@ class MatMul : public Kernel {
     const Tensor& a = ctx.input(0);
     const bool prepacked = !packed_shape_.empty();
     const DType b_type = prepacked ? DType::Float32 : ctx.input(1).dtype();
-    const Shape& b_shape = prepacked ? packed_shape_ : ctx.input(1).shape();
+    const Shape a_shape = permuted(a.shape(), perm_a_, "perm_a");
+    const Shape b_shape = prepacked ? packed_shape_ : permuted(ctx.input(1).shape(), perm_b_, "perm_b");
     if (a.dtype() != b_type)
       fail(ErrorCode::InvalidArgument, "A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b_type));
-    if (a.rank() == 0 || b_shape.empty()) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
-    Shape sa = a.shape(), sb = b_shape;
+    if (a_shape.empty() || b_shape.empty()) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
+    Shape sa = a_shape, sb = b_shape;
     const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
     if (a_vec) sa.insert(sa.begin(), 1);
     if (b_vec) sb.push_back(1);
     const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
     if (sb[sb.size() - 2] != k)
-      fail(ErrorCode::InvalidArgument, "A ", shape_str(a.shape()), " and B ", shape_str(b_shape),
+      fail(ErrorCode::InvalidArgument, "A ", shape_str(a_shape), " and B ", shape_str(b_shape),
            " do not match: A has K=", k, ", B has K=", sb[sb.size() - 2]);
     Shape batch = broadcast_shapes({Shape(sa.begin(), sa.end() - 2), Shape(sb.begin(), sb.end() - 2)});
     Shape out = batch;
     if (!a_vec) out.push_back(m);
     if (!b_vec) out.push_back(n);
-    ctx.set_output(0, a.dtype(), out);
+    ctx.set_output(0, a.dtype(), permuted(out, perm_y_, "perm_y"));
+    out_ = out;
     dtype_ = a.dtype();
     use_dnnl_ = dtype_ == DType::Float32 && shape_size(out) > 0 && k > 0;
     sa_ = sa, sb_ = sb, batch_ = batch, m_ = m, k_ = k, n_ = n;
@@ -168,7 +202,8 @@ class MatMul : public Kernel {
       return;
     }
     using tag = dnnl::memory::format_tag;
-    if (sb.size() == 2) {  // fold A's batch into M: one 2-D product with a packable weight
+    const bool views = !perm_a_.empty() || !perm_b_.empty() || !perm_y_.empty();
+    if (sb.size() == 2 && !views) {  // fold A's batch into M: one 2-D product with a packable weight
       const int64_t rows = shape_size(sa) / k;
       auto a_md = plain_desc({rows, k}, bf16_ ? DType::BFloat16 : dtype_);
       auto c_md = plain_desc({rows, n}, dtype_);
@@ -217,6 +252,17 @@ class MatMul : public Kernel {
       pc.push_back(m);
       pc.push_back(n);
       a_md_ = plain_desc(pa, dtype_), b_md_ = plain_desc(pb, dtype_), c_md_ = plain_desc(pc, dtype_);
+      if (views) {  // the transposes as strides over the tensors as stored
+        const auto f32 = dnnl::memory::data_type::f32;
+        a_md_ = dnnl::memory::desc(dnnl_dims(pa), f32, view_strides(a.shape(), perm_a_, r));
+        b_md_ = dnnl::memory::desc(dnnl_dims(pb), f32, view_strides(ctx.input(1).shape(), perm_b_, r));
+        if (!perm_y_.empty()) {  // result element i of C lands where Transpose(C, perm_y) keeps it
+          const std::vector<int64_t> y = tensor_ops::contiguous_strides(permuted(pc, perm_y_, "perm_y"));
+          std::vector<int64_t> c(r);
+          for (size_t i = 0; i < r; ++i) c[size_t(perm_y_[i])] = y[i];
+          c_md_ = dnnl::memory::desc(dnnl_dims(pc), f32, c);
+        }
+      }
       prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), dnnl_engine()));
       packed_ = PackedWeights();
     }
@@ -227,7 +273,7 @@ class MatMul : public Kernel {
     const Tensor& b = ctx.input(1);
     Tensor& c = ctx.output(0);
     if (c.size() == 0) return;
-    if (!use_dnnl_) return reference(a, b, c);
+    if (!use_dnnl_) return reference_through_views(a, b, c);
     auto& stream = dnnl_stream();
     // A load-time packed weight is the initializer itself, b_md_ its layout.
     dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());
@@ -244,6 +290,25 @@ class MatMul : public Kernel {
   }
 
  private:
+  // The reference loop on dense copies of the transposed views.
+  void reference_through_views(const Tensor& a, const Tensor& b, Tensor& c) {
+    if (perm_a_.empty() && perm_b_.empty() && perm_y_.empty()) return reference(a, b, c);
+    auto dense = [](const Tensor& t, const std::vector<int64_t>& perm) {
+      if (perm.empty()) return t;
+      Tensor out(t.dtype(), permuted(t.shape(), perm, "perm"));
+      tensor_ops::dispatch_elements(t.dtype(), [&]<typename T>() {
+        tensor_ops::permute(tensor_ops::elems<T>(t), t.shape(), perm, tensor_ops::elems<T>(out));
+      });
+      return out;
+    };
+    Tensor result = perm_y_.empty() ? c : Tensor(c.dtype(), out_);
+    reference(dense(a, perm_a_), dense(b, perm_b_), result);
+    if (perm_y_.empty()) return;
+    tensor_ops::dispatch_elements(c.dtype(), [&]<typename T>() {
+      tensor_ops::permute(tensor_ops::elems<T>(result), result.shape(), perm_y_, tensor_ops::elems<T>(c));
+    });
+  }
+
   // Every type oneDNN does not take: a plain triple loop over broadcast batches.
   void reference(const Tensor& a, const Tensor& b, Tensor& c) {
     dispatch(TypeList<double, int32_t, int64_t, uint32_t, uint64_t, float>{}, dtype_, "MatMul", [&]<typename T>() {
@@ -290,6 +355,8 @@ class MatMul : public Kernel {
   Shape packed_shape_;  // [K, N] of a load-time packed weight, else empty
   dnnl::memory::desc packed_layout_;
   Tensor plain_weight_;  // the packed weight unpacked, if its layout stopped fitting
+  std::vector<int64_t> perm_a_, perm_b_, perm_y_;  // kiln::MatMul's transposed views
+  Shape out_;  // the product's shape before perm_y
   bool bf16_ = false;  // kiln_bf16 (fast-math)
   dnnl::memory::desc a_f32_md_;
   dnnl::memory a_bf16_;
@@ -306,6 +373,7 @@ class MatMul : public Kernel {
 
 const OpRegistration kMatMul{"MatMul", make_kernel<MatMul>};
 const OpRegistration kFusedMatMul{"kiln", "FusedMatMul", 1, make_kernel<MatMul>};
+const OpRegistration kViewMatMul{"kiln", "MatMul", 1, make_kernel<MatMul>};
 
 }  // namespace
 }  // namespace kiln
