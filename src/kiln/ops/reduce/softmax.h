@@ -145,6 +145,7 @@ class SoftmaxFamily : public Kernel {
   void rows(const T* x, T* y) const {
     const int64_t n = n_;
     parallel_for(outer_, std::max<int64_t>(1, 8192 / n), [&](int64_t s, int64_t e) {
+      fastmath::FlushSubnormals flush;  // per thread: MXCSR is each thread's own
       for (int64_t o = s; o < e; ++o) {
         const T* xr = x + o * n;
         T* yr = y + o * n;
@@ -177,6 +178,7 @@ class SoftmaxFamily : public Kernel {
     const int64_t n = n_, inner = inner_;
     const int64_t blocks = (inner + kBlock - 1) / kBlock;
     parallel_for(outer_ * blocks, std::max<int64_t>(1, 8192 / (n * std::min(inner, kBlock))), [&](int64_t s, int64_t e) {
+      fastmath::FlushSubnormals flush;
       T m[kBlock], acc[kBlock], tmp[kBlock];
       for (int64_t w = s; w < e; ++w) {
         const int64_t c0 = (w % blocks) * kBlock, len = std::min(kBlock, inner - c0);
