@@ -46,6 +46,17 @@ TEST(Transpose, DefaultPermAndStrings) {
       .output<float>("Y", {2}, {1, 2}).expect_failure("perm entry 1 is out of range");
 }
 
+TEST(Transpose, MovingOnlyDimsOfSizeOneKeepsTheOrder) {
+  // [1, 3, 2] -> [3, 1, 2] and [2, 1, 3] -> [1, 2, 3]: the same elements in the same order (a view)
+  OpTester("Transpose").input<float>("X", {1, 3, 2}, {1, 2, 3, 4, 5, 6}).attr("perm", std::vector<int64_t>{1, 0, 2})
+      .output<float>("Y", {3, 1, 2}, {1, 2, 3, 4, 5, 6}).run();
+  OpTester("Transpose").input<float>("X", {2, 1, 3}, {1, 2, 3, 4, 5, 6}).attr("perm", std::vector<int64_t>{1, 0, 2})
+      .output<float>("Y", {1, 2, 3}, {1, 2, 3, 4, 5, 6}).run();
+  // the two dims of size > 1 swap: a copy
+  OpTester("Transpose").input<float>("X", {3, 1, 2}, {1, 2, 3, 4, 5, 6}).attr("perm", std::vector<int64_t>{2, 1, 0})
+      .output<float>("Y", {2, 1, 3}, {1, 3, 5, 2, 4, 6}).run();
+}
+
 TEST(DepthToSpace, DcrAndCrd) {
   // [1, 4, 1, 1] channels c0..c3 -> a 2x2 block; CRD reads the channels in the same order here.
   OpTester("DepthToSpace").input<float>("X", {1, 4, 1, 1}, {0, 1, 2, 3}).attr("blocksize", 2)

@@ -245,21 +245,26 @@ class SelfAttention(nn.Module):
     """Attention as exporters write it: heads split by Reshape + Transpose, K transposed for
     the scores, heads merged by Transpose + Reshape."""
 
-    def __init__(self, d=32, heads=4):
+    def __init__(self, d=32, heads=4, scale_query=False):
         super().__init__()
         torch.manual_seed(15)
-        self.h, self.qkv, self.out = heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.d, self.h, self.qkv, self.out = d, heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.scale_query = scale_query  # as PyTorch's own attention does: q / sqrt(d) before q k^T
 
     def forward(self, x):
-        b, s, d = x.shape
+        b, s, d = x.shape[0], x.shape[1], self.d
         q, k, v = self.qkv(x).split(d, dim=-1)
         split = lambda t: t.reshape(b, s, self.h, d // self.h).transpose(1, 2)  # noqa: E731
         q, k, v = split(q), split(k), split(v)
-        p = torch.softmax(q @ k.transpose(-1, -2) / (d // self.h) ** 0.5, dim=-1)
+        if self.scale_query:
+            p = torch.softmax((q / (d // self.h) ** 0.5) @ k.transpose(-1, -2), dim=-1)
+        else:
+            p = torch.softmax(q @ k.transpose(-1, -2) / (d // self.h) ** 0.5, dim=-1)
         return self.out((p @ v).transpose(1, 2).reshape(b, s, d))
 
 
-def test_attention_transposes_fold_into_matmul(tmp_path):
+@pytest.mark.parametrize("scale_query", [False, True])
+def test_attention_transposes_fold_into_matmul(scale_query, tmp_path):
     x = np.random.default_rng(16).standard_normal((2, 9, 32)).astype(np.float32)
-    _, ops = optimized_ops(SelfAttention(), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
+    _, ops = optimized_ops(SelfAttention(scale_query=scale_query), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["Transpose"] == 0 and ops["kiln::MatMul"] == 2, ops

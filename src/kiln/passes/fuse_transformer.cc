@@ -179,6 +179,32 @@ bool match_any_gelu(const ir::Graph& g, const GraphView& view, size_t i, std::ve
   return true;
 }
 
+// Transpose -> Mul/Div by a scalar constant -> MatMul (a scaled query) becomes Mul/Div ->
+// Transpose -> MatMul, so the Transpose can fold into the MatMul next.
+void scale_before_transpose(ir::Graph& g) {
+  GraphView view(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& t = g.nodes[i];
+    if (!is_op(t, "Transpose") || t.attr_ints("perm").size() < 3) continue;
+    const int r = view.sole_reader(t.outputs[0]);
+    if (r < 0) continue;
+    ir::Node& op = g.nodes[size_t(r)];
+    float c;
+    if (!(is_op(op, "Mul") || is_op(op, "Div")) || op.inputs.size() != 2 || op.inputs[0] != t.outputs[0] ||
+        !scalar_constant(view, op.inputs[1], c))
+      continue;
+    const int next = view.sole_reader(op.outputs[0]);
+    if (next < 0 || !is_op(g.nodes[size_t(next)], "MatMul")) continue;
+    // x -T-> a -op-> b   becomes   x -op-> a -T-> b   (a is a fresh name for the scaled x)
+    const std::string x = t.inputs[0], a = t.outputs[0], b = op.outputs[0];
+    op.inputs[0] = x;
+    op.outputs[0] = a;
+    t.inputs[0] = a;
+    t.outputs[0] = b;
+    std::swap(t, op);  // keep topological order: the scaling now runs first
+  }
+}
+
 // A batched MatMul whose operands are Transposes read by nothing else, or whose result only a
 // Transpose reads, takes them as views (kiln::MatMul's perm_a, perm_b, perm_y).
 void fold_transposes_into_matmul(ir::Graph& g) {
@@ -373,6 +399,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   replace_chains(g, match_any_gelu);
   gemm_as_matmul(g);
   fuse_bias_activation(g);
+  scale_before_transpose(g);
   fold_transposes_into_matmul(g);
 }
 

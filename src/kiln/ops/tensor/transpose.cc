@@ -1,5 +1,7 @@
 // Transpose: permutes the axes (reversed when perm is absent). Dims that stay adjacent are
-// merged, and the copy is tiled when the innermost axis moves (see tensor_ops::permute).
+// merged, and the copy is tiled when the innermost axis moves (see tensor_ops::permute). A
+// permutation that only moves dims of size 1 (a batch of one swapped with the sequence, as
+// PyTorch's attention writes it) keeps the element order: the output is a view, not a copy.
 #include "kiln/ops/tensor/tensor_copy.h"
 
 namespace kiln {
@@ -25,12 +27,20 @@ class Transpose : public Kernel {
     } else {
       for (int64_t d = rank; d-- > 0;) perm_.push_back(d);
     }
-    Shape out;
-    for (int64_t p : perm_) out.push_back(x.dim(p));
-    ctx.set_output(0, x.dtype(), out);
+    out_.clear();
+    int64_t last = -1;
+    view_ = true;
+    for (int64_t p : perm_) {
+      out_.push_back(x.dim(p));
+      if (x.dim(p) == 1) continue;
+      view_ = view_ && p > last;
+      last = p;
+    }
+    if (!view_) ctx.set_output(0, x.dtype(), out_);
   }
   void compute(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
+    if (view_) return ctx.set_output_tensor(0, x.reshaped(out_));
     Tensor& y = ctx.output(0);
     tensor_ops::dispatch_elements(x.dtype(), [&]<typename T>() {
       tensor_ops::permute(tensor_ops::elems<T>(x), x.shape(), perm_, tensor_ops::elems<T>(y));
@@ -41,6 +51,8 @@ class Transpose : public Kernel {
   std::vector<int64_t> attr_perm_;
   bool has_perm_;
   std::vector<int64_t> perm_;
+  Shape out_;
+  bool view_ = false;
 };
 const OpRegistration kTranspose{"Transpose", make_kernel<Transpose>};
 }  // namespace
