@@ -268,3 +268,22 @@ def test_attention_transposes_fold_into_matmul(scale_query, tmp_path):
     x = np.random.default_rng(16).standard_normal((2, 9, 32)).astype(np.float32)
     _, ops = optimized_ops(SelfAttention(scale_query=scale_query), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["Transpose"] == 0 and ops["kiln::MatMul"] == 2, ops
+
+
+@pytest.mark.parametrize("opset", [10, 13])
+def test_identity_and_inference_dropout_are_bypassed(opset, tmp_path):
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Identity", ["x"], ["a"]),
+             helper.make_node("Dropout", ["a"] + (["ratio", "train"] if opset >= 12 else []), ["b"]),
+             helper.make_node("Relu", ["b"], ["c"]),
+             helper.make_node("Identity", ["c"], ["y"])]  # a graph output: kept
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "ratio"),
+             numpy_helper.from_array(np.array(False), "train")] if opset >= 12 else []
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+    x = np.random.default_rng(17).standard_normal((2, 3)).astype(np.float32)
+    out, ops = run(data, {"x": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_BASIC, tmp_path)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    assert ops["Dropout"] == 0 and ops["Identity"] == 1 and ops["Relu"] == 1, ops
