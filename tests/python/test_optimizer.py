@@ -287,3 +287,14 @@ def test_identity_and_inference_dropout_are_bypassed(opset, tmp_path):
     out, ops = run(data, {"x": x}, kiln.GraphOptimizationLevel.ORT_ENABLE_BASIC, tmp_path)
     np.testing.assert_array_equal(out, np.maximum(x, 0))
     assert ops["Dropout"] == 0 and ops["Identity"] == 1 and ops["Relu"] == 1, ops
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil", [(3, 2, 0, 1, True), (3, 2, 1, 1, False),
+                                                                 (2, 1, 1, 2, False), (3, 3, 1, 1, True)])
+def test_channels_last_max_pool_between_convolutions(kernel, stride, padding, dilation, ceil, tmp_path):
+    torch.manual_seed(18)
+    block = nn.Sequential(nn.Conv2d(3, 20, 3), nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil),
+                          nn.Conv2d(20, 8, 1))
+    x = np.random.default_rng(19).standard_normal((2, 3, 17, 14)).astype(np.float32)
+    _, ops = optimized_ops(block, x, tmp_path)
+    assert ops["kiln_nhwc"] == 1 and ops["MaxPool"] == 1, ops

@@ -112,9 +112,10 @@ void PoolKernel::prepare(OpContext& ctx) {
   ctx.set_output(0, t, y_shape);
   const bool indices = ctx.has_output(1);
   if (indices) ctx.set_output(1, DType::Int64, y_shape);
-  use_dnnl_ = dnnl_applies(t, indices);
+  max_nhwc_ = nhwc_ && kind_ == PoolKind::Max && t == DType::Float32 && win_.rank() == 2 && !indices;
+  use_dnnl_ = !max_nhwc_ && dnnl_applies(t, indices);
   if (use_dnnl_) prepare_dnnl(x.shape(), y_shape, t);
-  if (nhwc_ && !use_dnnl_ && shape_size(y_shape) > 0)
+  if (nhwc_ && !use_dnnl_ && !max_nhwc_ && shape_size(y_shape) > 0)
     fail(ErrorCode::NotImplemented, "channels-last storage (kiln_nhwc) needs oneDNN's pooling, which does not take X ",
          shape_str(x.shape()), ": run with graph_optimization_level below ORT_ENABLE_ALL");
 }
@@ -146,10 +147,40 @@ void PoolKernel::prepare_dnnl(const Shape& x_shape, const Shape& y_shape, DType 
   }
 }
 
+// Max pooling of channels-last float data: per output pixel, the maximum of the window's
+// pixel rows, vectorized over channels. Faster than oneDNN 2.6's nhwc pooling here (SqueezeNet's
+// 3x3/2 pool of 64 channels at 111x111: 0.35 ms there).
+void PoolKernel::max_nhwc(const float* x, float* y, int64_t images, int64_t channels) const {
+  const int64_t ih = in_[0], iw = in_[1], oh = out_[0], ow = out_[1];
+  const int64_t kh = win_.kernel[0], kw = win_.kernel[1], dh = win_.dilations[0], dw = win_.dilations[1];
+  parallel_for(images * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * channels)), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / oh, r = row % oh;
+      const float* xi = x + n * ih * iw * channels;
+      for (int64_t c0 = 0; c0 < ow; ++c0) {
+        float* out = y + (row * ow + c0) * channels;
+        for (int64_t c = 0; c < channels; ++c) out[c] = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t h = r * win_.strides[0] - win_.pads_begin[0] + i * dh;
+          if (h < 0 || h >= ih) continue;
+          for (int64_t j = 0; j < kw; ++j) {
+            const int64_t w = c0 * win_.strides[1] - win_.pads_begin[1] + j * dw;
+            if (w < 0 || w >= iw) continue;
+            const float* in = xi + (h * iw + w) * channels;
+#pragma omp simd
+            for (int64_t c = 0; c < channels; ++c) out[c] = std::max(out[c], in[c]);
+          }
+        }
+      }
+    }
+  });
+}
+
 void PoolKernel::compute(OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   Tensor& y = ctx.output(0);
   if (y.size() == 0) return;
+  if (max_nhwc_) return max_nhwc(x.data<float>(), y.data<float>(), x.dim(0), x.dim(1));
   if (use_dnnl_) {
     auto& stream = dnnl_stream();
     prim_.execute(stream, {{DNNL_ARG_SRC, wrap(src_md_, x.raw())}, {DNNL_ARG_DST, wrap(dst_md_, y.raw())}});

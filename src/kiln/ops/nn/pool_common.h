@@ -21,6 +21,7 @@ class PoolKernel : public Kernel {
  private:
   bool dnnl_applies(DType t, bool indices) const;
   void prepare_dnnl(const Shape& x_shape, const Shape& y_shape, DType t);
+  void max_nhwc(const float* x, float* y, int64_t images, int64_t channels) const;
   template <typename T>
   void max_reference(const T* x, T* y, int64_t* indices) const;
   template <typename T>
@@ -32,6 +33,7 @@ class PoolKernel : public Kernel {
   std::vector<int64_t> kernel_;
   bool ceil_mode_, count_include_pad_, column_major_;
   bool nhwc_;  // kiln_nhwc (layout pass): X and Y are stored channels-last
+  bool max_nhwc_ = false;  // float max pooling of channels-last data: Kiln's own loop
   double p_;
   Window win_;
   Shape in_, out_;
