@@ -14,6 +14,27 @@ namespace kiln {
 inline int num_threads() { return omp_get_max_threads(); }
 inline void set_num_threads(int n) { omp_set_num_threads(std::max(1, n)); }
 
+// Limits the calling thread's OpenMP team to `n` threads (n <= 0: no change) for a scope.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int n) : saved_(num_threads()) {
+    if (n > 0) set_num_threads(n);
+  }
+  ~ThreadLimit() { set_num_threads(saved_); }
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Threads for a oneDNN primitive of `flops` work: one below 0.3 MFLOP, where splitting a few
+// microseconds over a team costs more than it saves (and a descheduled thread stalls the team
+// on a busy machine); else the caller's team (0). oneDNN fixes a primitive's thread count when
+// it is created, so kernels decide this in prepare and hold a ThreadLimit around creation and
+// execution alike.
+inline int primitive_threads(double flops) { return flops < 3e5 ? 1 : 0; }
+
 // Calls fn(begin, end) on disjoint chunks covering [0, n); chunks hold at least `grain` items,
 // so small loops stay on the calling thread.
 template <typename Fn>

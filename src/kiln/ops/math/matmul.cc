@@ -18,6 +18,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "kiln/core/parallel.h"
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
@@ -201,6 +202,8 @@ class MatMul : public Kernel {
       if (dtype_ != DType::Float32 && bias_) fail(ErrorCode::InvalidArgument, "FusedMatMul takes float inputs");
       return;
     }
+    threads_ = primitive_threads(2.0 * double(shape_size(out)) * double(k));
+    ThreadLimit limit(threads_);
     using tag = dnnl::memory::format_tag;
     const bool views = !perm_a_.empty() || !perm_b_.empty() || !perm_y_.empty();
     if (sb.size() == 2 && !views) {  // fold A's batch into M: one 2-D product with a packable weight
@@ -274,6 +277,7 @@ class MatMul : public Kernel {
     Tensor& c = ctx.output(0);
     if (c.size() == 0) return;
     if (!use_dnnl_) return reference_through_views(a, b, c);
+    ThreadLimit limit(threads_);
     auto& stream = dnnl_stream();
     // A load-time packed weight is the initializer itself, b_md_ its layout.
     dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());
@@ -357,6 +361,7 @@ class MatMul : public Kernel {
   Tensor plain_weight_;  // the packed weight unpacked, if its layout stopped fitting
   std::vector<int64_t> perm_a_, perm_b_, perm_y_;  // kiln::MatMul's transposed views
   Shape out_;  // the product's shape before perm_y
+  int threads_ = 0;  // primitive_threads() of the product's work
   bool bf16_ = false;  // kiln_bf16 (fast-math)
   dnnl::memory::desc a_f32_md_;
   dnnl::memory a_bf16_;

@@ -9,22 +9,6 @@
 
 namespace kiln::nn {
 
-namespace {
-// Limits the calling thread's OpenMP team to `n` threads (n <= 0: no change) for a scope.
-class ThreadLimit {
- public:
-  explicit ThreadLimit(int n) : saved_(num_threads()) {
-    if (n > 0) set_num_threads(n);
-  }
-  ~ThreadLimit() { set_num_threads(saved_); }
-  ThreadLimit(const ThreadLimit&) = delete;
-  ThreadLimit& operator=(const ThreadLimit&) = delete;
-
- private:
-  int saved_;
-};
-}  // namespace
-
 Activation Activation::from_node(const ir::Node& node) {
   Activation a;
   const std::string name = node.attr_string("activation", "");
@@ -210,7 +194,7 @@ void ConvKernel::prepare(OpContext& ctx) {
   try {
     if (use_dnnl_) {
       const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
-      threads_ = flops < 3e5 ? 1 : 0;
+      threads_ = primitive_threads(flops);
       ThreadLimit limit(threads_);
       prepare_dnnl(x, w, y_shape);
     }

@@ -88,10 +88,7 @@ class ConvKernel : public Kernel {
   // Set by the optimizer's layout pass (attributes kiln_x_nhwc, kiln_y_nhwc): X, and Y and Z,
   // are stored channels-last between convolutions, so no reorder runs at either end.
   bool x_nhwc_ = false, y_nhwc_ = false;
-  // Small convolutions run on one thread: splitting a few microseconds of work over a team
-  // costs more than it saves, and on a busy machine a descheduled thread stalls the team.
-  // oneDNN fixes a primitive's thread count when it is created, so this is decided in prepare.
-  int threads_ = 0;
+  int threads_ = 0;  // primitive_threads() of the convolution's work
   bool bf16_ = false;  // kiln_bf16 (fast-math): X and W as bfloat16, fp32 accumulation
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
