@@ -3,7 +3,8 @@
 //     (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta)
 //   x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5      one Gelu node (opset 20's op)
 //   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  one Gelu node, approximate="tanh"
-//   MatMul(A, W) -> Add(bias) [-> Relu | Gelu]     kiln::FusedMatMul: bias and activation run
+//   MatMul(A, W) -> Add(bias) [-> Reshape] [-> Relu | Gelu]
+//                                                  kiln::FusedMatMul: bias and activation run
 //                                                  inside oneDNN's matmul
 //   Transpose -> MatMul -> Transpose (attention's head splits and merges)
 //                                                  kiln::MatMul reading and writing through strides
@@ -312,21 +313,40 @@ void fuse_bias_activation(ir::Graph& g) {
     f.inputs.push_back(bias);
     f.outputs = g.nodes[size_t(a)].outputs;
     dead.insert(size_t(a));
-    int act = view.sole_reader(f.outputs[0]);
-    if (act >= 0) {
-      const ir::Node& n = g.nodes[size_t(act)];
-      const char* name = is_op(n, "Relu") ? "Relu" : is_op(n, "Gelu") && n.attr_string("approximate", "none") == "none" ? "Gelu"
-                         : is_op(n, "Gelu") ? "GeluTanh" : nullptr;
-      if (name) {
-        ir::Attribute s;
-        s.kind = ir::Attribute::Kind::String;
-        s.s = name;
-        f.attrs["activation"] = s;
-        f.outputs = n.outputs;
-        dead.insert(size_t(act));
-      }
-    }
     mm = std::move(f);
+  }
+  compact(g, dead);
+}
+
+// FusedMatMul [-> Reshape] -> Relu | Gelu: the activation becomes the matmul's post-op. An
+// elementwise function commutes with a Reshape, which then reshapes the activated product
+// (GPT-2's Gemm -> Reshape -> GELU).
+void fuse_matmul_activation(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& mm = g.nodes[i];
+    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.has_attr("activation")) continue;
+    int reshape = -1, r = view.sole_reader(mm.outputs[0]);
+    if (r >= 0 && is_op(g.nodes[size_t(r)], "Reshape") && g.nodes[size_t(r)].inputs[0] == mm.outputs[0]) {
+      reshape = r;
+      r = view.sole_reader(g.nodes[size_t(r)].outputs[0]);
+    }
+    if (r < 0 || dead.count(size_t(r))) continue;
+    const ir::Node& n = g.nodes[size_t(r)];
+    const std::string& fed = reshape >= 0 ? g.nodes[size_t(reshape)].outputs[0] : mm.outputs[0];
+    const bool gelu = is_op(n, "Gelu");
+    const char* name = is_op(n, "Relu")                                             ? "Relu"
+                       : gelu && n.attr_string("approximate", "none") == "none" ? "Gelu"
+                       : gelu                                                     ? "GeluTanh"
+                                                                                  : nullptr;
+    if (!name || n.inputs.empty() || n.inputs[0] != fed) continue;
+    ir::Attribute act;
+    act.kind = ir::Attribute::Kind::String;
+    act.s = name;
+    mm.attrs["activation"] = act;
+    (reshape >= 0 ? g.nodes[size_t(reshape)] : mm).outputs = n.outputs;
+    dead.insert(size_t(r));
   }
   compact(g, dead);
 }
@@ -399,6 +419,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   replace_chains(g, match_any_gelu);
   gemm_as_matmul(g);
   fuse_bias_activation(g);
+  fuse_matmul_activation(g);
   scale_before_transpose(g);
   fold_transposes_into_matmul(g);
 }
