@@ -298,3 +298,24 @@ def test_channels_last_max_pool_between_convolutions(kernel, stride, padding, di
     x = np.random.default_rng(19).standard_normal((2, 3, 17, 14)).astype(np.float32)
     _, ops = optimized_ops(block, x, tmp_path)
     assert ops["kiln_nhwc"] == 1 and ops["MaxPool"] == 1, ops
+
+
+class Conv1DGelu(nn.Module):
+    """GPT-2's MLP layer as Hugging Face writes it: addmm on the flattened rows (a Gemm), a
+    view back to [batch, seq, features], then GELU."""
+
+    def __init__(self, d=16, h=40):
+        super().__init__()
+        torch.manual_seed(20)
+        self.w, self.b = nn.Parameter(torch.randn(d, h) / 4), nn.Parameter(torch.randn(h) / 4)
+
+    def forward(self, x):
+        y = torch.addmm(self.b, x.reshape(-1, x.shape[-1]), self.w).view(x.shape[0], x.shape[1], -1)
+        return F.gelu(y)
+
+
+def test_activation_fuses_through_reshape(tmp_path):
+    x = np.random.default_rng(21).standard_normal((2, 5, 16)).astype(np.float32)
+    _, ops = optimized_ops(Conv1DGelu(), x, tmp_path)
+    assert ops["Gemm"] == 0 and ops["Gelu"] == 0 and ops["Erf"] == 0 and ops["Tanh"] == 0, ops
+    assert ops["kiln::FusedMatMul"] == 1 and ops["Reshape"] == 2, ops  # rows flattened, then viewed back
