@@ -15,7 +15,7 @@
 #include <numeric>
 #include <set>
 
-#include "kiln/passes/graph_view.h"
+#include "kiln/ir/graph_view.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {

@@ -3,7 +3,7 @@
 #include <map>
 #include <set>
 
-#include "kiln/passes/graph_view.h"
+#include "kiln/ir/graph_view.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {

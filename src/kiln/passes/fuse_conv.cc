@@ -8,7 +8,7 @@
 #include <cmath>
 #include <set>
 
-#include "kiln/passes/graph_view.h"
+#include "kiln/ir/graph_view.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {

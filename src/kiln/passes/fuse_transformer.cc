@@ -16,7 +16,7 @@
 #include <numbers>
 #include <set>
 
-#include "kiln/passes/graph_view.h"
+#include "kiln/ir/graph_view.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {

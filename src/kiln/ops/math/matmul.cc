@@ -23,7 +23,7 @@
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/tensor/tensor_copy.h"
-#include "kiln/passes/graph_view.h"
+#include "kiln/ir/graph_view.h"
 
 namespace kiln {
 namespace {

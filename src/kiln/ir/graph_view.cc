@@ -1,4 +1,4 @@
-#include "kiln/passes/graph_view.h"
+#include "kiln/ir/graph_view.h"
 
 namespace kiln {
 
