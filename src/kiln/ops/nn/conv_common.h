@@ -68,6 +68,9 @@ class ConvKernel : public Kernel {
   ConvKernel(const KernelInit& init, PostOps post);
   void prepare(OpContext& ctx) override;
   void compute(OpContext& ctx) override;
+  // The residual Z's buffer becomes Y's when Z dies here: the sum post-op adds in place, with
+  // no copy of Z first.
+  int inplace_input() const override { return post_.sum ? 3 : -1; }
 
  private:
   void prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape);
