@@ -102,6 +102,7 @@ def test_matmul_bias_gelu_fusion(tmp_path):
     ff = FeedForward()
     data, ops = optimized_ops(ff, x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["kiln::FusedMatMul"] == 2 and ops["Erf"] == 0 and ops["MatMul"] == 0, ops
+    assert ops["Add"] == 0, ops  # the residual + x rides on the second matmul
     # another sequence length through the same session's fused kernels
     x2 = np.random.default_rng(4).standard_normal((3, 11, 32)).astype(np.float32)
     with torch.no_grad():
@@ -319,3 +320,31 @@ def test_activation_fuses_through_reshape(tmp_path):
     _, ops = optimized_ops(Conv1DGelu(), x, tmp_path)
     assert ops["Gemm"] == 0 and ops["Gelu"] == 0 and ops["Erf"] == 0 and ops["Tanh"] == 0, ops
     assert ops["kiln::FusedMatMul"] == 1 and ops["Reshape"] == 2, ops  # rows flattened, then viewed back
+
+
+class ProjectionPlusBroadcast(nn.Module):
+    """A projection plus a runtime tensor that broadcasts up to more rows than the product has:
+    the fused residual must still give the Add's output shape."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(22)
+        self.proj = nn.Linear(12, 8)
+
+    def forward(self, x, z):
+        return self.proj(x) + z
+
+
+@pytest.mark.parametrize("z_shape", [(3, 8), (8,), (2, 3, 8)])
+def test_matmul_residual_same_shape_and_broadcast(z_shape, tmp_path):
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((3, 12)).astype(np.float32)
+    z = rng.standard_normal(z_shape).astype(np.float32)
+    module = ProjectionPlusBroadcast()
+    data = export(module, torch.from_numpy(x), torch.from_numpy(z))
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x), torch.from_numpy(z)).numpy()
+    out, ops = run(data, {"in0": x, "in1": z}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    assert ops["Add"] == 0 and ops["kiln::FusedMatMul"] == 1, ops

@@ -3,9 +3,9 @@
 //     (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta)
 //   x / sqrt(2) -> Erf -> + 1 -> * x -> * 0.5      one Gelu node (opset 20's op)
 //   0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  one Gelu node, approximate="tanh"
-//   MatMul(A, W) -> Add(bias) [-> Reshape] [-> Relu | Gelu]
-//                                                  kiln::FusedMatMul: bias and activation run
-//                                                  inside oneDNN's matmul
+//   MatMul(A, W) -> Add(bias) [-> Reshape] [-> Relu | Gelu] [-> Add(residual)]
+//                                                  kiln::FusedMatMul: bias, activation and
+//                                                  residual run inside oneDNN's matmul
 //   Transpose -> MatMul -> Transpose (attention's head splits and merges)
 //                                                  kiln::MatMul reading and writing through strides
 //   Gemm(A, W, bias) with constant W, alpha = beta = 1, no transA
@@ -351,6 +351,27 @@ void fuse_matmul_activation(ir::Graph& g) {
   compact(g, dead);
 }
 
+// FusedMatMul -> Add(Z): the residual Z becomes the matmul's 4th input, added by oneDNN's sum
+// post-op (a projection back onto a transformer's residual stream; a Z that broadcasts is added
+// after). Z cannot depend on the product: the Add is the product's only reader.
+void fuse_matmul_residual(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& mm = g.nodes[i];
+    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.inputs.size() != 3) continue;
+    const int r = view.sole_reader(mm.outputs[0]);
+    if (r < 0 || dead.count(size_t(r)) || !is_op(g.nodes[size_t(r)], "Add")) continue;
+    const ir::Node& add = g.nodes[size_t(r)];
+    const std::string z = other_input(add, mm.outputs[0]);
+    if (z.empty() || z == mm.outputs[0] || view.constant(z)) continue;  // a constant is a bias, not a residual
+    mm.inputs.push_back(z);
+    mm.outputs = add.outputs;
+    dead.insert(size_t(r));
+  }
+  compact(g, dead);
+}
+
 // The last axis as a ReduceMean reads it (axes attribute, or input before/after opset 18).
 bool reduces_last_axis(const ir::Node& n, const GraphView& view) {
   if (!is_op(n, "ReduceMean") || n.attr_int("keepdims", 1) != 1) return false;
@@ -420,6 +441,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   gemm_as_matmul(g);
   fuse_bias_activation(g);
   fuse_matmul_activation(g);
+  fuse_matmul_residual(g);
   scale_before_transpose(g);
   fold_transposes_into_matmul(g);
 }

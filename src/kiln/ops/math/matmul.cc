@@ -2,8 +2,9 @@
 // folds the batch into M and, when it is an initializer, is packed once in oneDNN's layout.
 //
 // kiln::FusedMatMul (made by the graph optimizer) is MatMul with a constant 2-D weight, a
-// constant bias of N values (input 2) and an optional `activation` ("Relu", "Gelu" with erf,
-// "GeluTanh"), all applied by oneDNN while the output is still in cache.
+// constant bias of N values (input 2), an optional `activation` ("Relu", "Gelu" with erf,
+// "GeluTanh") and an optional residual Z (input 3, as many values as the output) added last:
+// Y = act(A W + bias) + Z, all applied by oneDNN while the output is still in cache.
 //
 // kiln::MatMul (made by the optimizer from MatMul next to Transposes, as attention has them):
 // MatMul whose A and B are read as Transpose(A, perm_a) and Transpose(B, perm_b), and whose
@@ -22,6 +23,7 @@
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
+#include "kiln/ops/common/elementwise.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/ir/graph_view.h"
 
@@ -158,6 +160,7 @@ class MatMul : public Kernel {
     }
     bf16_ = node.attr_int("kiln_bf16", 0) != 0 && weight_ && weight_->rank() == 2;
     if (node.op_type != "FusedMatMul") return;
+    residual_ = node.has_input(3);
     bias_ = init.constant(2);
     const int64_t n = packed_shape_.empty() ? (weight_ ? weight_->dim(1) : -1) : packed_shape_[1];
     const DType wtype = packed_shape_.empty() && weight_ ? weight_->dtype() : DType::Float32;
@@ -193,7 +196,16 @@ class MatMul : public Kernel {
     Shape out = batch;
     if (!a_vec) out.push_back(m);
     if (!b_vec) out.push_back(n);
-    ctx.set_output(0, a.dtype(), permuted(out, perm_y_, "perm_y"));
+    Shape y_shape = permuted(out, perm_y_, "perm_y");
+    if (residual_) {  // Y = product + Z; Z of the product's shape rides on the sum post-op
+      const Tensor& z = ctx.input(3);
+      if (z.dtype() != a.dtype())
+        fail(ErrorCode::InvalidArgument, "Z is ", dtype_name(z.dtype()), " but A is ", dtype_name(a.dtype()));
+      y_shape = broadcast_shapes({out, z.shape()});
+      z_in_place_ = z.shape() == out;
+      if (!z_in_place_) product_ = Tensor(a.dtype(), out);
+    }
+    ctx.set_output(0, a.dtype(), y_shape);
     out_ = out;
     dtype_ = a.dtype();
     use_dnnl_ = dtype_ == DType::Float32 && shape_size(out) > 0 && k > 0;
@@ -216,11 +228,10 @@ class MatMul : public Kernel {
         a_to_bf16_ = dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_engine(), a_f32_md_, dnnl_engine(), a_md));
       }
       dnnl::primitive_attr attr;
-      if (activation_ != dnnl::algorithm::undef) {
-        dnnl::post_ops ops;
-        ops.append_eltwise(1.f, activation_, 0.f, 0.f);
-        attr.set_post_ops(ops);
-      }
+      dnnl::post_ops ops;
+      if (activation_ != dnnl::algorithm::undef) ops.append_eltwise(1.f, activation_, 0.f, 0.f);
+      if (residual_ && z_in_place_) ops.append_sum(1.f);  // the destination holds Z when the product lands
+      attr.set_post_ops(ops);
       auto make_pd = [&](const dnnl::memory::desc& b_md) {
         auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md, plain_desc({1, n}, dtype_), c_md)
                           : dnnl::matmul::desc(a_md, b_md, c_md);
@@ -271,6 +282,9 @@ class MatMul : public Kernel {
     }
   }
 
+  // Z's buffer becomes Y's when Z dies here: the sum post-op then adds in place.
+  int inplace_input() const override { return residual_ ? 3 : -1; }
+
   void compute(OpContext& ctx) override {
     const Tensor& a = ctx.input(0);
     const Tensor& b = ctx.input(1);
@@ -287,10 +301,14 @@ class MatMul : public Kernel {
       a_to_bf16_.execute(stream, a_f32, a_bf16_);
       am = a_bf16_;
     }
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, c.raw())}};
+    // A Z that broadcasts is added after the product, which then lands in product_.
+    Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
+    if (residual_ && z_in_place_ && c.raw() != ctx.input(3).raw()) std::memcpy(c.raw(), ctx.input(3).raw(), c.bytes());
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, dst.raw())}};
     if (bias_) args[DNNL_ARG_BIAS] = wrap(plain_desc({1, n_}, dtype_), bias_->raw());
     prim_.execute(stream, args);
     stream.wait();
+    if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
   }
 
  private:
@@ -362,6 +380,9 @@ class MatMul : public Kernel {
   std::vector<int64_t> perm_a_, perm_b_, perm_y_;  // kiln::MatMul's transposed views
   Shape out_;  // the product's shape before perm_y
   int threads_ = 0;  // primitive_threads() of the product's work
+  bool residual_ = false;    // FusedMatMul's Z (input 3)
+  bool z_in_place_ = false;  // Z has the product's shape: oneDNN's sum post-op adds what Y holds
+  Tensor product_;           // the product before a broadcasting Z is added
   bool bf16_ = false;  // kiln_bf16 (fast-math)
   dnnl::memory::desc a_f32_md_;
   dnnl::memory a_bf16_;
