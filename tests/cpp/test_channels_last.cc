@@ -42,4 +42,19 @@ TEST(ChannelsLast, GlobalAveragePoolConcatAndMaxPool) {
       .input<float>("B", {1, 2, 1, 2}, {1, 10, 2, 20}).output<float>("C", {1, 3, 1, 2}, {7, 1, 10, 8, 2, 20}).run();
 }
 
+TEST(ChannelsLast, GlobalAveragePoolOverChannelBlocks) {
+  // [2, 130, 1, 3] NHWC: three channel blocks per image, split over the team.
+  const int n = 2, c = 130, pixels = 3;
+  std::vector<float> x, y(size_t(n * c), 0.f);
+  for (int i = 0; i < n; ++i)
+    for (int p = 0; p < pixels; ++p)
+      for (int k = 0; k < c; ++k) {
+        const float v = float((i * 7 + p * 3 + k) % 11) - 5.f;
+        x.push_back(v);
+        y[size_t(i * c + k)] += v / float(pixels);
+      }
+  OpTester("GlobalAveragePool").attr("kiln_nhwc", 1).input<float>("X", {n, c, 1, pixels}, x)
+      .output<float>("Y", {n, c, 1, 1}, y).run();
+}
+
 }  // namespace kiln::test

@@ -11,12 +11,12 @@ struct Mean {
     for (int64_t i = 0; i < n; ++i) sum += x[i];
     return n > 0 ? T(sum / T(n)) : std::numeric_limits<T>::quiet_NaN();
   }
-  // Channels-last: the mean of each column of a [pixels, channels] matrix.
+  // Channels-last: the mean of each of the first `channels` columns of a [pixels, stride] matrix.
   template <typename T>
-  void rows(const T* x, int64_t pixels, int64_t channels, T* y) const {
+  void rows(const T* x, int64_t pixels, int64_t stride, int64_t channels, T* y) const {
     std::fill(y, y + channels, T(0));
     for (int64_t p = 0; p < pixels; ++p) {
-      const T* row = x + p * channels;
+      const T* row = x + p * stride;
 #pragma omp simd
       for (int64_t c = 0; c < channels; ++c) y[c] += row[c];
     }

@@ -1,7 +1,8 @@
 // GlobalAveragePool, GlobalMaxPool and GlobalLpPool: one value per (n, c) plane, kept as
 // [N, C, 1, ...]. A functor reduces each contiguous plane; planes are split across threads.
-// A functor with `rows(x, pixels, channels, y)` also reads channels-last X (kiln_nhwc, set by
-// the layout pass): each image is `pixels` rows of `channels` values.
+// A functor with `rows(x, pixels, stride, channels, y)` also reads channels-last X (kiln_nhwc,
+// set by the layout pass): each image is `pixels` rows of `stride` values, of which it reduces
+// `channels` columns. Images split into channel blocks, so one image keeps a team busy.
 #pragma once
 
 #include <limits>
@@ -17,7 +18,7 @@ class GlobalPool : public Kernel {
  public:
   explicit GlobalPool(const ir::Node& node)
       : reduce_(make_functor<Reduce>(node)), nhwc_(node.attr_int("kiln_nhwc", 0) != 0) {
-    if (nhwc_ && !requires(const float* x, float* y) { reduce_.rows(x, int64_t(0), int64_t(0), y); })
+    if (nhwc_ && !requires(const float* x, float* y) { reduce_.rows(x, int64_t(0), int64_t(0), int64_t(0), y); })
       fail(ErrorCode::InvalidGraph, node.op_type, " does not read channels-last data (kiln_nhwc)");
   }
 
@@ -44,13 +45,19 @@ class GlobalPool : public Kernel {
     dispatch(FloatTypes{}, x.dtype(), ctx.node().op_type.c_str(), [&]<typename T>() {
       const T* px = x.data<T>();
       T* py = y.data<T>();
-      if constexpr (requires { reduce_.rows(px, plane, plane, py); }) {
+      if constexpr (requires { reduce_.rows(px, plane, plane, plane, py); }) {
         if (nhwc_) {
           const int64_t images = x.dim(0), channels = x.dim(1);
-          parallel_for(images, 1, [&](int64_t begin, int64_t end) {
-            for (int64_t i = begin; i < end; ++i)
-              reduce_.rows(px + i * plane * channels, plane, channels, py + i * channels);
-          });
+          constexpr int64_t kBlock = 64;
+          const int64_t blocks = (channels + kBlock - 1) / kBlock;
+          parallel_for(images * blocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, plane * kBlock)),
+                       [&](int64_t begin, int64_t end) {
+                         for (int64_t t = begin; t < end; ++t) {
+                           const int64_t i = t / blocks, c0 = (t % blocks) * kBlock;
+                           reduce_.rows(px + i * plane * channels + c0, plane, channels,
+                                        std::min(kBlock, channels - c0), py + i * channels + c0);
+                         }
+                       });
           return;
         }
       }
