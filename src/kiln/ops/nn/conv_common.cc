@@ -151,11 +151,7 @@ void ConvKernel::prepare(OpContext& ctx) {
     fail(ErrorCode::InvalidArgument, "X is ", dtype_name(x.dtype()), " but W is ", dtype_name(w.dtype()));
   if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
     fail(ErrorCode::NotImplemented, "element type ", dtype_name(x.dtype()), " is not supported (float and double are)");
-  if (x.rank() < 3)
-    fail(ErrorCode::InvalidArgument, "X must be [N, C, D1, ...] with at least one spatial dimension, got ",
-         shape_str(x.shape()));
-  if (w.rank() != x.rank())
-    fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " must have the rank of X ", shape_str(x.shape()));
+  const std::vector<int64_t> kernel = conv_kernel(x.shape(), w.shape(), kernel_attr_);
   const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(0);
   if (c != w.dim(1) * group_)
     fail(ErrorCode::InvalidArgument, "X ", shape_str(x.shape()), " has ", c, " channels but W ", shape_str(w.shape()),
@@ -163,11 +159,6 @@ void ConvKernel::prepare(OpContext& ctx) {
   if (m % group_ != 0)
     fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " has ", m, " output channels, not a multiple of group ",
          group_);
-  std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
-  if (!kernel_attr_.empty() && kernel_attr_ != kernel)
-    fail(ErrorCode::InvalidArgument, "kernel_shape ", dims_str(kernel_attr_), " does not match W ", shape_str(w.shape()));
-  for (int64_t k : kernel)
-    if (k <= 0) fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " has an empty kernel");
   Window win = read_window(ctx.node(), kernel);
   Shape in(x.shape().begin() + 2, x.shape().end());
   Shape out = window_output(in, win);

@@ -22,11 +22,7 @@ class ConvTranspose : public Kernel {
       fail(ErrorCode::InvalidArgument, "X is ", dtype_name(x.dtype()), " but W is ", dtype_name(w.dtype()));
     if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)
       fail(ErrorCode::NotImplemented, "element type ", dtype_name(x.dtype()), " is not supported (float and double are)");
-    if (x.rank() < 3)
-      fail(ErrorCode::InvalidArgument, "X must be [N, C, D1, ...] with at least one spatial dimension, got ",
-           shape_str(x.shape()));
-    if (w.rank() != x.rank())
-      fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " must have the rank of X ", shape_str(x.shape()));
+    const std::vector<int64_t> kernel = conv_kernel(x.shape(), w.shape(), kernel_attr_);
     const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(1) * group_;
     if (c != w.dim(0))
       fail(ErrorCode::InvalidArgument, "X ", shape_str(x.shape()), " has ", c, " channels but W ", shape_str(w.shape()),
@@ -34,12 +30,6 @@ class ConvTranspose : public Kernel {
     if (c % group_ != 0)
       fail(ErrorCode::InvalidArgument, "X ", shape_str(x.shape()), " has ", c, " channels, not a multiple of group ",
            group_);
-    std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
-    if (!kernel_attr_.empty() && kernel_attr_ != kernel)
-      fail(ErrorCode::InvalidArgument, "kernel_shape ", dims_str(kernel_attr_), " does not match W ",
-           shape_str(w.shape()));
-    for (int64_t k : kernel)
-      if (k <= 0) fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " has an empty kernel");
     const size_t r = kernel.size();
     Window win = read_window(node, kernel);
     std::vector<int64_t> out_pad = node.attr_ints("output_padding", std::vector<int64_t>(r, 0));

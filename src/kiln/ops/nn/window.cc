@@ -15,6 +15,19 @@ AutoPad parse_auto_pad(const ir::Node& node) {
 
 std::string dims_str(const std::vector<int64_t>& v) { return shape_str(v); }
 
+std::vector<int64_t> conv_kernel(const Shape& x, const Shape& w, const std::vector<int64_t>& kernel_attr) {
+  if (x.size() < 3)
+    fail(ErrorCode::InvalidArgument, "X must be [N, C, D1, ...] with at least one spatial dimension, got ", shape_str(x));
+  if (w.size() != x.size())
+    fail(ErrorCode::InvalidArgument, "W ", shape_str(w), " must have the rank of X ", shape_str(x));
+  std::vector<int64_t> kernel(w.begin() + 2, w.end());
+  if (!kernel_attr.empty() && kernel_attr != kernel)
+    fail(ErrorCode::InvalidArgument, "kernel_shape ", dims_str(kernel_attr), " does not match W ", shape_str(w));
+  for (int64_t k : kernel)
+    if (k <= 0) fail(ErrorCode::InvalidArgument, "W ", shape_str(w), " has an empty kernel");
+  return kernel;
+}
+
 std::vector<int64_t> read_kernel_shape(const ir::Node& node, int64_t rank) {
   std::vector<int64_t> k = node.attr_ints("kernel_shape");
   if (rank >= 0 && int64_t(k.size()) != rank)

@@ -28,6 +28,11 @@ struct Window {
 // checking their lengths and signs; kernel_shape comes from the caller (attribute or W).
 Window read_window(const ir::Node& node, std::vector<int64_t> kernel);
 
+// The spatial kernel of a convolution's W [., ., k...], after checking that X is [N, C, D...]
+// with W of its rank, that W matches the kernel_shape attribute (when given) and that no
+// kernel dim is empty. Conv, ConvTranspose and the integer convolutions share it.
+std::vector<int64_t> conv_kernel(const Shape& x, const Shape& w, const std::vector<int64_t>& kernel_attr);
+
 // The kernel_shape attribute, checked against `rank` when rank >= 0.
 std::vector<int64_t> read_kernel_shape(const ir::Node& node, int64_t rank);
 

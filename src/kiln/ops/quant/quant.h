@@ -245,21 +245,11 @@ class IntConv {
 
   // Checks the shapes, sets up oneDNN for them and returns Y's shape.
   Shape prepare(const ir::Node& node, const Tensor& x, const Tensor& w) {
-    if (x.rank() < 3)
-      fail(ErrorCode::InvalidArgument, "X must be [N, C, D1, ...] with at least one spatial dimension, got ",
-           shape_str(x.shape()));
-    if (w.rank() != x.rank())
-      fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " must have the rank of X ", shape_str(x.shape()));
+    const std::vector<int64_t> kernel = nn::conv_kernel(x.shape(), w.shape(), kernel_attr_);
     const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(0);
     if (c != w.dim(1) * group_ || m % group_ != 0)
       fail(ErrorCode::InvalidArgument, "X ", shape_str(x.shape()), " and W ", shape_str(w.shape()),
            " do not match for group ", group_);
-    std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
-    if (!kernel_attr_.empty() && kernel_attr_ != kernel)
-      fail(ErrorCode::InvalidArgument, "kernel_shape ", nn::dims_str(kernel_attr_), " does not match W ",
-           shape_str(w.shape()));
-    for (int64_t kd : kernel)
-      if (kd <= 0) fail(ErrorCode::InvalidArgument, "W ", shape_str(w.shape()), " has an empty kernel");
     nn::Window win = nn::read_window(node, kernel);
     Shape in(x.shape().begin() + 2, x.shape().end());
     Shape out = nn::window_output(in, win);
