@@ -17,6 +17,7 @@
 #include <set>
 
 #include "kiln/ir/graph_view.h"
+#include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {
@@ -264,13 +265,7 @@ void gemm_as_matmul(ir::Graph& g) {
       if (view.readers(weight) != 1 || view.is_graph_output(weight)) continue;  // W^T replaces W
       const int64_t k = w->dim(1);
       Tensor wt(DType::Float32, {k, cols});
-      const float* src = w->data<float>();
-      float* dst = wt.data<float>();
-      constexpr int64_t kTile = 32;  // tile by tile: both sides stay in cache
-      for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-        for (int64_t i0 = 0; i0 < k; i0 += kTile)
-          for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j)
-            for (int64_t i = i0; i < std::min(k, i0 + kTile); ++i) dst[i * cols + j] = src[j * k + i];
+      tensor_ops::permute(w->data<float>(), w->shape(), {1, 0}, wt.data<float>());
       g.initializers.erase(weight);
       weight += "/transposed";
       while (g.initializers.count(weight)) weight += "_";
