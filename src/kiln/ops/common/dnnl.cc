@@ -28,6 +28,12 @@ dnnl::memory::data_type dnnl_type(DType t) {
   }
 }
 
+void reorder_into(const dnnl::memory::desc& from, const void* src, dnnl::memory dst) {
+  dnnl::memory in = wrap(from, src);
+  dnnl::reorder(in, dst).execute(dnnl_stream(), in, dst);
+  dnnl_stream().wait();
+}
+
 void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted) {
   if (!weight || wanted == plain) {
     memory_.reset();
@@ -52,9 +58,7 @@ void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, 
     }
   }
   auto packed = std::make_shared<dnnl::memory>(wanted, dnnl_engine());
-  dnnl::memory src = wrap(plain, weight->raw());
-  dnnl::reorder(src, *packed).execute(dnnl_stream(), src, *packed);
-  dnnl_stream().wait();
+  reorder_into(plain, weight->raw(), *packed);
   memory_ = packed;
   if (owner) cache.push_back({owner, weight->raw(), wanted, memory_});
 }

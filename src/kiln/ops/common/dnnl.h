@@ -31,6 +31,9 @@ class PackedWeights {
  private:
   std::shared_ptr<const dnnl::memory> memory_;
 };
+// Copies `src`, laid out as `from`, into `dst` in dst's own layout (packing or unpacking), and
+// waits for it.
+void reorder_into(const dnnl::memory::desc& from, const void* src, dnnl::memory dst);
 inline dnnl::memory wrap(const dnnl::memory::desc& d, const void* data) {
   return dnnl::memory(d, dnnl_engine(), const_cast<void*>(data));
 }

@@ -52,12 +52,6 @@ dnnl::memory::desc desc_from_attr(const ir::Node& n) {
   return dnnl::memory::desc(d);
 }
 
-void reorder(const dnnl::memory::desc& from, const void* src, const dnnl::memory::desc& to, void* dst) {
-  dnnl::memory a = wrap(from, src), b = wrap(to, dst);
-  dnnl::reorder(a, b).execute(dnnl_stream(), a, b);
-  dnnl_stream().wait();
-}
-
 void set_attr(ir::Node& n, const char* key, ir::Attribute a) { n.attrs[key] = std::move(a); }
 
 void pack_matmul_weights(ir::Graph& g) {
@@ -77,7 +71,7 @@ void pack_matmul_weights(ir::Graph& g) {
     const dnnl::memory::desc layout = packed_layout(k, cols), plain = plain_desc(t->shape(), DType::Float32);
     if (layout == plain) continue;
     Tensor bytes(DType::UInt8, {int64_t(layout.get_size())});
-    reorder(plain, t->raw(), layout, bytes.raw());
+    reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
     std::string name = w + "/kiln_packed";
     while (g.initializers.count(name)) name += "_";
     g.initializers[name] = bytes;
@@ -106,8 +100,8 @@ void unpack_matmul_weights(ir::Graph& g) {
     const std::vector<int64_t> shape = n.attr_ints("kiln_packed_shape");
     if (!g.initializers.count(w)) {
       Tensor plain(DType::Float32, Shape(shape.begin(), shape.end()));
-      reorder(desc_from_attr(n), g.initializers.at(n.inputs[1]).raw(), plain_desc(plain.shape(), DType::Float32),
-              plain.raw());
+      const Tensor& bytes = g.initializers.at(n.inputs[1]);
+      reorder_into(desc_from_attr(n), bytes.raw(), wrap(plain_desc(plain.shape(), DType::Float32), plain.raw()));
       g.initializers[w] = plain;
     }
     ++unpacked[n.inputs[1]];
@@ -367,7 +361,7 @@ class MatMul : public Kernel {
 
   void unpack_weight() {
     plain_weight_ = Tensor(DType::Float32, packed_shape_);
-    reorder(packed_layout_, weight_->raw(), plain_desc(packed_shape_, DType::Float32), plain_weight_.raw());
+    reorder_into(packed_layout_, weight_->raw(), wrap(plain_desc(packed_shape_, DType::Float32), plain_weight_.raw()));
     weight_ = &plain_weight_;
     packed_shape_.clear();
   }

@@ -110,10 +110,7 @@ void Projection::pack(const void* w) {
   }
   if (!prim_) return;
   // W [n, k] row-major is W^T [k, n] with strides (1, k).
-  dnnl::memory::desc src_md({k_, n_}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k_});
-  dnnl::memory src = wrap(src_md, w);
-  dnnl::reorder(src, packed_).execute(dnnl_stream(), src, packed_);
-  dnnl_stream().wait();
+  reorder_into(dnnl::memory::desc({k_, n_}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k_}), w, packed_);
   packed_ok_ = true;
 }
 
