@@ -96,4 +96,41 @@ void nll_forward(const T* logp, const TI* target, const T* weight, const NllGeom
 
 using LossTypes = TypeList<float, double, Float16, BFloat16>;
 
+// What the two loss kernels share: the reduction and ignore_index attributes, the shape checks
+// of scores, target and weight (input 2), and the step from log-probabilities to the loss.
+class NllKernel : public Kernel {
+ protected:
+  NllKernel(const ir::Node& node, const char* op)
+      : op_(op), reduction_(parse_reduction(node)), has_ignore_(node.has_attr("ignore_index")),
+        ignore_index_(node.attr_int("ignore_index", 0)) {}
+
+  // Checks the inputs and declares output 0, the loss.
+  void prepare_loss(OpContext& ctx) {
+    const Tensor& x = ctx.input(0);
+    dispatch(LossTypes{}, x.dtype(), op_, []<typename T>() {});
+    geom_ = nll_geometry(x, ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr, reduction_);
+    ctx.set_output(0, x.dtype(), geom_.loss_shape);
+  }
+
+  // Output 0 from the log-probabilities `logp` (the scores' shape and type).
+  void loss_from(OpContext& ctx, const Tensor& logp) {
+    const Tensor& target = ctx.input(1);
+    const Tensor* weight = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+    Tensor& loss = ctx.output(0);
+    const std::string what = std::string(op_) + " target";
+    dispatch(LossTypes{}, logp.dtype(), op_, [&]<typename T>() {
+      dispatch(TypeList<int32_t, int64_t>{}, target.dtype(), what.c_str(), [&]<typename TI>() {
+        nll_forward<T, TI>(logp.data<T>(), target.data<TI>(), weight ? weight->data<T>() : nullptr, geom_,
+                           ignore_index_, has_ignore_, reduction_, loss.data<T>());
+      });
+    });
+  }
+
+  const char* op_;
+  Reduction reduction_;
+  bool has_ignore_;
+  int64_t ignore_index_;
+  NllGeometry geom_;
+};
+
 }  // namespace kiln::loss

@@ -31,18 +31,13 @@ void log_softmax_over_classes(const T* x, T* logp, int64_t n, int64_t c, int64_t
   });
 }
 
-class SoftmaxCrossEntropyLoss : public Kernel {
+class SoftmaxCrossEntropyLoss : public loss::NllKernel {
  public:
-  explicit SoftmaxCrossEntropyLoss(const ir::Node& node)
-      : reduction_(loss::parse_reduction(node)),
-        has_ignore_(node.has_attr("ignore_index")),
-        ignore_index_(node.attr_int("ignore_index", 0)) {}
+  explicit SoftmaxCrossEntropyLoss(const ir::Node& node) : NllKernel(node, "SoftmaxCrossEntropyLoss") {}
 
   void prepare(OpContext& ctx) override {
+    prepare_loss(ctx);
     const Tensor& x = ctx.input(0);
-    dispatch(loss::LossTypes{}, x.dtype(), "SoftmaxCrossEntropyLoss", []<typename T>() {});
-    geom_ = loss::nll_geometry(x, ctx.input(1), ctx.has_input(2) ? &ctx.input(2) : nullptr, reduction_);
-    ctx.set_output(0, x.dtype(), geom_.loss_shape);
     if (ctx.has_output(1)) {
       ctx.set_output(1, x.dtype(), x.shape());
       scratch_ = Tensor();
@@ -53,24 +48,14 @@ class SoftmaxCrossEntropyLoss : public Kernel {
 
   void compute(OpContext& ctx) override {
     const Tensor& x = ctx.input(0);
-    const Tensor& target = ctx.input(1);
-    const Tensor* weight = ctx.has_input(2) ? &ctx.input(2) : nullptr;
     Tensor& logp = ctx.has_output(1) ? ctx.output(1) : scratch_;
-    Tensor& loss = ctx.output(0);
     dispatch(loss::LossTypes{}, x.dtype(), "SoftmaxCrossEntropyLoss", [&]<typename T>() {
       log_softmax_over_classes(x.data<T>(), logp.data<T>(), geom_.n, geom_.c, geom_.d);
-      dispatch(TypeList<int32_t, int64_t>{}, target.dtype(), "SoftmaxCrossEntropyLoss target", [&]<typename TI>() {
-        loss::nll_forward<T, TI>(logp.data<T>(), target.data<TI>(), weight ? weight->data<T>() : nullptr, geom_,
-                                 ignore_index_, has_ignore_, reduction_, loss.data<T>());
-      });
     });
+    loss_from(ctx, logp);
   }
 
  private:
-  loss::Reduction reduction_;
-  bool has_ignore_;
-  int64_t ignore_index_;
-  loss::NllGeometry geom_;
   Tensor scratch_;  // the log-softmax when the graph does not ask for it
 };
 
