@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 import kiln
 from kiln.capi import onnxruntime_pybind11_state as state
+from concurrency import run_concurrently
 from onnx_builders import node_model, run_node
 
 RNG = np.random.default_rng(7)
@@ -136,7 +137,6 @@ def test_conv_defaults_and_reshaped_batches():
 
 def test_conv_concurrent_runs():
     """Each run has its own kernels; relayout scratch is per thread."""
-    import threading
     w, b = randn(16, 8, 3, 3), randn(16)
     sess = kiln.InferenceSession(node_model("Conv", {"X": randn(1, 8, 12, 12), "W": w, "B": b}, ["Y"],
                                             initializers={"W": w, "B": b}, pads=[1, 1, 1, 1]).SerializeToString())
@@ -150,11 +150,7 @@ def test_conv_concurrent_runs():
             if not np.allclose(y, F.conv2d(t(x), t(w), t(b), padding=1).numpy(), rtol=1e-4, atol=1e-4):
                 errors.append((seed, i))
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
+    run_concurrently(worker, 4)
     assert errors == []
 
 

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 import kiln
 from kiln.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, InvalidGraph
 from kiln.capi.onnxruntime_pybind11_state import NotImplemented as KilnNotImplemented
+from concurrency import run_concurrently
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyop_models")
 F = TensorProto.FLOAT
@@ -297,12 +298,7 @@ def test_registry_is_seen_by_sessions_created_afterwards():
         np.testing.assert_array_equal(create().run(None, {"x": x})[0], x * 3)
         # A session keeps the definitions it was created with, also in frames made later.
         results = []
-        threads = [threading.Thread(target=lambda: results.append(doubling.run(None, {"x": x})[0]))
-                   for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_concurrently(lambda _: results.append(doubling.run(None, {"x": x})[0]), 4)
         for r in results:
             np.testing.assert_array_equal(r, x * 2)
     finally:
@@ -468,12 +464,7 @@ def test_concurrent_runs_from_eight_threads(kit):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "runs deadlocked"
+    run_concurrently(worker, 8)
     assert errors == []
 
 
@@ -496,11 +487,7 @@ def test_python_calls_of_concurrent_runs_overlap():
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    run_concurrently(worker, 8)
     assert errors == [] and {k: int(v[0]) for k, v in results.items()} == {k: k + 1 for k in range(8)}
 
 

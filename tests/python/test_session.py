@@ -1,6 +1,5 @@
 """The InferenceSession API on small models: metadata, providers, feeds, errors, threads."""
 
-import threading
 import warnings
 
 import numpy as np
@@ -9,6 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import kiln
 from kiln.capi import onnxruntime_pybind11_state as state
+from concurrency import run_concurrently
 
 
 def mlp_model(n_in=4, n_out=3, seed=0):
@@ -104,11 +104,7 @@ def test_concurrent_runs_from_many_threads():
             if not np.allclose(z, np.maximum(x @ w + b, 0), rtol=1e-4, atol=1e-5):
                 errors.append((seed, i))
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(worker, 8)
     assert errors == []
 
 
