@@ -348,3 +348,20 @@ def test_matmul_residual_same_shape_and_broadcast(z_shape, tmp_path):
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
     assert ops["Add"] == 0 and ops["kiln::FusedMatMul"] == 1, ops
+
+
+def test_empty_weight_keeps_bias_and_residual():
+    """K = 0: the product is zeros, so Y is the bias plus the residual; not fused away."""
+    from onnx import TensorProto, helper
+
+    w = numpy_helper.from_array(np.zeros((0, 3), np.float32), "w")
+    b = numpy_helper.from_array(np.array([1, 2, 3], np.float32), "b")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["p"]), helper.make_node("Add", ["p", "b"], ["q"]),
+             helper.make_node("Add", ["q", "z"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 0]),
+                                           helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [w, b])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    z = np.arange(6, dtype=np.float32).reshape(2, 3)
+    out, _ = run(data, {"x": np.zeros((2, 0), np.float32), "z": z}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    np.testing.assert_array_equal(out, z + [1, 2, 3])

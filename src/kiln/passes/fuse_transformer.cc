@@ -253,7 +253,8 @@ void gemm_as_matmul(ir::Graph& g) {
     if (!is_op(n, "Gemm") || n.inputs.size() < 2 || n.outputs.size() != 1) continue;
     if (n.attr_float("alpha", 1.f) != 1.f || n.attr_float("beta", 1.f) != 1.f || n.attr_int("transA", 0) != 0) continue;
     const Tensor* w = view.constant(n.inputs[1]);
-    if (!w || w->dtype() != DType::Float32 || w->rank() != 2) continue;
+    // An empty W stays with Gemm: oneDNN's matmul (and so FusedMatMul) takes no empty product.
+    if (!w || w->dtype() != DType::Float32 || w->rank() != 2 || w->size() == 0) continue;
     const bool trans = n.attr_int("transB", 0) != 0;
     const int64_t cols = trans ? w->dim(0) : w->dim(1);
     const Tensor* c = n.has_input(2) ? view.constant(n.inputs[2]) : nullptr;
@@ -295,7 +296,7 @@ void fuse_bias_activation(ir::Graph& g) {
     ir::Node& mm = g.nodes[i];
     if (!is_op(mm, "MatMul") || mm.inputs.size() != 2) continue;
     const Tensor* w = view.constant(mm.inputs[1]);
-    if (!w || w->dtype() != DType::Float32 || w->rank() != 2) continue;
+    if (!w || w->dtype() != DType::Float32 || w->rank() != 2 || w->size() == 0) continue;
     int a = view.sole_reader(mm.outputs[0]);
     if (a < 0 || !is_op(g.nodes[size_t(a)], "Add")) continue;
     const std::string bias = other_input(g.nodes[size_t(a)], mm.outputs[0]);
