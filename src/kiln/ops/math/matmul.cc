@@ -17,6 +17,7 @@
 // picks the same weight layout for every M, so one packing serves every input shape.
 #include <cstring>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "kiln/core/parallel.h"
@@ -52,8 +53,6 @@ dnnl::memory::desc desc_from_attr(const ir::Node& n) {
   return dnnl::memory::desc(d);
 }
 
-void set_attr(ir::Node& n, const char* key, ir::Attribute a) { n.attrs[key] = std::move(a); }
-
 void pack_matmul_weights(ir::Graph& g) {
   std::map<std::string, std::vector<size_t>> readers;  // weight -> packable matmuls reading it as B
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -84,16 +83,16 @@ void pack_matmul_weights(ir::Graph& g) {
     for (size_t i : nodes) {
       ir::Node& n = g.nodes[i];
       n.inputs[1] = name;
-      set_attr(n, "kiln_packed_desc", desc);
-      set_attr(n, "kiln_packed_shape", shape);
-      set_attr(n, "kiln_packed_from", from);
+      n.attrs["kiln_packed_desc"] = desc;
+      n.attrs["kiln_packed_shape"] = shape;
+      n.attrs["kiln_packed_from"] = from;
     }
     g.initializers.erase(w);  // one weight at a time: the plain copy goes before the next is packed
   }
 }
 
 void unpack_matmul_weights(ir::Graph& g) {
-  std::map<std::string, int> unpacked;
+  std::set<std::string> unpacked;  // packed initializers read no more
   for (auto& n : g.nodes) {
     if (!is_matmul(n) || !n.has_attr("kiln_packed_desc")) continue;
     const std::string w = n.attr_string("kiln_packed_from", "");
@@ -104,11 +103,11 @@ void unpack_matmul_weights(ir::Graph& g) {
       reorder_into(desc_from_attr(n), bytes.raw(), wrap(plain_desc(plain.shape(), DType::Float32), plain.raw()));
       g.initializers[w] = plain;
     }
-    ++unpacked[n.inputs[1]];
+    unpacked.insert(n.inputs[1]);
     n.inputs[1] = w;
     for (const char* key : {"kiln_packed_desc", "kiln_packed_shape", "kiln_packed_from"}) n.attrs.erase(key);
   }
-  for (const auto& [name, count] : unpacked) g.initializers.erase(name);
+  for (const auto& name : unpacked) g.initializers.erase(name);
 }
 
 const WeightPacking kMatMulPacking{pack_matmul_weights, unpack_matmul_weights};
