@@ -51,33 +51,6 @@ void compact(ir::Graph& g, const std::set<size_t>& dead) {
   g.nodes = std::move(kept);
 }
 
-// Div(x, sqrt2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5): returns the chain's node indices.
-bool match_gelu(const ir::Graph& g, const GraphView& view, size_t div_index, std::vector<size_t>& chain,
-                std::string& x, std::string& out) {
-  const ir::Node& div = g.nodes[div_index];
-  float c;
-  if (!is_op(div, "Div") || div.inputs.size() != 2 || !scalar_constant(view, div.inputs[1], c) ||
-      !near(c, std::sqrt(2.f)))
-    return false;
-  x = div.inputs[0];
-  int erf = view.sole_reader(div.outputs[0]);
-  if (erf < 0 || !is_op(g.nodes[size_t(erf)], "Erf")) return false;
-  int add = view.sole_reader(g.nodes[size_t(erf)].outputs[0]);
-  if (add < 0 || !is_op(g.nodes[size_t(add)], "Add")) return false;
-  std::string one = other_input(g.nodes[size_t(add)], g.nodes[size_t(erf)].outputs[0]);
-  if (!scalar_constant(view, one, c) || !near(c, 1.f)) return false;
-  int mul = view.sole_reader(g.nodes[size_t(add)].outputs[0]);
-  if (mul < 0 || !is_op(g.nodes[size_t(mul)], "Mul") || other_input(g.nodes[size_t(mul)], g.nodes[size_t(add)].outputs[0]) != x)
-    return false;
-  int half = view.sole_reader(g.nodes[size_t(mul)].outputs[0]);
-  if (half < 0 || !is_op(g.nodes[size_t(half)], "Mul")) return false;
-  if (!scalar_constant(view, other_input(g.nodes[size_t(half)], g.nodes[size_t(mul)].outputs[0]), c) || !near(c, 0.5f))
-    return false;
-  chain = {div_index, size_t(erf), size_t(add), size_t(mul), size_t(half)};
-  out = g.nodes[size_t(half)].outputs[0];
-  return true;
-}
-
 // The node that is the sole reader of `name` and is `op`, or -1.
 int sole_reader_op(const ir::Graph& g, const GraphView& view, const std::string& name, const char* op) {
   const int r = view.sole_reader(name);
@@ -88,6 +61,29 @@ int sole_reader_op(const ir::Graph& g, const GraphView& view, const std::string&
 bool with_constant(const ir::Node& n, const GraphView& view, const std::string& name, float value) {
   float c;
   return scalar_constant(view, other_input(n, name), c) && near(c, value);
+}
+
+// Div(x, sqrt2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5): returns the chain's node indices.
+bool match_gelu(const ir::Graph& g, const GraphView& view, size_t div_index, std::vector<size_t>& chain,
+                std::string& x, std::string& out) {
+  const ir::Node& div = g.nodes[div_index];
+  if (!is_op(div, "Div") || div.inputs.size() != 2) return false;
+  x = div.inputs[0];
+  if (!with_constant(div, view, x, std::sqrt(2.f))) return false;
+  const int erf = sole_reader_op(g, view, div.outputs[0], "Erf");
+  if (erf < 0) return false;
+  const std::string& e = g.nodes[size_t(erf)].outputs[0];
+  const int add = sole_reader_op(g, view, e, "Add");
+  if (add < 0 || !with_constant(g.nodes[size_t(add)], view, e, 1.f)) return false;
+  const std::string& a = g.nodes[size_t(add)].outputs[0];
+  const int mul = sole_reader_op(g, view, a, "Mul");
+  if (mul < 0 || other_input(g.nodes[size_t(mul)], a) != x) return false;
+  const std::string& m = g.nodes[size_t(mul)].outputs[0];
+  const int half = sole_reader_op(g, view, m, "Mul");
+  if (half < 0 || !with_constant(g.nodes[size_t(half)], view, m, 0.5f)) return false;
+  chain = {div_index, size_t(erf), size_t(add), size_t(mul), size_t(half)};
+  out = g.nodes[size_t(half)].outputs[0];
+  return true;
 }
 
 // The tanh form around Tanh node `tanh_index`, as GPT-2 writes it:
