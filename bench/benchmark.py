@@ -82,18 +82,22 @@ def status_kb(key):
     return 0
 
 
-def peak_child(runtime, name, threads, batch):
-    """In a fresh process: load and run the model, print the peak resident memory it added."""
-    p, feeds = model_and_feeds(name, batch)
+def session_maker(runtime, path, threads, ort=None):
+    """A function that creates the runtime's session for the model at `path` on `threads` threads."""
     if runtime == "kiln":
         so = kiln.SessionOptions()
         so.intra_op_num_threads = threads
-        make = lambda: kiln.InferenceSession(p["onnx"], so)  # noqa: E731
-    else:
-        ort = import_onnxruntime()
-        oo = ort.SessionOptions()
-        oo.intra_op_num_threads = threads
-        make = lambda: ort.InferenceSession(p["onnx"], oo, providers=["CPUExecutionProvider"])  # noqa: E731
+        return lambda: kiln.InferenceSession(path, so)
+    oo = ort.SessionOptions()
+    oo.intra_op_num_threads = threads
+    oo.inter_op_num_threads = 1
+    return lambda: ort.InferenceSession(path, oo, providers=["CPUExecutionProvider"])
+
+
+def peak_child(runtime, name, threads, batch):
+    """In a fresh process: load and run the model, print the peak resident memory it added."""
+    p, feeds = model_and_feeds(name, batch)
+    make = session_maker(runtime, p["onnx"], threads, import_onnxruntime() if runtime == "ort" else None)
     base = status_kb("VmRSS")
     sess = make()
     for _ in range(10):
@@ -110,14 +114,8 @@ def peak_mb(runtime, name, threads, batch):
 def bench_model(name, threads, args, ort):
     p, feeds = model_and_feeds(name, args.batch)
 
-    so = kiln.SessionOptions()
-    so.intra_op_num_threads = threads
-    runners = [Runner("kiln", lambda: kiln.InferenceSession(p["onnx"], so), lambda s: s.run(None, feeds))]
-    oo = ort.SessionOptions()
-    oo.intra_op_num_threads = threads
-    oo.inter_op_num_threads = 1
-    runners.append(Runner("ort", lambda: ort.InferenceSession(p["onnx"], oo, providers=["CPUExecutionProvider"]),
-                          lambda s: s.run(None, feeds)))
+    runners = [Runner(rt, session_maker(rt, p["onnx"], threads, ort), lambda s: s.run(None, feeds))
+               for rt in ("kiln", "ort")]
     if args.torch:
         import torch
 
