@@ -12,7 +12,6 @@
 // value (a squeeze-excite scale) has the same bytes in both layouts, so a constant of that
 // shape joins any group.
 #include <map>
-#include <numeric>
 #include <set>
 
 #include "kiln/ir/graph_view.h"
