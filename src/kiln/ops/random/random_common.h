@@ -85,4 +85,76 @@ inline DType read_dtype(const ir::Node& node, DType fallback) {
   return DType(code);
 }
 
+// The two distributions, as their ops' attributes give them.
+struct Normal {  // mean, scale
+  explicit Normal(const ir::Node& node) : mean(node.attr_float("mean", 0.0f)), scale(node.attr_float("scale", 1.0f)) {}
+  template <typename T>
+  void fill(T* out, int64_t n, uint64_t key) const { fill_normal(out, n, key, mean, scale); }
+  double mean, scale;
+};
+
+struct Uniform {  // low, high
+  explicit Uniform(const ir::Node& node) : low(node.attr_float("low", 0.0f)), high(node.attr_float("high", 1.0f)) {
+    if (!(low <= high)) fail(ErrorCode::InvalidGraph, "low ", low, " must not exceed high ", high);
+  }
+  template <typename T>
+  void fill(T* out, int64_t n, uint64_t key) const { fill_uniform(out, n, key, low, high); }
+  double low, high;
+};
+
+// RandomNormal, RandomUniform: a tensor of the `shape` attribute, of type `dtype` (float by
+// default), drawn from Dist.
+template <typename Dist>
+class RandomOfShape : public Kernel {
+ public:
+  explicit RandomOfShape(const ir::Node& node)
+      : op_(node.op_type), keys_(node), dist_(node), dtype_(read_dtype(node, DType::Float32)),
+        shape_(node.attr_ints("shape")) {
+    if (!node.has_attr("shape")) fail(ErrorCode::InvalidGraph, op_, " needs the shape attribute");
+    for (int64_t d : shape_)
+      if (d < 0) fail(ErrorCode::InvalidGraph, "shape must not have negative dimensions, got ", shape_str(shape_));
+    dispatch(RandomTypes{}, dtype_, op_.c_str(), []<typename T>() {});
+  }
+  void prepare(OpContext& ctx) override { ctx.set_output(0, dtype_, shape_); }
+  void compute(OpContext& ctx) override {
+    Tensor& y = ctx.output(0);
+    const uint64_t key = keys_.next();
+    dispatch(RandomTypes{}, dtype_, op_.c_str(), [&]<typename T>() { dist_.fill(y.data<T>(), y.size(), key); });
+  }
+
+ private:
+  std::string op_;
+  KeySource keys_;
+  Dist dist_;
+  DType dtype_;
+  Shape shape_;
+};
+
+// RandomNormalLike, RandomUniformLike: the input's shape; the type is `dtype`, or the input's.
+template <typename Dist>
+class RandomLike : public Kernel {
+ public:
+  explicit RandomLike(const ir::Node& node)
+      : op_(node.op_type), keys_(node), dist_(node), has_dtype_(node.has_attr("dtype")),
+        dtype_(read_dtype(node, DType::Undefined)) {}
+  void prepare(OpContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    out_ = has_dtype_ ? dtype_ : x.dtype();
+    dispatch(RandomTypes{}, out_, (op_ + " output").c_str(), []<typename T>() {});
+    ctx.set_output(0, out_, x.shape());
+  }
+  void compute(OpContext& ctx) override {
+    Tensor& y = ctx.output(0);
+    const uint64_t key = keys_.next();
+    dispatch(RandomTypes{}, out_, op_.c_str(), [&]<typename T>() { dist_.fill(y.data<T>(), y.size(), key); });
+  }
+
+ private:
+  std::string op_;
+  KeySource keys_;
+  Dist dist_;
+  bool has_dtype_;
+  DType dtype_, out_ = DType::Undefined;
+};
+
 }  // namespace kiln::random
