@@ -16,15 +16,18 @@ OUTS = {"LSTM": ["Y", "Y_h", "Y_c"], "GRU": ["Y", "Y_h"], "RNN": ["Y", "Y_h"]}
 INPUT_NAMES = ["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"]
 
 
-def run_rnn(op, inputs, outputs=None, opset=14, constants=(), **attrs):
+def run_rnn(op, inputs, outputs=None, opset=14, constants=(), threads=0, **attrs):
     """Runs one RNN node; `inputs` maps input names to arrays or None (omitted); names listed in
-    `constants` become initializers. Returns a dict of the requested outputs."""
+    `constants` become initializers; `threads` is the session's intra-op thread count (0: all
+    cores). Returns a dict of the requested outputs."""
     outputs = OUTS[op] if outputs is None else outputs
     last = max(i for i, n in enumerate(INPUT_NAMES) if inputs.get(n) is not None)
     ordered = {n: inputs.get(n) for n in INPUT_NAMES[:last + 1]}
     inits = {n: ordered[n] for n in constants}
     model = node_model(op, ordered, outputs, opset, inits, **attrs)
-    sess = kiln.InferenceSession(model.SerializeToString())
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = kiln.InferenceSession(model.SerializeToString(), so)
     feeds = {k: v for k, v in ordered.items() if v is not None and k not in inits}
     res = sess.run(None, feeds)
     return dict(zip([o for o in outputs if o], res))
@@ -138,8 +141,8 @@ def make_inputs(op, seq, batch, inp, hidden, nd=1, layout=0, dtype=np.float32, s
     return ins
 
 
-def check(op, ins, got_outputs=None, rtol=1e-4, atol=2e-5, opset=14, constants=(), **attrs):
-    got = run_rnn(op, ins, got_outputs, opset, constants, **attrs)
+def check(op, ins, got_outputs=None, rtol=1e-4, atol=2e-5, opset=14, constants=(), threads=0, **attrs):
+    got = run_rnn(op, ins, got_outputs, opset, constants, threads, **attrs)
     ref_attrs = {k: v for k, v in attrs.items() if k != "hidden_size"}
     want = reference(op, **ins, **ref_attrs)
     for name, value in got.items():
@@ -352,6 +355,21 @@ def test_longer_sequence_bigger_batch():
     check("LSTM", ins, direction="bidirectional", constants=("W", "R", "B"), rtol=1e-3, atol=1e-4)
     gins = make_inputs("GRU", 30, 33, 20, 40, seed=20)
     check("GRU", gins, linear_before_reset=0, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("op,hidden,attrs", [("LSTM", 120, {}), ("GRU", 120, {"linear_before_reset": 1}),
+                                            ("RNN", 200, {})])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_batch_units_split_over_threads(op, hidden, attrs, threads):
+    # Batches of up to 4 rows run the recurrent product per block of 16 hidden units, the blocks
+    # split over the threads with one barrier per step. 120 and 200 units end in a partial block;
+    # a finished row (length 5, 0) must keep its state while the others run on. R is scaled down
+    # so the recurrence contracts: at full scale float32 rounding grows chaotically over steps.
+    ins = make_inputs(op, 12, 4, 10, hidden, 2, seed=23)
+    ins["R"] *= 0.3
+    ins["sequence_lens"] = np.array([12, 5, 0, 9], np.int32)
+    check(op, ins, direction="bidirectional", threads=threads, **attrs)
+    check(op, ins, direction="bidirectional", threads=threads, constants=("R",), **attrs)
 
 
 # --- errors -------------------------------------------------------------------------------------

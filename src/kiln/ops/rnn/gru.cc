@@ -36,42 +36,44 @@ class Gru : public RnnBase {
     for (int d = 0; d < num_dir_; ++d) {
       Pass<T> p = start_direction<T>(ctx, d);
       const Activation &f = act(d, 0), &g = act(d, 1);
-      // z and r: pre-activation in place, then f over both blocks at once.
-      auto zr = [&](T* gzr, const T* x) {
+      // z and r of units [j0, j0 + n): pre-activation in place, then f. gzr and x point at the
+      // row's gates and projected input.
+      auto zr = [&](T* gzr, const T* x, int64_t j0, int64_t n) {
+        for (T* gate : {gzr + j0, gzr + H + j0}) {
+          const T* xg = x + (gate - gzr);
 #pragma omp simd
-        for (int64_t j = 0; j < 2 * H; ++j) gzr[j] += x[j];
-        if (has_clip_) clip_to(gzr, 2 * H, lim);
-        activate(f, gzr, 2 * H);
+          for (int64_t j = 0; j < n; ++j) gate[j] += xg[j];
+          if (has_clip_) clip_to(gate, n, lim);
+          activate(f, gate, n);
+        }
       };
-      // New state from z and the candidate's pre-activation a.
-      auto finish = [&](int64_t b, int64_t t, const T* z, T* a) {
-        if (has_clip_) clip_to(a, H, lim);
-        activate(g, a, H);
-        T* hb = p.h + b * H;
+      // New state of n units from z and the candidate's pre-activation a (all at the units).
+      auto finish = [&](int64_t b, int64_t t, int64_t j0, int64_t n, const T* z, T* a, const T* h_prev, T* h_new) {
+        if (has_clip_) clip_to(a, n, lim);
+        activate(g, a, n);
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) hb[j] = (T(1) - z[j]) * a[j] + z[j] * hb[j];
-        if (p.y) std::memcpy(p.y + y_off(t, d, b), hb, size_t(H) * sizeof(T));
+        for (int64_t j = 0; j < n; ++j) h_new[j] = (T(1) - z[j]) * a[j] + z[j] * h_prev[j];
+        if (p.y) std::memcpy(p.y + y_off(t, d, b) + j0, h_new, size_t(n) * sizeof(T));
       };
       if (lbr_) {
         const T* rbh = has_bias_ ? ctx.input(3).data<T>() + d * 2 * G + G + 2 * H : nullptr;
         T* gates = gh<T>(0);
-        for (int64_t s = 0; s < p.max_len; ++s) {
-          recurrent<T>(d, 0, p.h, gates);
-          for_rows(s, p.reverse, [&](int64_t b, int64_t t) {
-            T* gz = gates + b * G;
-            const T* x = p.xw + xw_row(t, b) * G;
-            zr(gz, x);
-            const T* r = gz + H;
-            T* a = gz + 2 * H;
-            if (rbh) {
+        time_loop(p, [&](int64_t b, int64_t t, int64_t j0, int64_t j1, const T* h_prev, T* h_new) {
+          const int64_t n = j1 - j0;
+          T* gz = gates + b * G;
+          const T* x = p.xw + xw_row(t, b) * G;
+          zr(gz, x, j0, n);
+          const T* r = gz + H + j0;
+          T* a = gz + 2 * H + j0;
+          const T* xh = x + 2 * H + j0;
+          if (rbh) {
 #pragma omp simd
-              for (int64_t j = 0; j < H; ++j) a[j] += rbh[j];
-            }
+            for (int64_t j = 0; j < n; ++j) a[j] += rbh[j0 + j];
+          }
 #pragma omp simd
-            for (int64_t j = 0; j < H; ++j) a[j] = x[2 * H + j] + r[j] * a[j];
-            finish(b, t, gz, a);
-          });
-        }
+          for (int64_t j = 0; j < n; ++j) a[j] = xh[j] + r[j] * a[j];
+          finish(b, t, j0, n, gz + j0, a, h_prev + j0, h_new + j0);
+        });
       } else {
         T* gzr = gh<T>(0);
         T* ghh = gh<T>(1);
@@ -82,7 +84,7 @@ class Gru : public RnnBase {
           recurrent<T>(d, 0, p.h, gzr);
           for_rows(s, p.reverse, [&](int64_t b, int64_t t) {
             T* gz = gzr + b * 2 * H;
-            zr(gz, p.xw + xw_row(t, b) * G);
+            zr(gz, p.xw + xw_row(t, b) * G, 0, H);
             const T* r = gz + H;
             const T* hb = p.h + b * H;
             T* rhb = rh + b * H;
@@ -95,7 +97,7 @@ class Gru : public RnnBase {
             const T* x = p.xw + xw_row(t, b) * G + 2 * H;
 #pragma omp simd
             for (int64_t j = 0; j < H; ++j) a[j] += x[j];
-            finish(b, t, gzr + b * 2 * H, a);
+            finish(b, t, 0, H, gzr + b * 2 * H, a, p.h + b * H, p.h + b * H);
           });
         }
       }

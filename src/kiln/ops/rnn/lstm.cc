@@ -26,56 +26,56 @@ class Lstm : public RnnBase {
       const T* peep = ctx.has_input(7) ? ctx.input(7).data<T>() + d * 3 * H : nullptr;
       const Activation &f = act(d, 0), &g = act(d, 1), &h = act(d, 2);
       T* gates = gh<T>(0);
-      for (int64_t s = 0; s < p.max_len; ++s) {
-        recurrent<T>(d, 0, p.h, gates);
-        for_rows(s, p.reverse, [&](int64_t b, int64_t t) {
-          T* gi = gates + b * G;
-          T* go = gi + H;
-          T* gf = gi + 2 * H;
-          T* gc = gi + 3 * H;
-          const T* x = p.xw + xw_row(t, b) * G;
-          T* c = p.c + b * H;
-          T* hb = p.h + b * H;
+      time_loop(p, [&](int64_t b, int64_t t, int64_t j0, int64_t j1, const T*, T* h_new) {
+        const int64_t n = j1 - j0;
+        T* gi = gates + b * G + j0;
+        T* go = gi + H;
+        T* gf = gi + 2 * H;
+        T* gc = gi + 3 * H;
+        const T* x = p.xw + xw_row(t, b) * G + j0;
+        T* c = p.c + b * H + j0;
+        T* hb = h_new + j0;
+        for (int k = 0; k < 4; ++k) {
 #pragma omp simd
-          for (int64_t j = 0; j < G; ++j) gi[j] += x[j];
-          if (peep) {
-            const T* pi = peep;
-            const T* pf = peep + 2 * H;
+          for (int64_t j = 0; j < n; ++j) gi[k * H + j] += x[k * H + j];
+        }
+        if (peep) {
+          const T* pi = peep + j0;
+          const T* pf = peep + 2 * H + j0;
 #pragma omp simd
-            for (int64_t j = 0; j < H; ++j) {
-              gi[j] += pi[j] * c[j];
-              gf[j] += pf[j] * c[j];
-            }
+          for (int64_t j = 0; j < n; ++j) {
+            gi[j] += pi[j] * c[j];
+            gf[j] += pf[j] * c[j];
           }
-          if (has_clip_) {
-            clip_to(gi, H, lim);
-            clip_to(gf, H, lim);
-            clip_to(gc, H, lim);
-          }
-          activate(f, gi, H);
-          if (input_forget_) {
+        }
+        if (has_clip_) {
+          clip_to(gi, n, lim);
+          clip_to(gf, n, lim);
+          clip_to(gc, n, lim);
+        }
+        activate(f, gi, n);
+        if (input_forget_) {
 #pragma omp simd
-            for (int64_t j = 0; j < H; ++j) gf[j] = T(1) - gi[j];
-          } else {
-            activate(f, gf, H);
-          }
-          activate(g, gc, H);
+          for (int64_t j = 0; j < n; ++j) gf[j] = T(1) - gi[j];
+        } else {
+          activate(f, gf, n);
+        }
+        activate(g, gc, n);
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) c[j] = gf[j] * c[j] + gi[j] * gc[j];
-          if (peep) {
-            const T* po = peep + H;  // the output gate peeks at the new cell state
+        for (int64_t j = 0; j < n; ++j) c[j] = gf[j] * c[j] + gi[j] * gc[j];
+        if (peep) {
+          const T* po = peep + H + j0;  // the output gate peeks at the new cell state
 #pragma omp simd
-            for (int64_t j = 0; j < H; ++j) go[j] += po[j] * c[j];
-          }
-          if (has_clip_) clip_to(go, H, lim);
-          activate(f, go, H);
-          std::memcpy(gc, c, size_t(H) * sizeof(T));
-          activate(h, gc, H);
+          for (int64_t j = 0; j < n; ++j) go[j] += po[j] * c[j];
+        }
+        if (has_clip_) clip_to(go, n, lim);
+        activate(f, go, n);
+        std::memcpy(gc, c, size_t(n) * sizeof(T));
+        activate(h, gc, n);
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) hb[j] = go[j] * gc[j];
-          if (p.y) std::memcpy(p.y + y_off(t, d, b), hb, size_t(H) * sizeof(T));
-        });
-      }
+        for (int64_t j = 0; j < n; ++j) hb[j] = go[j] * gc[j];
+        if (p.y) std::memcpy(p.y + y_off(t, d, b) + j0, hb, size_t(n) * sizeof(T));
+      });
       finish_direction(ctx, p);
     }
   }

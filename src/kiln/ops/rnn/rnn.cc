@@ -22,20 +22,18 @@ class Rnn : public RnnBase {
     for (int d = 0; d < num_dir_; ++d) {
       Pass<T> p = start_direction<T>(ctx, d);
       const Activation& f = act(d, 0);
-      T* gates = gh<T>(0);
-      for (int64_t s = 0; s < p.max_len; ++s) {
-        recurrent<T>(d, 0, p.h, gates);
-        for_rows(s, p.reverse, [&](int64_t b, int64_t t) {
-          const T* gr = gates + b * H;
-          const T* x = p.xw + xw_row(t, b) * H;
-          T* hb = p.h + b * H;
+      const T* gates = gh<T>(0);
+      time_loop(p, [&](int64_t b, int64_t t, int64_t j0, int64_t j1, const T*, T* h_new) {
+        const int64_t n = j1 - j0;
+        const T* gr = gates + b * H + j0;
+        const T* x = p.xw + xw_row(t, b) * H + j0;
+        T* hb = h_new + j0;
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) hb[j] = gr[j] + x[j];
-          if (has_clip_) clip_to(hb, H, lim);
-          activate(f, hb, H);
-          if (p.y) std::memcpy(p.y + y_off(t, d, b), hb, size_t(H) * sizeof(T));
-        });
-      }
+        for (int64_t j = 0; j < n; ++j) hb[j] = gr[j] + x[j];
+        if (has_clip_) clip_to(hb, n, lim);
+        activate(f, hb, n);
+        if (p.y) std::memcpy(p.y + y_off(t, d, b) + j0, hb, size_t(n) * sizeof(T));
+      });
       finish_direction(ctx, p);
     }
   }

@@ -2,6 +2,10 @@
 
 #include <cctype>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace kiln::rnn {
 
 namespace {
@@ -148,6 +152,107 @@ void Projection::run(const void* a, void* c, const void* bias) {
   else plain.operator()<double>();
 }
 
+// --- GateGemv -------------------------------------------------------------------------------
+
+void GateGemv::pack(const float* r, int gates, int64_t hidden) {
+  gates_ = gates, hidden_ = hidden;
+  const size_t bytes = size_t(blocks() * hidden * gates * kUnits) * sizeof(float);
+  if (bytes > bytes_) w_ = aligned_buffer(bytes), bytes_ = bytes;
+  float* w = static_cast<float*>(w_.get());
+  for (int64_t blk = 0; blk < blocks(); ++blk)
+    for (int64_t q = 0; q < hidden; ++q)
+      for (int g = 0; g < gates; ++g, w += kUnits)
+        for (int64_t l = 0; l < kUnits; ++l) {
+          const int64_t j = blk * kUnits + l;
+          w[l] = j < hidden ? r[(g * hidden + j) * hidden + q] : 0.0f;
+        }
+}
+
+namespace {
+
+// RB batch rows times NB unit blocks of all G gates, accumulated over the K = hidden inputs;
+// enough independent accumulators to keep both FMA ports busy. w points at the first block.
+template <int G, int RB, int NB>
+void gemv_tile(const float* w, const float* h, int64_t K, float* out, int64_t H, int64_t j) {
+  constexpr int64_t U = GateGemv::kUnits;
+  const int64_t block = K * G * U;
+#if defined(__AVX512F__)
+  __m512 acc[RB][NB][G];
+  for (auto& a : acc)
+    for (auto& b : a)
+      for (auto& c : b) c = _mm512_setzero_ps();
+  for (int64_t q = 0; q < K; ++q) {
+    __m512 wv[NB][G];
+    for (int nb = 0; nb < NB; ++nb)
+      for (int g = 0; g < G; ++g) {
+        wv[nb][g] = _mm512_load_ps(w + nb * block + (q * G + g) * U);
+        // Held in a register: folded into each row's FMA, the load would repeat per row.
+        __asm__("" : "+v"(wv[nb][g]));
+      }
+    for (int r = 0; r < RB; ++r) {
+      const __m512 hv = _mm512_set1_ps(h[r * K + q]);
+      for (int nb = 0; nb < NB; ++nb)
+        for (int g = 0; g < G; ++g) acc[r][nb][g] = _mm512_fmadd_ps(hv, wv[nb][g], acc[r][nb][g]);
+    }
+  }
+  for (int nb = 0; nb < NB; ++nb) {
+    const int64_t unit = j + nb * U;
+    const __mmask16 mask = H - unit >= U ? __mmask16(0xFFFF) : __mmask16((1u << (H - unit)) - 1);
+    for (int r = 0; r < RB; ++r)
+      for (int g = 0; g < G; ++g) _mm512_mask_storeu_ps(out + r * G * H + g * H + unit, mask, acc[r][nb][g]);
+  }
+#else
+  float acc[RB][NB][G][U] = {};
+  for (int64_t q = 0; q < K; ++q)
+    for (int r = 0; r < RB; ++r)
+      for (int nb = 0; nb < NB; ++nb)
+        for (int g = 0; g < G; ++g) {
+          const float hv = h[r * K + q];
+          const float* wq = w + nb * block + (q * G + g) * U;
+#pragma omp simd
+          for (int64_t l = 0; l < U; ++l) acc[r][nb][g][l] += hv * wq[l];
+        }
+  for (int nb = 0; nb < NB; ++nb) {
+    const int64_t unit = j + nb * U, n = std::min(U, H - unit);
+    for (int r = 0; r < RB; ++r)
+      for (int g = 0; g < G; ++g) std::copy_n(acc[r][nb][g], n, out + r * G * H + g * H + unit);
+  }
+#endif
+}
+
+template <int G>
+void gemv_rows(const float* w, const float* h, int64_t batch, int64_t K, float* out, int64_t H, int64_t blk0,
+               int64_t blk1) {
+  using Tile = void (*)(const float*, const float*, int64_t, float*, int64_t, int64_t);
+  static constexpr Tile tiles[3][2] = {{gemv_tile<G, 1, 1>, gemv_tile<G, 1, 2>},
+                                       {gemv_tile<G, 2, 1>, gemv_tile<G, 2, 2>},
+                                       {gemv_tile<G, 3, 1>, gemv_tile<G, 3, 2>}};
+  constexpr int64_t U = GateGemv::kUnits;
+  // Rows in as few passes over R as 3-row tiles allow, spread evenly (4 rows: 2 + 2, not 3 + 1).
+  const int64_t passes = (batch + 2) / 3;
+  for (int64_t i = 0, r0 = 0; i < passes; ++i) {
+    const int64_t rb = (batch - r0) / (passes - i);
+    for (int64_t blk = blk0; blk < blk1;) {
+      const int64_t nb = std::min<int64_t>(2, blk1 - blk);
+      tiles[rb - 1][nb - 1](w + blk * K * G * U, h + r0 * K, K, out + r0 * G * H, H, blk * U);
+      blk += nb;
+    }
+    r0 += rb;
+  }
+}
+
+}  // namespace
+
+void GateGemv::run(const float* h, int64_t batch, float* out, int64_t blk0, int64_t blk1) const {
+  const float* w = static_cast<const float*>(w_.get());
+  switch (gates_) {
+    case 1: gemv_rows<1>(w, h, batch, hidden_, out, hidden_, blk0, blk1); break;
+    case 3: gemv_rows<3>(w, h, batch, hidden_, out, hidden_, blk0, blk1); break;
+    case 4: gemv_rows<4>(w, h, batch, hidden_, out, hidden_, blk0, blk1); break;
+    default: fail(ErrorCode::Fail, "GateGemv: ", gates_, " gates");
+  }
+}
+
 // --- RnnBase --------------------------------------------------------------------------------
 
 RnnBase::RnnBase(const KernelInit& init, int gates, bool has_cell, const std::vector<std::string>& default_acts,
@@ -237,23 +342,31 @@ void RnnBase::prepare(OpContext& ctx) {
   // Enough rows per thread that a step's gate work outweighs waking the team.
   row_grain_ = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, gh));
 
+  use_gemv_ = dtype_ == DType::Float32 && splits_.size() == 1 && batch_ <= kGemvMaxBatch;
+  if (use_gemv_) h_.reserve(size_t(2 * batch_ * hidden_) * es);  // time_loop's double buffer
   xw_proj_.resize(size_t(nd));
   rec_.resize(size_t(nd));
+  gemv_.resize(size_t(nd));
   for (int d = 0; d < num_dir_; ++d) {
     xw_proj_[size_t(d)].init(dtype_, seq_ * batch_, input_, gh, has_bias_);
+    if (w_const_ && !xw_proj_[size_t(d)].packed())
+      xw_proj_[size_t(d)].pack(static_cast<const char*>(w.raw()) + size_t(d * gh * input_) * es);
+    if (use_gemv_) {
+      if (r_const_ && !gemv_packed_) gemv_[size_t(d)].pack(r.data<float>() + d * gh * hidden_, gates_, hidden_);
+      continue;
+    }
     rec_[size_t(d)].resize(splits_.size());
     for (size_t s = 0; s < splits_.size(); ++s)
       rec_[size_t(d)][s].init(dtype_, batch_, hidden_, splits_[s].second * hidden_, false);
     // Initializer weights are packed here (again only if a new shape changes oneDNN's layout
     // for them); other weights on every run.
-    if (w_const_ && !xw_proj_[size_t(d)].packed())
-      xw_proj_[size_t(d)].pack(static_cast<const char*>(w.raw()) + size_t(d * gh * input_) * es);
     if (r_const_)
       for (size_t s = 0; s < splits_.size(); ++s)
         if (!rec_[size_t(d)][s].packed())
           rec_[size_t(d)][s].pack(static_cast<const char*>(r.raw()) +
                                 size_t((d * gh + splits_[s].first * hidden_) * hidden_) * es);
   }
+  if (use_gemv_ && r_const_) gemv_packed_ = true;
 }
 
 }  // namespace kiln::rnn

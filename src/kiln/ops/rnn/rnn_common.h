@@ -151,6 +151,28 @@ class Projection {
   std::vector<double> wt_;  // double: W^T, [k, n]
 };
 
+// The recurrent product of a small batch, h · R^T, restricted to a range of hidden units. R is
+// repacked so that for each k the gates of 16 consecutive units sit side by side: a thread that
+// owns a range of units computes all their gates (and so can update their state with no one
+// else's results) while streaming only its own slice of R, which stays in its core's cache from
+// step to step. oneDNN's matmul runs this one-row product at a fraction of its GEMM speed.
+class GateGemv {
+ public:
+  static constexpr int64_t kUnits = 16;  // hidden units per block (one AVX-512 register)
+  // R: row-major [gates * hidden, hidden], ONNX's layout for one direction.
+  void pack(const float* r, int gates, int64_t hidden);
+  int64_t blocks() const { return (hidden_ + kUnits - 1) / kUnits; }
+  // out[b, g * hidden + j] = sum_q h[b, q] · R[g * hidden + j, q] for the units j of blocks
+  // [blk0, blk1); h is [batch, hidden], out [batch, gates * hidden].
+  void run(const float* h, int64_t batch, float* out, int64_t blk0, int64_t blk1) const;
+
+ private:
+  int gates_ = 0;
+  int64_t hidden_ = 0;
+  std::shared_ptr<void> w_;  // [block][q][gate][16], zero past the last unit
+  size_t bytes_ = 0;
+};
+
 // A grow-only aligned scratch buffer owned by a kernel.
 class Scratch {
  public:
@@ -204,6 +226,15 @@ class RnnBase : public Kernel {
   template <typename T>
   void finish_direction(OpContext& ctx, const Pass<T>& p);
 
+  // The time loop of one direction for ops with one recurrent product per step: per step, the
+  // gates' recurrent part for every row goes to gh(0) ([batch, gates*H]), then
+  // cell(b, t, j0, j1, h_prev, h_new) updates hidden units [j0, j1) of each running row b (time
+  // index t) from it; h_prev and h_new are the row's state before and after the step (the same
+  // row when updated in place). Small float batches run on GateGemv with the units split over
+  // the team, one barrier per step; the rest on a oneDNN GEMM per step.
+  template <typename T, typename Cell>
+  void time_loop(Pass<T>& p, Cell&& cell);
+
   // gh[split] = h · R_split^T for direction d.
   template <typename T>
   void recurrent(int d, int split, const T* h, T* gh) { rec_[size_t(d)][size_t(split)].run(h, gh, nullptr); }
@@ -255,7 +286,54 @@ class RnnBase : public Kernel {
   std::vector<std::vector<Projection>> rec_;      // per direction, per split
   Scratch xw_, h_, c_, bias_;
   std::vector<Scratch> gh_;                       // per split: [batch, gates*H]
+  bool use_gemv_ = false;                         // time_loop runs on gemv_, not rec_
+  bool gemv_packed_ = false;                      // gemv_ holds initializer R
+  std::vector<GateGemv> gemv_;                    // per direction
 };
+
+// Batches up to this size take GateGemv; larger ones have rows enough for oneDNN's GEMM.
+constexpr int64_t kGemvMaxBatch = 4;
+
+template <typename T, typename Cell>
+void RnnBase::time_loop(Pass<T>& p, Cell&& cell) {
+  const int64_t H = hidden_;
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_gemv_) {
+      const GateGemv& gv = gemv_[size_t(p.d)];
+      T* hbuf[2] = {p.h, p.h + batch_ * H};
+      T* gates = gh<T>(0);
+      const int64_t nblk = gv.blocks();
+      // A thread per 64K multiply-adds of a step at least: less does not pay for the barrier.
+      const int64_t macs = batch_ * gates_ * H * H;
+      const int nt = omp_in_parallel() ? 1 : int(std::min<int64_t>({num_threads(), nblk, std::max<int64_t>(1, macs >> 16)}));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+      {
+        const int64_t ti = omp_get_thread_num(), tn = omp_get_num_threads();
+        const int64_t b0 = nblk * ti / tn, b1 = nblk * (ti + 1) / tn;
+        const int64_t j0 = std::min(H, b0 * GateGemv::kUnits), j1 = std::min(H, b1 * GateGemv::kUnits);
+        for (int64_t s = 0; s < p.max_len; ++s) {
+          const T* hin = hbuf[s & 1];
+          T* hout = hbuf[(s + 1) & 1];
+          gv.run(hin, batch_, gates, b0, b1);
+          for (int64_t b = 0; b < batch_; ++b) {
+            const int64_t len = lens_[size_t(b)];
+            if (s < len) cell(b, p.reverse ? len - 1 - s : s, j0, j1, hin + b * H, hout + b * H);
+            else std::copy(hin + b * H + j0, hin + b * H + j1, hout + b * H + j0);
+          }
+          // Next step reads every unit of hout and overwrites hin.
+#pragma omp barrier
+        }
+      }
+      p.h = hbuf[p.max_len & 1];
+      return;
+    }
+  }
+  T* gates = gh<T>(0);
+  for (int64_t s = 0; s < p.max_len; ++s) {
+    recurrent<T>(p.d, 0, p.h, gates);
+    for_rows(s, p.reverse, [&](int64_t b, int64_t t) { cell(b, t, int64_t(0), H, p.h + b * H, p.h + b * H); });
+  }
+}
 
 template <typename T>
 bool RnnBase::begin_run(OpContext& ctx) {
@@ -273,9 +351,15 @@ bool RnnBase::begin_run(OpContext& ctx) {
   const int64_t gh = gates_ * hidden_;
   for (int d = 0; d < num_dir_; ++d) {
     if (!w_const_) xw_proj_[size_t(d)].pack(ctx.input(1).data<T>() + d * gh * input_);
-    if (!r_const_)
-      for (size_t s = 0; s < splits_.size(); ++s)
-        rec_[size_t(d)][s].pack(ctx.input(2).data<T>() + (d * gh + splits_[s].first * hidden_) * hidden_);
+    if (r_const_) continue;
+    if constexpr (std::is_same_v<T, float>) {
+      if (use_gemv_) {
+        gemv_[size_t(d)].pack(ctx.input(2).data<float>() + d * gh * hidden_, gates_, hidden_);
+        continue;
+      }
+    }
+    for (size_t s = 0; s < splits_.size(); ++s)
+      rec_[size_t(d)][s].pack(ctx.input(2).data<T>() + (d * gh + splits_[s].first * hidden_) * hidden_);
   }
   return true;
 }
