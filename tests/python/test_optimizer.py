@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import kiln
+from concurrency import run_concurrently
 
 
 def export(module, *args, opset=17, dynamic=None):
@@ -240,6 +241,48 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
             ref = module(torch.from_numpy(xn)).numpy()
         np.testing.assert_allclose(run(data, {"in0": xn}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref,
                                    rtol=1e-4, atol=1e-5)
+
+
+class NarrowProjections(nn.Module):
+    """Megabyte weights with N <= 1024: they stay plain and run on the gemm-based primitive
+    whose M is a run-time dim; its bias, GELU and residual sum ride along as before."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(21)
+        self.up, self.down = nn.Linear(512, 1024), nn.Linear(1024, 512)
+
+    def forward(self, x):
+        return x + self.down(nn.functional.gelu(self.up(x)))
+
+
+def test_narrow_weights_serve_every_row_count(tmp_path):
+    x = np.random.default_rng(22).standard_normal((2, 8, 512)).astype(np.float32)
+    module = NarrowProjections()
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
+    assert ops["kiln::FusedMatMul"] == 2 and ops["Gelu"] + ops["Erf"] + ops["Add"] == 0, ops
+    sess = kiln.InferenceSession(data)
+    for b, s in ((1, 1), (3, 40), (1, 1), (2, 128)):  # one session, rows 1 to 256 and back
+        xn = np.random.default_rng(b * s).standard_normal((b, s, 512)).astype(np.float32)
+        with torch.no_grad():
+            ref = module(torch.from_numpy(xn)).numpy()
+        np.testing.assert_allclose(sess.run(None, {"in0": xn})[0], ref, rtol=1e-4, atol=1e-4)
+    # The primitive and its scratch serve concurrent runs at different row counts.
+    cases = []
+    for k in range(4):
+        xn = np.random.default_rng(30 + k).standard_normal((1 + k, 3 + 20 * k, 512)).astype(np.float32)
+        with torch.no_grad():
+            cases.append((xn, module(torch.from_numpy(xn)).numpy()))
+    bad = []
+
+    def worker(k):
+        for _ in range(10):
+            xn, ref = cases[k]
+            if not np.allclose(sess.run(None, {"in0": xn})[0], ref, rtol=1e-4, atol=1e-4):
+                bad.append(k)
+
+    run_concurrently(worker, 4)
+    assert bad == []
 
 
 class SelfAttention(nn.Module):
