@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 import pytest
 import torch
 from torch import nn
@@ -201,6 +201,57 @@ def test_decomposed_layer_norm_fusion(tmp_path):
     block = nn.Sequential(nn.Linear(24, 24), ln)
     _, ops = optimized_ops(block, x, tmp_path, opset=13, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["LayerNormalization"] == 1 and ops["ReduceMean"] == 0 and ops["Sqrt"] == 0, ops
+
+
+def shape_chain_model(batch):
+    """x [batch, 6, 8] reshaped to [b, 6, 2, 4] and [b, 48] through targets computed from
+    Shape(x), as exporters write them; the LSTM-style zero state is expanded to Shape(x)[1]."""
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Constant", [], ["i0"], value=i64("i0", 0)),
+        helper.make_node("Gather", ["s", "i0"], ["b"]),
+        helper.make_node("Gather", ["s", "one"], ["d1"]),
+        helper.make_node("Shape", ["x"], ["d2v"], start=2),
+        helper.make_node("Unsqueeze", ["b", "axes0"], ["ub"]),
+        helper.make_node("Unsqueeze", ["d1", "axes0"], ["u1"]),
+        helper.make_node("Div", ["d2v", "two"], ["half"]),
+        helper.make_node("Concat", ["ub", "u1", "two", "half"], ["t4"], axis=0),
+        helper.make_node("Reshape", ["x", "t4"], ["y"]),
+        helper.make_node("Mul", ["u1", "d2v"], ["flat"]),
+        helper.make_node("Concat", ["minus1", "flat"], ["t2"], axis=0),
+        helper.make_node("Reshape", ["x", "t2"], ["z"]),
+        helper.make_node("Concat", ["one1", "u1"], ["state"], axis=0),
+        helper.make_node("ConstantOfShape", ["state"], ["h"]),
+    ]
+    inits = [i64("one", 1), i64("axes0", [0]), i64("two", [2]), i64("minus1", [-1]), i64("one1", [1])]
+    f = TensorProto.FLOAT
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [batch, 6, 8])],
+                          [helper.make_tensor_value_info(n, f, None) for n in ("y", "z", "h")], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.parametrize("batch", [3, "batch"])
+def test_shape_computations_fold(batch, tmp_path):
+    data = shape_chain_model(batch)
+    so = kiln.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    sess = kiln.InferenceSession(data, so)
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    if batch == "batch":  # only what reads the symbolic batch dim is left
+        assert ops["Shape"] == 1 and ops["Gather"] == 1 and ops["Reshape"] == 2, ops
+        assert ops["Mul"] + ops["Div"] + ops["ConstantOfShape"] == 0, ops
+    else:
+        assert not set(ops) & {"Shape", "Gather", "Concat", "Unsqueeze", "Div", "Mul", "ConstantOfShape"}, ops
+    for b in ([3] if batch == 3 else [1, 4]):
+        x = np.random.default_rng(b).standard_normal((b, 6, 8)).astype(np.float32)
+        y, z, h = sess.run(None, {"x": x})
+        np.testing.assert_array_equal(y, x.reshape(b, 6, 2, 4))
+        np.testing.assert_array_equal(z, x.reshape(b, 48))
+        np.testing.assert_array_equal(h, np.zeros((1, 6)))
+    if batch == 3:  # the static dims the folding relied on are checked on every run
+        with pytest.raises(kiln.capi.onnxruntime_pybind11_state.InvalidArgument, match="dimensions"):
+            sess.run(None, {"x": np.zeros((3, 5, 8), np.float32)})
 
 
 class Projections(nn.Module):

@@ -7,6 +7,7 @@ void optimize_graph(ir::Model& model, const SessionConfig& config) {
   auto fast = config.entries.find("kiln.fast_math");
   if (fast != config.entries.end() && fast->second == "1") use_bfloat16_compute(model.graph);
   if (level == OptLevel::Disabled) return;
+  fold_shape_computations(model.graph);
   fold_constants(model.graph);
   remove_dead_code(model.graph);
   if (level >= OptLevel::Extended) {

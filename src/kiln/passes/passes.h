@@ -16,6 +16,7 @@ void upgrade_legacy_ops(ir::Graph& graph);
 // ai.onnx.preview.training::Gradient as the nodes computing it (expand_gradient.cc); the session
 // runs it before looking up kernels.
 void expand_gradients(ir::Graph& graph);
+void fold_shape_computations(ir::Graph& graph);
 void fold_constants(ir::Graph& graph);
 void remove_dead_code(ir::Graph& graph);
 void fuse_convolutions(ir::Graph& graph);
