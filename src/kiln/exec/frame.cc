@@ -197,6 +197,7 @@ void Frame::finish_recording(int num_steps) {
   recorded_.clear();
   recorded_owner_.clear();
   replay_ = true;
+  plan_inputs_ = run_inputs_;
 }
 
 void Frame::reset_slots() {
@@ -247,6 +248,15 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
   }
   replay_ok_ = true;
   fresh_outputs_.clear();
+  run_inputs_.clear();
+  for (const auto& [v, t] : feeds) run_inputs_.push_back(t.is_tensor() ? t.tensor().shape() : Shape{-1});
+  for (int v : plan_.outer_values)
+    run_inputs_.push_back(slots_[size_t(v)].is_tensor() ? slots_[size_t(v)].tensor().shape() : Shape{-1});
+  if (replay_ && run_inputs_ != plan_inputs_) {  // new shapes: record now, not after a failed replay
+    replay_ = false;
+    planned_.clear();
+    inplace_steps_.clear();
+  }
   const int num_steps = int(plan_.steps.size());
   try {
     for (int s = 0; s < num_steps; ++s) {

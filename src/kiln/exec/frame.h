@@ -4,8 +4,9 @@
 //
 // Memory: the first run at a set of shapes allocates every intermediate from the heap and
 // records each buffer's size and lifetime; from then on the frame places them all in one
-// arena by that plan. A run whose sizes differ from the plan (new shapes, data-dependent
-// shapes) falls back to the heap for the differing buffers and records again.
+// arena by that plan. A run fed other shapes than the plan's records afresh right away; one
+// whose sizes differ from the plan anyway (data-dependent shapes) falls back to the heap for
+// the differing buffers and records on the next run.
 #pragma once
 
 #include <memory>
@@ -78,6 +79,7 @@ class Frame {
   // Memory plan state.
   bool replay_ = false;          // the arena plan is in force
   bool replay_ok_ = true;        // this run matched the plan so far
+  std::vector<Shape> run_inputs_, plan_inputs_;  // shapes fed (and read from outer scopes): this run, the plan's
   std::unordered_map<int64_t, Planned> planned_;  // key: step * 65536 + output
   std::shared_ptr<void> arena_;
   size_t arena_bytes_ = 0;
