@@ -336,6 +336,55 @@ def test_narrow_weights_serve_every_row_count(tmp_path):
     assert bad == []
 
 
+def split_projection_model(cut, axis=-1):
+    """x [2, 5, 16] projected to 32 columns (MatMul + Add), then cut along `axis`: by a Split
+    (columns 8 + 8 + 16, or rows 1 + 2 + 2 on axis 1), by three Slices, or (`reshape`) through a
+    Reshape to [10, 32] and a Split of the columns."""
+    cuts = [8, 16] if axis == -1 or cut == "reshape" else [1, 3]
+    rng = np.random.default_rng(40)
+    w = numpy_helper.from_array(rng.standard_normal((16, 32)).astype(np.float32), "w")
+    b = numpy_helper.from_array(rng.standard_normal(32).astype(np.float32), "b")
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["p"]), helper.make_node("Add", ["p", "b"], ["y"])]
+    inits = [w, b, i64("sizes", [cuts[0], cuts[1] - cuts[0], (32 if cuts[0] == 8 else 5) - cuts[1]])]
+    if cut == "slices":
+        for k, (s0, s1) in enumerate([(0, cuts[0]), (cuts[0], cuts[1]), (cuts[1], 99)]):
+            inits += [i64(f"s{k}", [s0]), i64(f"e{k}", [s1]), i64(f"a{k}", [axis])]
+            nodes.append(helper.make_node("Slice", ["y", f"s{k}", f"e{k}", f"a{k}"], [f"o{k}"]))
+    else:
+        src = "y"
+        if cut == "reshape":
+            inits.append(i64("target", [10, 32]))
+            nodes.append(helper.make_node("Reshape", ["y", "target"], ["r"]))
+            src = "r"
+        nodes.append(helper.make_node("Split", [src, "sizes"], ["o0", "o1", "o2"], axis=axis))
+    f = TensorProto.FLOAT
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2, 5, 16])],
+                          [helper.make_tensor_value_info(f"o{k}", f, None) for k in range(3)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    return model, numpy_helper.to_array(w), numpy_helper.to_array(b), cuts
+
+
+@pytest.mark.parametrize("cut,axis", [("split", -1), ("slices", -1), ("reshape", 1), ("split", 1), ("slices", 1)])
+def test_split_projection_becomes_one_matmul_per_part(cut, axis, tmp_path):
+    model, w, b, cuts = split_projection_model(cut, axis)
+    so = kiln.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    x = np.random.default_rng(41).standard_normal((2, 5, 16)).astype(np.float32)
+    got = kiln.InferenceSession(model, so).run(None, {"x": x})
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    y = x @ w + b
+    if cut == "reshape":
+        y = y.reshape(10, 32)
+    cut_axis = -1 if axis == -1 or cut == "reshape" else axis
+    for o, want in zip(got, np.split(y, cuts, axis=cut_axis)):
+        np.testing.assert_allclose(o, want, rtol=1e-5, atol=1e-5)
+    if axis == -1 or cut == "reshape":  # the last axis: one product per part, no copies
+        assert ops["FusedMatMul"] == 3 and ops["Split"] + ops["Slice"] == 0, ops
+    else:  # another axis: left alone
+        assert ops["FusedMatMul"] == 1 and ops["Split"] + ops["Slice"] >= 1, ops
+
+
 class SelfAttention(nn.Module):
     """Attention as exporters write it: heads split by Reshape + Transpose, K transposed for
     the scores, heads merged by Transpose + Reshape."""

@@ -10,9 +10,12 @@
 //                                                  kiln::MatMul reading and writing through strides
 //   Gemm(A, W, bias) with constant W, alpha = beta = 1, no transA
 //                                                  kiln::FusedMatMul (W transposed once for transB)
+//   FusedMatMul -> Slices | Reshape -> Split of the last axis
+//                                                  one FusedMatMul per part
 // W and the bias must be initializers; the fused node keeps the last node's output name.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numbers>
 #include <set>
 
@@ -364,6 +367,152 @@ void fuse_matmul_residual(ir::Graph& g) {
   compact(g, dead);
 }
 
+// A one-element int64 constant's value.
+bool int_constant(const GraphView& view, const std::string& name, int64_t& value) {
+  const Tensor* t = view.constant(name);
+  if (!t || t->dtype() != DType::Int64 || t->size() != 1) return false;
+  value = t->data<int64_t>()[0];
+  return true;
+}
+
+// The columns [begin, end) of N that Slice `n` keeps along the last axis, if it is such a Slice.
+bool last_axis_slice(const ir::Node& n, const GraphView& view, int64_t cols, int64_t& begin, int64_t& end) {
+  if (!is_op(n, "Slice") || n.inputs.size() < 4 || n.opset < 10) return false;
+  int64_t axis, step = 1;
+  if (!int_constant(view, n.inputs[1], begin) || !int_constant(view, n.inputs[2], end) ||
+      !int_constant(view, n.inputs[3], axis) || axis != -1)
+    return false;
+  if (n.has_input(4) && (!int_constant(view, n.inputs[4], step) || step != 1)) return false;
+  auto clamp = [cols](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + cols : v, 0, cols); };
+  begin = clamp(begin), end = clamp(end);
+  return begin < end;
+}
+
+// A projection whose product is only cut apart along its last axis (attention's fused Q, K, V:
+// Slices, or a Reshape then a Split) becomes one FusedMatMul per part, each with its columns
+// of W and the bias: the parts are written where they are read, with no copies, and each
+// product is narrower (N 768 runs on oneDNN's faster gemm path, see ops/math/matmul.cc).
+void split_projections(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  std::map<size_t, std::vector<ir::Node>> inserted;  // placed where the projection was
+  std::set<std::string> unread;                      // weights and biases split into parts
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& mm = g.nodes[i];
+    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.inputs.size() != 3 || mm.outputs.size() != 1) continue;
+    const Tensor* w = view.constant(mm.inputs[1]);
+    const Tensor* b = view.constant(mm.inputs[2]);
+    if (!w || !b || w->rank() != 2 || view.is_graph_output(mm.outputs[0])) continue;
+    const int64_t k = w->dim(0), cols = w->dim(1);
+    struct Part {
+      int64_t begin, end;
+      std::string out;
+    };
+    std::vector<Part> parts;
+    std::vector<size_t> cut;  // the nodes the parts replace
+    const Tensor* target = nullptr;
+    const ir::Node* reshape = nullptr;
+    std::vector<size_t> readers;
+    for (size_t r = 0; r < g.nodes.size(); ++r)
+      if (std::find(g.nodes[r].inputs.begin(), g.nodes[r].inputs.end(), mm.outputs[0]) != g.nodes[r].inputs.end())
+        readers.push_back(r);
+    if (int64_t(readers.size()) != view.readers(mm.outputs[0])) continue;  // read inside a subgraph
+    bool ok = !readers.empty();
+    for (size_t r : readers) {
+      int64_t s0, s1;
+      ok = ok && g.nodes[r].inputs[0] == mm.outputs[0] && last_axis_slice(g.nodes[r], view, cols, s0, s1);
+      if (ok) parts.push_back({s0, s1, g.nodes[r].outputs[0]}), cut.push_back(r);
+    }
+    if (!ok && readers.size() == 1) {  // [Reshape ->] Split
+      parts.clear(), cut.clear();
+      int sp = int(readers[0]);
+      int64_t rank = -1;  // unknown without a Reshape: only axis -1 is then the last
+      if (is_op(g.nodes[readers[0]], "Reshape")) {
+        reshape = &g.nodes[readers[0]];
+        target = view.constant(reshape->inputs[1]);
+        const bool keeps_last = target && target->dtype() == DType::Int64 && target->size() > 0 &&
+                                target->data<int64_t>()[target->size() - 1] == cols && reshape->inputs[0] == mm.outputs[0];
+        sp = keeps_last ? view.sole_reader(reshape->outputs[0]) : -1;
+        rank = keeps_last ? target->size() : -1;
+      }
+      if (sp >= 0 && is_op(g.nodes[size_t(sp)], "Split") && g.nodes[size_t(sp)].inputs[0] != "" &&
+          (reshape || g.nodes[size_t(sp)].inputs[0] == mm.outputs[0])) {
+        const ir::Node& split = g.nodes[size_t(sp)];
+        const int64_t axis = split.attr_int("axis", 0);
+        std::vector<int64_t> sizes = split.attr_ints("split");
+        if (split.has_input(1)) {
+          const Tensor* t = view.constant(split.inputs[1]);
+          sizes.clear();
+          if (t && t->dtype() == DType::Int64)
+            for (int64_t q = 0; q < t->size(); ++q) sizes.push_back(t->data<int64_t>()[q]);
+        }
+        const int64_t n = int64_t(split.outputs.size());
+        if (sizes.empty() && n > 0 && cols % n == 0 && !split.has_input(1)) sizes.assign(size_t(n), cols / n);
+        int64_t at = 0;
+        ok = (axis == -1 || (rank > 0 && axis == rank - 1)) && int64_t(sizes.size()) == n;
+        for (int64_t q = 0; ok && q < n; ++q) {
+          ok = sizes[size_t(q)] > 0 && !split.outputs[size_t(q)].empty();
+          if (ok) parts.push_back({at, at + sizes[size_t(q)], split.outputs[size_t(q)]});
+          at += ok ? sizes[size_t(q)] : 0;
+        }
+        ok = ok && at == cols;
+        if (ok) cut = reshape ? std::vector<size_t>{readers[0], size_t(sp)} : std::vector<size_t>{size_t(sp)};
+      }
+    }
+    if (!ok || parts.size() < 2) continue;
+    std::sort(parts.begin(), parts.end(), [](const Part& x, const Part& y) { return x.begin < y.begin; });
+    for (size_t q = 1; q < parts.size(); ++q) ok = ok && parts[q].begin >= parts[q - 1].end;
+    if (!ok) continue;
+    std::vector<ir::Node>& made = inserted[i];
+    for (size_t q = 0; q < parts.size(); ++q) {
+      const Part& part = parts[q];
+      const int64_t width = part.end - part.begin;
+      Tensor wp(DType::Float32, {k, width}), bp(DType::Float32, {width});
+      for (int64_t row = 0; row < k; ++row)
+        std::copy_n(w->data<float>() + row * cols + part.begin, width, wp.data<float>() + row * width);
+      std::copy_n(b->data<float>() + part.begin, width, bp.data<float>());
+      const std::string tag = "/part" + std::to_string(q);
+      auto fresh = [&](std::string name) {
+        while (g.initializers.count(name)) name += "_";
+        return name;
+      };
+      ir::Node f = mm;
+      f.name = mm.name + tag;
+      f.inputs = {mm.inputs[0], fresh(mm.inputs[1] + tag), fresh(mm.inputs[2] + tag)};
+      g.initializers[f.inputs[1]] = wp;
+      g.initializers[f.inputs[2]] = bp;
+      f.outputs = {part.out};
+      if (reshape) {  // the product reshaped as before, with the part's width last
+        Tensor t = target->clone();
+        t.data<int64_t>()[t.size() - 1] = width;
+        ir::Node r = *reshape;
+        r.name = reshape->name + tag;
+        f.outputs = {mm.outputs[0] + tag};
+        r.inputs = {f.outputs[0], fresh(reshape->inputs[1] + tag)};
+        g.initializers[r.inputs[1]] = t;
+        r.outputs = {part.out};
+        made.push_back(f);
+        made.push_back(r);
+      } else {
+        made.push_back(f);
+      }
+    }
+    dead.insert(i);
+    for (size_t c : cut) dead.insert(c);
+    for (const std::string& whole : {mm.inputs[1], mm.inputs[2]})  // the parts replace it
+      if (view.readers(whole) == 1 && !view.is_graph_output(whole)) unread.insert(whole);
+  }
+  if (dead.empty()) return;
+  for (const std::string& name : unread) g.initializers.erase(name);
+  std::vector<ir::Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (auto it = inserted.find(i); it != inserted.end())
+      for (ir::Node& n : it->second) kept.push_back(std::move(n));
+    if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(kept);
+}
+
 // The last axis as a ReduceMean reads it (axes attribute, or input before/after opset 18).
 bool reduces_last_axis(const ir::Node& n, const GraphView& view) {
   if (!is_op(n, "ReduceMean") || n.attr_int("keepdims", 1) != 1) return false;
@@ -434,6 +583,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   fuse_bias_activation(g);
   fuse_matmul_activation(g);
   fuse_matmul_residual(g);
+  split_projections(g);
   scale_before_transpose(g);
   fold_transposes_into_matmul(g);
 }
