@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/benchmark.py [--models resnet50,bert_base] [--threads 1,2] [--rounds 5]
         [--batch 8] [--no-torch] [--no-memory] [--out docs/benchmarks.md]
+    .venv/bin/python bench/benchmark.py --first-run [--models ...] [--threads 1]
 
 Each (model, threads) pair loads every runtime once, then runs `rounds` rounds; in each round
 every runtime (in rotated order) runs a block of timed iterations. Ratios are taken per round
@@ -13,6 +14,10 @@ first use); it is only a peer here, never Kiln's engine.
 Peak memory: each runtime loads the model and runs it 10 times in a fresh process of its own;
 the column is that process's peak resident set (VmHWM) minus its resident set just before the
 session was created (interpreter and libraries imported), in MB.
+
+--first-run: the cost of a new input shape. Each runtime runs a model's dynamic variant 5 times
+at the zoo's shape, then once at the batch doubled (timed: the first run), then 20 more times
+at that shape; the table gives the first run against the median of the last 10.
 """
 
 import argparse
@@ -158,6 +163,45 @@ def bench_model(name, threads, args, ort):
     return row
 
 
+def first_run(name, threads, ort):
+    """Per runtime: (first run at a doubled batch, warm run at it) in ms."""
+    p = build_zoo.ensure(build_zoo.variant_name(name, 17, True), log=lambda *a: None)
+    feeds = build_zoo.load_npz(p["inputs"])
+    doubled = batch_inputs(feeds, 2 * next(iter(batch_dims(feeds).values())))
+    out = {}
+    for rt in ("kiln", "ort"):
+        sess = session_maker(rt, p["onnx"], threads, ort)()
+        for _ in range(5):
+            sess.run(None, feeds)
+        t = time.perf_counter()
+        sess.run(None, doubled)
+        first = time.perf_counter() - t
+        times = []
+        for _ in range(20):
+            t = time.perf_counter()
+            sess.run(None, doubled)
+            times.append(time.perf_counter() - t)
+        out[rt] = (first * 1e3, statistics.median(times[10:]) * 1e3)
+    return out
+
+
+def batch_dims(feeds):
+    """Each input's batch size (axis 1 for the time-major LSTM input), as batch_inputs reads it."""
+    return {k: v.shape[1 if v.ndim == 3 and k == "input" and v.shape[-1] == 80 else 0] for k, v in feeds.items()}
+
+
+def main_first_run(args, ort):
+    print("| model | threads | kiln first ms | kiln warm ms | kiln first/warm | ort first ms | ort warm ms | "
+          "ort first/warm |")
+    print("|" + "---|" * 8)
+    for threads in [int(t) for t in args.threads.split(",")]:
+        for name in args.models.split(","):
+            r = first_run(name, threads, ort)
+            (kf, kw), (of, ow) = r["kiln"], r["ort"]
+            print(f"| {name} | {threads} | {kf:.2f} | {kw:.2f} | {kf / kw:.2f} | {of:.2f} | {ow:.2f} | {of / ow:.2f} |",
+                  flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=DEFAULT_MODELS)
@@ -168,12 +212,15 @@ def main(argv=None):
     ap.add_argument("--no-torch", dest="torch", action="store_false")
     ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory processes")
     ap.add_argument("--out", help="append the table to this markdown file")
+    ap.add_argument("--first-run", action="store_true", help="time the first run at a new input shape")
     ap.add_argument("--peak-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.peak_child:
         rt, name, threads, batch = args.peak_child
         return peak_child(rt, name, int(threads), int(batch))
     ort = import_onnxruntime()
+    if args.first_run:
+        return main_first_run(args, ort)
     rows = []
     header = ("| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | "
               "kiln peak MB | ort peak MB | max abs diff |")
