@@ -1,5 +1,7 @@
 #include "kiln/ir/graph.h"
 
+#include <algorithm>
+
 namespace kiln::ir {
 
 const Attribute* Node::attr(const std::string& key) const {
@@ -39,6 +41,15 @@ std::vector<std::string> Node::attr_strings(const std::string& key) const {
 
 std::string Node::label() const {
   return "node '" + name + "' (" + (domain.empty() ? "" : domain + "::") + op_type + ")";
+}
+
+void erase_nodes(Graph& g, const std::set<size_t>& dead) {
+  if (dead.empty()) return;
+  std::vector<Node> kept;
+  kept.reserve(g.nodes.size() - std::min(dead.size(), g.nodes.size()));
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
 }
 
 }  // namespace kiln::ir

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -87,6 +88,9 @@ struct Graph {
   std::vector<ValueInfo> value_info;
   std::map<std::string, Tensor> initializers;
 };
+
+// Removes the nodes at the indices in `dead`, keeping the others in order.
+void erase_nodes(Graph& g, const std::set<size_t>& dead);
 
 struct Model {
   int64_t ir_version = 0;

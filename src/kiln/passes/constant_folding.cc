@@ -25,7 +25,7 @@ void fold_constants(ir::Graph& graph) {
   std::set<std::string> overridable;
   for (const auto& v : graph.inputs) overridable.insert(v.name);
   const ExecutionPlan plan = build_execution_plan(graph);
-  std::set<int> folded;
+  std::set<size_t> folded;
   for (const Step& step : plan.steps) {
     const ir::Node& node = graph.nodes[size_t(step.node)];
     if (!foldable(node)) continue;
@@ -54,13 +54,9 @@ void fold_constants(ir::Graph& graph) {
     size_t k = 0;
     for (const auto& out : node.outputs)
       if (!out.empty()) graph.initializers[out] = results[k++].tensor();
-    folded.insert(step.node);
+    folded.insert(size_t(step.node));
   }
-  if (folded.empty()) return;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i)
-    if (!folded.count(int(i))) kept.push_back(std::move(graph.nodes[i]));
-  graph.nodes = std::move(kept);
+  ir::erase_nodes(graph, folded);
 }
 
 }  // namespace kiln

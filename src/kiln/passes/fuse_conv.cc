@@ -193,12 +193,7 @@ void fuse_convolutions(ir::Graph& g) {
         changed = true;
       }
     }
-    if (!dead.empty()) {
-      std::vector<ir::Node> kept;
-      for (size_t i = 0; i < g.nodes.size(); ++i)
-        if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
-      g.nodes = std::move(kept);
-    }
+    ir::erase_nodes(g, dead);
   }
 }
 

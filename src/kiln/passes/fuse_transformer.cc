@@ -47,13 +47,6 @@ std::string other_input(const ir::Node& n, const std::string& name) {
 
 bool near(float a, float b) { return std::abs(a - b) <= 1e-4f * std::abs(b); }
 
-void compact(ir::Graph& g, const std::set<size_t>& dead) {
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
-  g.nodes = std::move(kept);
-}
-
 // The node that is the sole reader of `name` and is `op`, or -1.
 int sole_reader_op(const ir::Graph& g, const GraphView& view, const std::string& name, const char* op) {
   const int r = view.sole_reader(name);
@@ -159,7 +152,7 @@ void replace_chains(ir::Graph& g, Match match) {
     added.emplace_back(size_t(view.producer(fused.outputs[0])), std::move(fused));
   }
   for (auto& [at, node] : added) g.nodes[at] = std::move(node), dead.erase(at);
-  compact(g, dead);
+  ir::erase_nodes(g, dead);
 }
 
 bool match_any_gelu(const ir::Graph& g, const GraphView& view, size_t i, std::vector<size_t>& chain, ir::Node& gelu) {
@@ -242,7 +235,7 @@ void fold_transposes_into_matmul(ir::Graph& g) {
     dead.insert(folded.begin(), folded.end());
     n = std::move(f);
   }
-  compact(g, dead);
+  ir::erase_nodes(g, dead);
 }
 
 // Gemm as a matmul: one kernel (and one load-time weight packing) for every projection.
@@ -310,7 +303,7 @@ void fuse_bias_activation(ir::Graph& g) {
     dead.insert(size_t(a));
     mm = std::move(f);
   }
-  compact(g, dead);
+  ir::erase_nodes(g, dead);
 }
 
 // FusedMatMul [-> Reshape] -> Relu | Gelu: the activation becomes the matmul's post-op. An
@@ -343,7 +336,7 @@ void fuse_matmul_activation(ir::Graph& g) {
     (reshape >= 0 ? g.nodes[size_t(reshape)] : mm).outputs = n.outputs;
     dead.insert(size_t(r));
   }
-  compact(g, dead);
+  ir::erase_nodes(g, dead);
 }
 
 // FusedMatMul -> Add(Z): the residual Z becomes the matmul's 4th input, added by oneDNN's sum
@@ -364,7 +357,7 @@ void fuse_matmul_residual(ir::Graph& g) {
     mm.outputs = add.outputs;
     dead.insert(size_t(r));
   }
-  compact(g, dead);
+  ir::erase_nodes(g, dead);
 }
 
 // A one-element int64 constant's value.

@@ -64,7 +64,7 @@ class Folder {
 
   void run() {
     const ExecutionPlan plan = build_execution_plan(g_);
-    std::set<int> folded;
+    std::set<size_t> folded;
     for (const Step& step : plan.steps) {
       const ir::Node& n = g_.nodes[size_t(step.node)];
       if (!n.domain.empty()) continue;
@@ -76,13 +76,9 @@ class Folder {
       Tensor t(DType::Int64, s.empty() ? Shape{} : Shape{int64_t(v.size())});
       for (size_t i = 0; i < v.size(); ++i) t.data<int64_t>()[i] = *v[i].value;
       g_.initializers[n.outputs[0]] = t;
-      folded.insert(step.node);
+      folded.insert(size_t(step.node));
     }
-    if (folded.empty()) return;
-    std::vector<ir::Node> kept;
-    for (size_t i = 0; i < g_.nodes.size(); ++i)
-      if (!folded.count(int(i))) kept.push_back(std::move(g_.nodes[i]));
-    g_.nodes = std::move(kept);
+    ir::erase_nodes(g_, folded);
   }
 
  private:
