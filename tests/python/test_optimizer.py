@@ -385,6 +385,22 @@ def test_split_projection_becomes_one_matmul_per_part(cut, axis, tmp_path):
         assert ops["FusedMatMul"] == 1 and ops["Split"] + ops["Slice"] >= 1, ops
 
 
+def test_matmul_switching_between_gemm_and_other_paths():
+    # A fed B moves between shapes that take the gemm primitive (N <= 1024, >= 1 MB), brgemm
+    # (N 2048) and batched 3-D products; each run must use the primitive of its own shape.
+    g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("b", TensorProto.FLOAT, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    sess = kiln.InferenceSession(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    rng = np.random.default_rng(50)
+    for a_shape, b_shape in [((4, 512), (512, 1024)), ((4, 512), (512, 2048)), ((4, 512), (512, 1024)),
+                             ((2, 4, 512), (2, 512, 1024)), ((7, 512), (512, 1024))]:
+        a = rng.standard_normal(a_shape).astype(np.float32)
+        b = rng.standard_normal(b_shape).astype(np.float32)
+        np.testing.assert_allclose(sess.run(None, {"a": a, "b": b})[0], a @ b, rtol=1e-4, atol=1e-3)
+
+
 class SelfAttention(nn.Module):
     """Attention as exporters write it: heads split by Reshape + Transpose, K transposed for
     the scores, heads merged by Transpose + Reshape."""

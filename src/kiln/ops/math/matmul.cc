@@ -227,6 +227,7 @@ class MatMul : public Kernel {
         if (!prim_ || gemm_k_ != k || gemm_n_ != n || gemm_sum_ != (residual_ && z_in_place_)) make_gemm_primitive(k, n);
         return;
       }
+      gemm_k_ = gemm_n_ = -1;  // prim_ is about to be another primitive
       auto a_md = plain_desc({rows, k}, bf16_ ? DType::BFloat16 : dtype_);
       auto c_md = plain_desc({rows, n}, dtype_);
       if (bf16_) {  // fast-math: A is converted to bfloat16 on each run, W once
@@ -286,6 +287,7 @@ class MatMul : public Kernel {
       }
       prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), dnnl_engine()));
       packed_ = PackedWeights();
+      gemm_ = false, gemm_k_ = gemm_n_ = -1;
     }
   }
 
