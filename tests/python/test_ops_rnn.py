@@ -8,6 +8,7 @@ import torch
 
 import kiln
 from kiln.capi import onnxruntime_pybind11_state as state
+from concurrency import run_concurrently
 from onnx_builders import node_model
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -370,6 +371,30 @@ def test_small_batch_units_split_over_threads(op, hidden, attrs, threads):
     ins["sequence_lens"] = np.array([12, 5, 0, 9], np.int32)
     check(op, ins, direction="bidirectional", threads=threads, **attrs)
     check(op, ins, direction="bidirectional", threads=threads, constants=("R",), **attrs)
+
+
+def test_concurrent_runs_of_the_split_recurrence():
+    # Each run's frame has its own kernels, packed R and state buffers; runs from many threads,
+    # each with its own team for the per-step barrier, must not mix.
+    ins = make_inputs("LSTM", 10, 2, 8, 128, 1, seed=24)
+    ins["R"] *= 0.3
+    model = node_model("LSTM", {k: ins[k] for k in ("X", "W", "R", "B")}, ["Y"], 14,
+                       {"W": ins["W"], "R": ins["R"], "B": ins["B"]}, hidden_size=128)
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(model.SerializeToString(), so)
+    rng = np.random.default_rng(25)
+    xs = [rng.uniform(-1, 1, (10, 2, 8)).astype(np.float32) for _ in range(4)]
+    wants = [reference("LSTM", x, ins["W"], ins["R"], ins["B"])["Y"] for x in xs]
+    bad = []
+
+    def worker(k):
+        for _ in range(10):
+            if not np.allclose(sess.run(None, {"X": xs[k]})[0], wants[k], rtol=1e-4, atol=2e-5):
+                bad.append(k)
+
+    run_concurrently(worker, 4)
+    assert bad == []
 
 
 # --- errors -------------------------------------------------------------------------------------
