@@ -278,6 +278,11 @@ def test_where_large_and_errors():
     c = sample((300, 257), bool)
     x, y = sample((300, 257), "float32"), sample((300, 1), "float32")
     check(run1("Where", {"C": c, "X": x, "Y": y}), np.where(c, x, y))
+    # 16 conditions at a time with a tail, X or Y broadcast along the row or not, 4-byte types.
+    check(run1("Where", {"C": c, "X": y, "Y": x}), np.where(c, y, x))
+    xi, yi = sample((300, 257), "int32"), sample((300, 257), "int32")
+    check(run1("Where", {"C": c, "X": xi, "Y": yi}), np.where(c, xi, yi))
+    check(run1("Where", {"C": c[:1], "X": xi, "Y": np.int32(7)}), np.where(c[:1], xi, np.int32(7)))
     with pytest.raises(state.InvalidArgument, match="condition must be bool, got int32"):
         run1("Where", {"C": np.ones(2, np.int32), "X": x[0, :2], "Y": x[0, :2]})
     with pytest.raises(state.InvalidArgument, match="X and Y have different element types: float and double"):

@@ -3,14 +3,32 @@
 // loop per element size serves every type.
 #include "kiln/ops/common/elementwise.h"
 
+#if defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
+
 namespace kiln {
 namespace {
 
 // One output row; C/X/Y say whether that input advances along the row or stays put.
 template <typename T, bool C, bool X, bool Y>
 void where_row(const bool* c, const T* x, const T* y, T* o, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) o[i] = c[C ? i : 0] ? x[X ? i : 0] : y[Y ? i : 0];
+  int64_t i = 0;
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  // 4-byte elements (float, int32) with a condition per element: 16 conditions become a mask
+  // and one blend picks the lanes (GCC leaves the bool select scalar).
+  if constexpr (sizeof(T) == 4 && C) {
+    auto load = [](const T* p, int64_t k, bool along) {
+      return along ? _mm512_loadu_si512(p + k) : _mm512_set1_epi32(int(*reinterpret_cast<const uint32_t*>(p)));
+    };
+    for (; i + 16 <= n; i += 16) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i));
+      const __mmask16 m = _mm_test_epi8_mask(bytes, bytes);  // true: any nonzero byte
+      _mm512_storeu_si512(o + i, _mm512_mask_blend_epi32(m, load(y, i, Y), load(x, i, X)));
+    }
+  }
+#endif
+  for (; i < n; ++i) o[i] = c[C ? i : 0] ? x[X ? i : 0] : y[Y ? i : 0];
 }
 
 template <typename T>
