@@ -219,15 +219,16 @@ class MatMul : public Kernel {
     ThreadLimit limit(threads_);
     using tag = dnnl::memory::format_tag;
     const bool views = !perm_a_.empty() || !perm_b_.empty() || !perm_y_.empty();
+    gemm_ = sb.size() == 2 && !views && !bf16_ && !prepacked && runs_on_gemm(k, n);
     if (sb.size() == 2 && !views) {  // fold A's batch into M: one 2-D product with a packable weight
       const int64_t rows = shape_size(sa) / k;
-      rows_ = rows;
-      gemm_ = !bf16_ && !prepacked && runs_on_gemm(k, n);
-      if (gemm_) {
-        if (!prim_ || gemm_k_ != k || gemm_n_ != n || gemm_sum_ != (residual_ && z_in_place_)) make_gemm_primitive(k, n);
+      if (gemm_) {  // one primitive for every M; these descriptors give this run's
+        a_md_ = plain_desc({rows, k}, dtype_), b_md_ = plain_desc({k, n}, dtype_), c_md_ = plain_desc({rows, n}, dtype_);
+        packed_ = PackedWeights();
+        const bool sum = residual_ && z_in_place_;
+        if (!gemm_prim_ || gemm_k_ != k || gemm_n_ != n || gemm_sum_ != sum) make_gemm_primitive(k, n, sum);
         return;
       }
-      gemm_k_ = gemm_n_ = -1;  // prim_ is about to be another primitive
       auto a_md = plain_desc({rows, k}, bf16_ ? DType::BFloat16 : dtype_);
       auto c_md = plain_desc({rows, n}, dtype_);
       if (bf16_) {  // fast-math: A is converted to bfloat16 on each run, W once
@@ -235,11 +236,7 @@ class MatMul : public Kernel {
         a_bf16_ = dnnl::memory(a_md, dnnl_engine());
         a_to_bf16_ = dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_engine(), a_f32_md_, dnnl_engine(), a_md));
       }
-      dnnl::primitive_attr attr;
-      dnnl::post_ops ops;
-      if (activation_ != dnnl::algorithm::undef) ops.append_eltwise(1.f, activation_, 0.f, 0.f);
-      if (residual_ && z_in_place_) ops.append_sum(1.f);  // the destination holds Z when the product lands
-      attr.set_post_ops(ops);
+      const dnnl::primitive_attr attr = post_op_attr(residual_ && z_in_place_);
       auto make_pd = [&](const dnnl::memory::desc& b_md) {
         auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md, plain_desc({1, n}, dtype_), c_md)
                           : dnnl::matmul::desc(a_md, b_md, c_md);
@@ -287,7 +284,6 @@ class MatMul : public Kernel {
       }
       prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), dnnl_engine()));
       packed_ = PackedWeights();
-      gemm_ = false, gemm_k_ = gemm_n_ = -1;
     }
   }
 
@@ -304,7 +300,7 @@ class MatMul : public Kernel {
     auto& stream = dnnl_stream();
     // A load-time packed weight is the initializer itself, b_md_ its layout.
     dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());
-    dnnl::memory am = gemm_ ? wrap(plain_desc({rows_, k_}, dtype_), a.raw()) : wrap(a_md_, a.raw());
+    dnnl::memory am = wrap(a_md_, a.raw());
     if (bf16_) {
       dnnl::memory a_f32 = wrap(a_f32_md_, a.raw());
       a_to_bf16_.execute(stream, a_f32, a_bf16_);
@@ -313,10 +309,9 @@ class MatMul : public Kernel {
     // A Z that broadcasts is added after the product, which then lands in product_.
     Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
     if (residual_ && z_in_place_ && c.raw() != ctx.input(3).raw()) std::memcpy(c.raw(), ctx.input(3).raw(), c.bytes());
-    const dnnl::memory cm = gemm_ ? wrap(plain_desc({rows_, n_}, dtype_), dst.raw()) : wrap(c_md_, dst.raw());
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, dst.raw())}};
     if (bias_) args[DNNL_ARG_BIAS] = wrap(plain_desc({1, n_}, dtype_), bias_->raw());
-    prim_.execute(stream, args);
+    (gemm_ ? gemm_prim_ : prim_).execute(stream, args);
     stream.wait();
     if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
   }
@@ -375,21 +370,24 @@ class MatMul : public Kernel {
     });
   }
 
+  // The activation, then (sum) the add of what the destination holds: Z when the product lands.
+  dnnl::primitive_attr post_op_attr(bool sum) const {
+    dnnl::post_ops ops;
+    if (activation_ != dnnl::algorithm::undef) ops.append_eltwise(1.f, activation_, 0.f, 0.f);
+    if (sum) ops.append_sum(1.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    return attr;
+  }
+
   // The gemm-based primitive for [rows, k] x [k, n] with rows a run-time dim: made once.
-  void make_gemm_primitive(int64_t k, int64_t n) {
+  void make_gemm_primitive(int64_t k, int64_t n, bool sum) {
     const auto f32 = dnnl::memory::data_type::f32;
     const auto ab = dnnl::memory::format_tag::ab;
     const dnnl::memory::desc a_md({DNNL_RUNTIME_DIM_VAL, k}, f32, ab), c_md({DNNL_RUNTIME_DIM_VAL, n}, f32, ab);
-    b_md_ = plain_desc({k, n}, dtype_);
-    dnnl::primitive_attr attr;
-    dnnl::post_ops ops;
-    if (activation_ != dnnl::algorithm::undef) ops.append_eltwise(1.f, activation_, 0.f, 0.f);
-    if (residual_ && z_in_place_) ops.append_sum(1.f);
-    attr.set_post_ops(ops);
     auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md_, plain_desc({1, n}, dtype_), c_md) : dnnl::matmul::desc(a_md, b_md_, c_md);
-    prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, dnnl_engine()));
-    packed_ = PackedWeights();
-    gemm_k_ = k, gemm_n_ = n, gemm_sum_ = residual_ && z_in_place_;
+    gemm_prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(desc, post_op_attr(sum), dnnl_engine()));
+    gemm_k_ = k, gemm_n_ = n, gemm_sum_ = sum;
   }
 
   void unpack_weight() {
@@ -422,8 +420,8 @@ class MatMul : public Kernel {
   PackedWeights packed_;
   Shape sa_, sb_, batch_;
   int64_t m_ = 0, k_ = 0, n_ = 0;
-  bool gemm_ = false;  // prim_ is the gemm-based primitive with M a run-time dim (runs_on_gemm)
-  int64_t rows_ = 0;   // A's rows (its batch folded into M) on the 2-D path
+  bool gemm_ = false;     // this shape runs on gemm_prim_ (runs_on_gemm), not prim_
+  dnnl::matmul gemm_prim_;  // the gemm-based primitive, M a run-time dim, for:
   int64_t gemm_k_ = -1, gemm_n_ = -1;
   bool gemm_sum_ = false;
 };
