@@ -385,6 +385,19 @@ def test_split_projection_becomes_one_matmul_per_part(cut, axis, tmp_path):
         assert ops["FusedMatMul"] == 1 and ops["Split"] + ops["Slice"] >= 1, ops
 
 
+def test_split_projection_names_clash_with_nothing():
+    # A value already named as the rewrite would name a part's product ("y/part0") keeps its own.
+    model, w, b, cuts = split_projection_model("reshape")
+    m = onnx.load_from_string(model)
+    m.graph.node.append(helper.make_node("Relu", ["x"], ["y/part0"]))
+    m.graph.output.append(helper.make_tensor_value_info("y/part0", TensorProto.FLOAT, None))
+    x = np.random.default_rng(42).standard_normal((2, 5, 16)).astype(np.float32)
+    got = kiln.InferenceSession(m.SerializeToString()).run(None, {"x": x})
+    for o, want in zip(got[:3], np.split((x @ w + b).reshape(10, 32), cuts, axis=-1)):
+        np.testing.assert_allclose(o, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(got[3], np.maximum(x, 0))
+
+
 def test_matmul_switching_between_gemm_and_other_paths():
     # A fed B moves between shapes that take the gemm primitive (N <= 1024, >= 1 MB), brgemm
     # (N 2048) and batched 3-D products; each run must use the primitive of its own shape.

@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "kiln/passes/fresh_names.h"
+#include "kiln/ir/fresh_names.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {

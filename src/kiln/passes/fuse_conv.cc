@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
 #include "kiln/passes/passes.h"
 
@@ -23,14 +24,8 @@ bool is_float_conv(const ir::Node& n, const GraphView& view) {
   return false;
 }
 
-std::string fresh_name(const ir::Graph& g, const std::string& base) {
-  std::string name = base;
-  for (int k = 1; g.initializers.count(name); ++k) name = base + "_" + std::to_string(k);
-  return name;
-}
-
 // W' = W * s, B' = (B - mean) * s + beta, with s = scale / sqrt(var + eps) per out channel.
-bool fold_batch_norm(ir::Graph& g, ir::Node& conv, const ir::Node& bn, const GraphView& view) {
+bool fold_batch_norm(ir::Graph& g, ir::Node& conv, const ir::Node& bn, const GraphView& view, FreshNames& names) {
   if (bn.inputs.size() < 5 || bn.outputs.size() != 1 || bn.attr_int("training_mode", 0) != 0) return false;
   const Tensor* w = view.constant(conv.inputs[1]);
   const Tensor* b = conv.has_input(2) ? view.constant(conv.inputs[2]) : nullptr;
@@ -54,7 +49,7 @@ bool fold_batch_norm(ir::Graph& g, ir::Node& conv, const ir::Node& bn, const Gra
     const float bias = b ? b->data<float>()[c] : 0.f;
     nb.data<float>()[c] = (bias - p[2]->data<float>()[c]) * s + p[1]->data<float>()[c];
   }
-  const std::string wn = fresh_name(g, conv.name + "/folded_W"), bname = fresh_name(g, conv.name + "/folded_B");
+  const std::string wn = names.make(conv.name + "/folded_W"), bname = names.make(conv.name + "/folded_B");
   g.initializers[wn] = nw;
   g.initializers[bname] = nb;
   conv.inputs.resize(3);
@@ -124,6 +119,7 @@ int silu_mul(const ir::Graph& g, const GraphView& view, const std::string& y) {
 }  // namespace
 
 void fuse_convolutions(ir::Graph& g) {
+  FreshNames names(g);
   for (bool changed = true; changed;) {
     // One sweep makes every rewrite whose nodes it has not touched yet; the next sweep, on a
     // fresh view, chains further ones (Conv+BN, then + activation).
@@ -161,7 +157,7 @@ void fuse_convolutions(ir::Graph& g) {
       if (r < 0 || dead.count(size_t(r))) continue;
       ir::Node& next = g.nodes[size_t(r)];
       if (plain && next.domain.empty() && next.op_type == "BatchNormalization" && next.inputs[0] == conv.outputs[0]) {
-        if (fold_batch_norm(g, conv, next, view)) dead.insert(size_t(r)), changed = true;
+        if (fold_batch_norm(g, conv, next, view, names)) dead.insert(size_t(r)), changed = true;
         continue;
       }
       const bool has_act = conv.has_attr("activation");

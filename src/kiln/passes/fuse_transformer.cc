@@ -19,6 +19,7 @@
 #include <numbers>
 #include <set>
 
+#include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/passes/passes.h"
@@ -241,6 +242,7 @@ void fold_transposes_into_matmul(ir::Graph& g) {
 // Gemm as a matmul: one kernel (and one load-time weight packing) for every projection.
 void gemm_as_matmul(ir::Graph& g) {
   GraphView view(g);
+  FreshNames names(g);
   for (ir::Node& n : g.nodes) {
     if (!is_op(n, "Gemm") || n.inputs.size() < 2 || n.outputs.size() != 1) continue;
     if (n.attr_float("alpha", 1.f) != 1.f || n.attr_float("beta", 1.f) != 1.f || n.attr_int("transA", 0) != 0) continue;
@@ -260,8 +262,7 @@ void gemm_as_matmul(ir::Graph& g) {
       Tensor wt(DType::Float32, {k, cols});
       tensor_ops::permute(w->data<float>(), w->shape(), {1, 0}, wt.data<float>());
       g.initializers.erase(weight);
-      weight += "/transposed";
-      while (g.initializers.count(weight)) weight += "_";
+      weight = names.make(weight + "/transposed");
       g.initializers[weight] = wt;
     }
     ir::Node f;
@@ -387,6 +388,7 @@ bool last_axis_slice(const ir::Node& n, const GraphView& view, int64_t cols, int
 // product is narrower (N 768 runs on oneDNN's faster gemm path, see ops/math/matmul.cc).
 void split_projections(ir::Graph& g) {
   GraphView view(g);
+  FreshNames names(g);
   std::set<size_t> dead;
   std::map<size_t, std::vector<ir::Node>> inserted;  // placed where the projection was
   std::set<std::string> unread;                      // weights and biases split into parts
@@ -435,9 +437,7 @@ void split_projections(ir::Graph& g) {
         std::vector<int64_t> sizes = split.attr_ints("split");
         if (split.has_input(1)) {
           const Tensor* t = view.constant(split.inputs[1]);
-          sizes.clear();
-          if (t && t->dtype() == DType::Int64)
-            for (int64_t q = 0; q < t->size(); ++q) sizes.push_back(t->data<int64_t>()[q]);
+          sizes = t && t->dtype() == DType::Int64 ? t->to_int64s() : std::vector<int64_t>{};
         }
         const int64_t n = int64_t(split.outputs.size());
         if (sizes.empty() && n > 0 && cols % n == 0 && !split.has_input(1)) sizes.assign(size_t(n), cols / n);
@@ -465,13 +465,9 @@ void split_projections(ir::Graph& g) {
         std::copy_n(w->data<float>() + row * cols + part.begin, width, wp.data<float>() + row * width);
       std::copy_n(b->data<float>() + part.begin, width, bp.data<float>());
       const std::string tag = "/part" + std::to_string(q);
-      auto fresh = [&](std::string name) {
-        while (g.initializers.count(name)) name += "_";
-        return name;
-      };
       ir::Node f = mm;
-      f.name = mm.name + tag;
-      f.inputs = {mm.inputs[0], fresh(mm.inputs[1] + tag), fresh(mm.inputs[2] + tag)};
+      f.name = names.make(mm.name + tag);
+      f.inputs = {mm.inputs[0], names.make(mm.inputs[1] + tag), names.make(mm.inputs[2] + tag)};
       g.initializers[f.inputs[1]] = wp;
       g.initializers[f.inputs[2]] = bp;
       f.outputs = {part.out};
@@ -479,9 +475,9 @@ void split_projections(ir::Graph& g) {
         Tensor t = target->clone();
         t.data<int64_t>()[t.size() - 1] = width;
         ir::Node r = *reshape;
-        r.name = reshape->name + tag;
-        f.outputs = {mm.outputs[0] + tag};
-        r.inputs = {f.outputs[0], fresh(reshape->inputs[1] + tag)};
+        r.name = names.make(reshape->name + tag);
+        f.outputs = {names.make(mm.outputs[0] + tag)};
+        r.inputs = {f.outputs[0], names.make(reshape->inputs[1] + tag)};
         g.initializers[r.inputs[1]] = t;
         r.outputs = {part.out};
         made.push_back(f);

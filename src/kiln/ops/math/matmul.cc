@@ -26,6 +26,7 @@
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/common/elementwise.h"
 #include "kiln/ops/tensor/tensor_copy.h"
+#include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
 
 namespace kiln {
@@ -68,6 +69,7 @@ void pack_matmul_weights(ir::Graph& g) {
     if (is_matmul(n) && n.inputs.size() >= 2 && !n.has_attr("kiln_bf16")) readers[n.inputs[1]].push_back(i);
   }
   GraphView view(g);
+  FreshNames names(g);
   for (const auto& [w, nodes] : readers) {
     const Tensor* t = view.constant(w);
     // Small weights stay as they are: packing pads them, and there is little to save.
@@ -79,8 +81,7 @@ void pack_matmul_weights(ir::Graph& g) {
     if (layout == plain) continue;
     Tensor bytes(DType::UInt8, {int64_t(layout.get_size())});
     reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
-    std::string name = w + "/kiln_packed";
-    while (g.initializers.count(name)) name += "_";
+    const std::string name = names.make(w + "/kiln_packed");
     g.initializers[name] = bytes;
     ir::Attribute desc, shape, from;
     desc.kind = from.kind = ir::Attribute::Kind::String;
