@@ -99,10 +99,12 @@ bool activation_attrs(const ir::Node& n, const GraphView& view, ir::Node& fused)
   return true;
 }
 
-// The Mul of a SiLU y * Sigmoid(y) when exactly those two nodes read `y`, or -1.
-int silu_mul(const ir::Graph& g, const GraphView& view, const std::string& y) {
+// The Mul of a SiLU y * Sigmoid(y) when exactly those two nodes read `y`, or -1; `sig` gets
+// the Sigmoid.
+int silu_mul(const ir::Graph& g, const GraphView& view, const std::string& y, int& sig) {
   if (view.readers(y) != 2 || view.is_graph_output(y)) return -1;
-  int sig = -1, mul = -1;
+  int mul = -1;
+  sig = -1;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const ir::Node& n = g.nodes[k];
     if (std::find(n.inputs.begin(), n.inputs.end(), y) == n.inputs.end() || !n.domain.empty()) continue;
@@ -134,7 +136,8 @@ void fuse_convolutions(ir::Graph& g) {
       if (conv.outputs.size() != 1) continue;
       if (!conv.has_attr("activation")) {
         const std::string y = conv.outputs[0];
-        const int mul = silu_mul(g, view, y);
+        int sig;
+        const int mul = silu_mul(g, view, y, sig);
         if (mul >= 0 && !dead.count(size_t(mul))) {
           ir::Node f = conv;
           f.domain = "kiln";
@@ -146,9 +149,8 @@ void fuse_convolutions(ir::Graph& g) {
           f.attrs["activation"] = act;
           f.outputs = g.nodes[size_t(mul)].outputs;
           conv = f;
-          for (size_t k = 0; k < g.nodes.size(); ++k)
-            if (int(k) == mul || (g.nodes[k].op_type == "Sigmoid" && g.nodes[k].inputs[0] == y))
-              dead.insert(k);
+          dead.insert(size_t(mul));
+          dead.insert(size_t(sig));
           changed = true;
           continue;
         }
