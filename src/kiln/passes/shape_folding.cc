@@ -48,18 +48,8 @@ class Folder {
       for (const auto& x : *v.type.shape) d.push_back(x.value ? num(*x.value) : Dim{std::nullopt, x.symbol});
       shape_[v.name] = d;
     }
-    for (const auto& [name, t] : g.initializers) {
-      if (overridable.count(name)) continue;
-      Dims d;
-      for (int64_t x : t.shape()) d.push_back(num(x));
-      shape_[name] = d;
-      if (t.dtype() == DType::Int64 && t.rank() <= 1 && t.size() <= 64) {
-        Dims v;
-        for (int64_t i = 0; i < t.size(); ++i) v.push_back(num(t.data<int64_t>()[i]));
-        values_[name] = v;
-        int64_.insert(name);
-      }
-    }
+    for (const auto& [name, t] : g.initializers)
+      if (!overridable.count(name)) know_constant(name, t);
   }
 
   void run() {
@@ -82,6 +72,18 @@ class Folder {
   }
 
  private:
+  // A constant's shape, and its elements when it is a small int64 vector or scalar.
+  void know_constant(const std::string& name, const Tensor& t) {
+    Dims d;
+    for (int64_t x : t.shape()) d.push_back(num(x));
+    shape_[name] = d;
+    if (t.dtype() != DType::Int64 || t.rank() > 1 || t.size() > 64) return;
+    Dims v;
+    for (int64_t x : t.to_int64s()) v.push_back(num(x));
+    values_[name] = v;
+    int64_.insert(name);
+  }
+
   const Dims* shape(const ir::Node& n, size_t i) const {
     if (!n.has_input(i)) return nullptr;
     auto it = shape_.find(n.inputs[i]);
@@ -169,16 +171,8 @@ class Folder {
       return;
     }
     if (op == "Constant") {
-      if (const ir::Attribute* a = n.attr("value"); a && a->kind == ir::Attribute::Kind::Tensor) {
-        Dims d;
-        for (int64_t x : a->t.shape()) d.push_back(num(x));
-        set(n, 0, d);
-        if (a->t.dtype() == DType::Int64 && a->t.rank() <= 1 && a->t.size() <= 64) {
-          Dims v;
-          for (int64_t i = 0; i < a->t.size(); ++i) v.push_back(num(a->t.data<int64_t>()[i]));
-          set_values(n, v);
-        }
-      }
+      if (const ir::Attribute* a = n.attr("value"); a && a->kind == ir::Attribute::Kind::Tensor && !n.outputs[0].empty())
+        know_constant(n.outputs[0], a->t);
     } else if (op == "Shape") {
       const Dims* s = shape(n, 0);
       if (!s) return;
