@@ -156,9 +156,8 @@ void Projection::run(const void* a, void* c, const void* bias) {
 
 void GateGemv::pack(const float* r, int gates, int64_t hidden) {
   gates_ = gates, hidden_ = hidden;
-  const size_t bytes = size_t(blocks() * hidden * gates * kUnits) * sizeof(float);
-  if (bytes > bytes_) w_ = aligned_buffer(bytes), bytes_ = bytes;
-  float* w = static_cast<float*>(w_.get());
+  w_.reserve(size_t(blocks() * hidden * gates * kUnits) * sizeof(float));
+  float* w = w_.get<float>();
   for (int64_t blk = 0; blk < blocks(); ++blk)
     for (int64_t q = 0; q < hidden; ++q)
       for (int g = 0; g < gates; ++g, w += kUnits)
@@ -244,7 +243,7 @@ void gemv_rows(const float* w, const float* h, int64_t batch, int64_t K, float* 
 }  // namespace
 
 void GateGemv::run(const float* h, int64_t batch, float* out, int64_t blk0, int64_t blk1) const {
-  const float* w = static_cast<const float*>(w_.get());
+  const float* w = w_.get<float>();
   switch (gates_) {
     case 1: gemv_rows<1>(w, h, batch, hidden_, out, hidden_, blk0, blk1); break;
     case 3: gemv_rows<3>(w, h, batch, hidden_, out, hidden_, blk0, blk1); break;

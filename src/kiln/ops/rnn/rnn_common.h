@@ -151,6 +151,23 @@ class Projection {
   std::vector<double> wt_;  // double: W^T, [k, n]
 };
 
+// A grow-only aligned scratch buffer owned by a kernel.
+class Scratch {
+ public:
+  void reserve(size_t bytes) {
+    if (bytes > bytes_) {
+      buf_ = aligned_buffer(bytes);
+      bytes_ = bytes;
+    }
+  }
+  template <typename T>
+  T* get() const { return static_cast<T*>(buf_.get()); }
+
+ private:
+  std::shared_ptr<void> buf_;
+  size_t bytes_ = 0;
+};
+
 // The recurrent product of a small batch, h · R^T, restricted to a range of hidden units. R is
 // repacked so that for each k the gates of 16 consecutive units sit side by side: a thread that
 // owns a range of units computes all their gates (and so can update their state with no one
@@ -169,25 +186,7 @@ class GateGemv {
  private:
   int gates_ = 0;
   int64_t hidden_ = 0;
-  std::shared_ptr<void> w_;  // [block][q][gate][16], zero past the last unit
-  size_t bytes_ = 0;
-};
-
-// A grow-only aligned scratch buffer owned by a kernel.
-class Scratch {
- public:
-  void reserve(size_t bytes) {
-    if (bytes > bytes_) {
-      buf_ = aligned_buffer(bytes);
-      bytes_ = bytes;
-    }
-  }
-  template <typename T>
-  T* get() const { return static_cast<T*>(buf_.get()); }
-
- private:
-  std::shared_ptr<void> buf_;
-  size_t bytes_ = 0;
+  Scratch w_;  // [block][q][gate][16], zero past the last unit
 };
 
 // --- the kernel base ------------------------------------------------------------------------
