@@ -61,11 +61,16 @@ class Runner:
         self.round_ms = []
 
 
+def batch_axis(name, value):
+    """The batch axis of a zoo input: 1 for the time-major LSTM input, else 0."""
+    return 1 if value.ndim == 3 and name == "input" and value.shape[-1] == 80 else 0
+
+
 def batch_inputs(feeds, batch):
     """The zoo's inputs repeated along the batch axis (axis 1 for time-major LSTM input)."""
     out = {}
     for k, v in feeds.items():
-        axis = 1 if v.ndim == 3 and k == "input" and v.shape[-1] == 80 else 0
+        axis = batch_axis(k, v)
         reps = [1] * v.ndim
         reps[axis] = batch // v.shape[axis] if v.shape[axis] else 1
         out[k] = np.tile(v, reps)
@@ -167,7 +172,8 @@ def first_run(name, threads, ort):
     """Per runtime: (first run at a doubled batch, warm run at it) in ms."""
     p = build_zoo.ensure(build_zoo.variant_name(name, 17, True), log=lambda *a: None)
     feeds = build_zoo.load_npz(p["inputs"])
-    doubled = batch_inputs(feeds, 2 * next(iter(batch_dims(feeds).values())))
+    name0, first = next(iter(feeds.items()))
+    doubled = batch_inputs(feeds, 2 * first.shape[batch_axis(name0, first)])
     out = {}
     for rt in ("kiln", "ort"):
         sess = session_maker(rt, p["onnx"], threads, ort)()
@@ -183,11 +189,6 @@ def first_run(name, threads, ort):
             times.append(time.perf_counter() - t)
         out[rt] = (first * 1e3, statistics.median(times[10:]) * 1e3)
     return out
-
-
-def batch_dims(feeds):
-    """Each input's batch size (axis 1 for the time-major LSTM input), as batch_inputs reads it."""
-    return {k: v.shape[1 if v.ndim == 3 and k == "input" and v.shape[-1] == 80 else 0] for k, v in feeds.items()}
 
 
 def main_first_run(args, ort):
