@@ -67,13 +67,12 @@ def batch_axis(name, value):
 
 
 def batch_inputs(feeds, batch):
-    """The zoo's inputs repeated along the batch axis (axis 1 for time-major LSTM input)."""
+    """The zoo's inputs with exactly `batch` rows along the batch axis, their own rows repeated
+    in turn (tiling by batch // rows gave 6 rows for 8 from 3, and none for 2)."""
     out = {}
     for k, v in feeds.items():
         axis = batch_axis(k, v)
-        reps = [1] * v.ndim
-        reps[axis] = batch // v.shape[axis] if v.shape[axis] else 1
-        out[k] = np.tile(v, reps)
+        out[k] = np.take(v, np.arange(batch) % v.shape[axis], axis=axis) if v.shape[axis] else v
     return out
 
 
