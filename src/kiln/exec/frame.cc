@@ -197,7 +197,7 @@ void Frame::finish_recording(int num_steps) {
   recorded_.clear();
   recorded_owner_.clear();
   replay_ = true;
-  plan_inputs_ = run_inputs_;
+  plan_inputs_ = std::move(run_inputs_);
 }
 
 void Frame::reset_slots() {
@@ -248,14 +248,28 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
   }
   replay_ok_ = true;
   fresh_outputs_.clear();
-  run_inputs_.clear();
-  for (const auto& [v, t] : feeds) run_inputs_.push_back(t.is_tensor() ? t.tensor().shape() : Shape{-1});
-  for (int v : plan_.outer_values)
-    run_inputs_.push_back(slots_[size_t(v)].is_tensor() ? slots_[size_t(v)].tensor().shape() : Shape{-1});
-  if (replay_ && run_inputs_ != plan_inputs_) {  // new shapes: record now, not after a failed replay
-    replay_ = false;
-    planned_.clear();
-    inplace_steps_.clear();
+  // The fed and outer-scope values' shapes, in order ([-1] for a non-tensor).
+  auto for_each_input_shape = [&](auto&& fn) {
+    static const Shape kNotTensor{-1};
+    auto shape_of = [&](int v) -> const Shape& {
+      return slots_[size_t(v)].is_tensor() ? slots_[size_t(v)].tensor().shape() : kNotTensor;
+    };
+    for (const auto& [v, t] : feeds) fn(shape_of(v));
+    for (int v : plan_.outer_values) fn(shape_of(v));
+  };
+  if (replay_) {  // new shapes: record now, not after a failed replay
+    size_t k = 0;
+    bool same = plan_inputs_.size() == feeds.size() + plan_.outer_values.size();
+    for_each_input_shape([&](const Shape& s) { same = same && plan_inputs_[k++] == s; });
+    if (!same) {
+      replay_ = false;
+      planned_.clear();
+      inplace_steps_.clear();
+    }
+  }
+  if (!replay_) {
+    run_inputs_.clear();
+    for_each_input_shape([&](const Shape& s) { run_inputs_.push_back(s); });
   }
   const int num_steps = int(plan_.steps.size());
   try {

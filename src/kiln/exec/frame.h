@@ -79,7 +79,8 @@ class Frame {
   // Memory plan state.
   bool replay_ = false;          // the arena plan is in force
   bool replay_ok_ = true;        // this run matched the plan so far
-  std::vector<Shape> run_inputs_, plan_inputs_;  // shapes fed (and read from outer scopes): this run, the plan's
+  // Shapes fed (and read from outer scopes): by the recording run, and by the plan's.
+  std::vector<Shape> run_inputs_, plan_inputs_;
   std::unordered_map<int64_t, Planned> planned_;  // key: step * 65536 + output
   std::shared_ptr<void> arena_;
   size_t arena_bytes_ = 0;
