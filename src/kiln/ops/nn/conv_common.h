@@ -93,6 +93,7 @@ class ConvKernel : public Kernel {
   bool x_nhwc_ = false, y_nhwc_ = false;
   int threads_ = 0;  // primitive_threads() of the convolution's work
   bool bf16_ = false;  // kiln_bf16 (fast-math): X and W as bfloat16, fp32 accumulation
+  bool own_silu_ = false;  // a Silu activation applied by Kiln after the primitive
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
   PackedWeights packed_;  // constant weights in the primitive's layout
