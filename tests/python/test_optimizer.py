@@ -414,6 +414,51 @@ def test_matmul_switching_between_gemm_and_other_paths():
         np.testing.assert_allclose(sess.run(None, {"a": a, "b": b})[0], a @ b, rtol=1e-4, atol=1e-3)
 
 
+def fused_matmul_model(k, n, activation, residual, rng):
+    """One kiln::FusedMatMul with a constant [k, n] weight and bias; x (and z) fed."""
+    attrs = {"activation": activation} if activation else {}
+    inputs = ["x", "w", "b"] + (["z"] if residual else [])
+    node = helper.make_node("FusedMatMul", inputs, ["y"], domain="kiln", **attrs)
+    feeds = [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)]
+    if residual:
+        feeds.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    g = helper.make_graph([node], "g", feeds, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("kiln", 1)])
+    return model.SerializeToString(), w, b
+
+
+ACTS = {"": lambda y: y, "Relu": torch.relu, "Gelu": F.gelu, "GeluTanh": lambda y: F.gelu(y, approximate="tanh")}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("residual", ["", "same", "broadcast"])
+@pytest.mark.parametrize("activation", list(ACTS))
+@pytest.mark.parametrize("k,n", [(1, 10), (7, 40), (64, 100), (33, 64), (130, 200), (16, 1100)])
+def test_fused_matmul_every_row_count(k, n, activation, residual, threads):
+    # Small products run on Kiln's packed_gemm over oneDNN's packed layout, whose panels are
+    # 16 to 64 columns wide and whose row blocks are 6, 8 or 12: row counts 1-13 and 61 reach
+    # every partial block; N 10-1100 every panel width and a partial last panel. The 300-row
+    # product is large enough for oneDNN's brgemm, and the session switches back after it.
+    rng = np.random.default_rng(k * n)
+    data, w, b = fused_matmul_model(k, n, activation, residual, rng)
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = kiln.InferenceSession(data, so)
+    for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 61, 300, 5]:
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        feeds = {"x": x}
+        want = ACTS[activation](torch.from_numpy(x @ w + b)).numpy()
+        if residual:
+            z = rng.standard_normal((m, n) if residual == "same" else (n,)).astype(np.float32)
+            feeds["z"] = z
+            want = want + z
+        np.testing.assert_allclose(sess.run(None, feeds)[0], want, rtol=1e-5, atol=1e-5 * np.sqrt(k),
+                                   err_msg=f"m={m}")
+
+
 class SelfAttention(nn.Module):
     """Attention as exporters write it: heads split by Reshape + Transpose, K transposed for
     the scores, heads merged by Transpose + Reshape."""

@@ -25,6 +25,7 @@
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/common/elementwise.h"
+#include "kiln/ops/math/packed_gemm.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
@@ -52,6 +53,9 @@ dnnl::memory::desc packed_layout(int64_t k, int64_t n) {
 // ahead at M 197 and on two threads; 128x768x3072: 3-7% ahead) and for small weights. The one
 // primitive then serves every M, so a new batch or sequence length creates nothing.
 bool runs_on_gemm(int64_t k, int64_t n) { return n <= 1024 && k * n >= (int64_t(1) << 18); }
+
+// The largest product (in flops) packed_gemm takes: 64x256x1024.
+constexpr double kOwnGemmFlops = double(1 << 25);
 
 dnnl::memory::desc desc_from_attr(const ir::Node& n) {
   const std::string bytes = n.attr_string("kiln_packed_desc", "");
@@ -171,9 +175,10 @@ class MatMul : public Kernel {
       fail(ErrorCode::InvalidGraph, "FusedMatMul needs a constant 2-D float weight and a constant bias of N values");
     const std::string act = node.attr_string("activation", "");
     using alg = dnnl::algorithm;
-    if (act == "Relu") activation_ = alg::eltwise_relu;
-    else if (act == "Gelu") activation_ = alg::eltwise_gelu_erf;
-    else if (act == "GeluTanh") activation_ = alg::eltwise_gelu_tanh;
+    using Act = GemmEpilogue::Act;
+    if (act == "Relu") activation_ = alg::eltwise_relu, act_ = Act::Relu;
+    else if (act == "Gelu") activation_ = alg::eltwise_gelu_erf, act_ = Act::Gelu;
+    else if (act == "GeluTanh") activation_ = alg::eltwise_gelu_tanh, act_ = Act::GeluTanh;
     else if (!act.empty()) fail(ErrorCode::InvalidGraph, "FusedMatMul: unknown activation '", act, "'");
   }
 
@@ -221,8 +226,18 @@ class MatMul : public Kernel {
     using tag = dnnl::memory::format_tag;
     const bool views = !perm_a_.empty() || !perm_b_.empty() || !perm_y_.empty();
     gemm_ = sb.size() == 2 && !views && !bf16_ && !prepacked && runs_on_gemm(k, n);
+    own_ = false;
     if (sb.size() == 2 && !views) {  // fold A's batch into M: one 2-D product with a packable weight
       const int64_t rows = shape_size(sa) / k;
+      rows_ = rows;
+      // Small products run on Kiln's packed_gemm, which makes nothing for a new M; large ones
+      // on oneDNN's brgemm (BERT and GPT-2 ran 2-4% faster with their 768x3072 products there),
+      // whose creation their work pays for.
+      if (!gemm_ && !bf16_ && weight_ && 2.0 * double(rows) * double(k) * double(n) <= kOwnGemmFlops &&
+          find_panels(k, n)) {
+        own_ = true;
+        return;
+      }
       if (gemm_) {  // one primitive for every M; these descriptors give this run's
         a_md_ = plain_desc({rows, k}, dtype_), b_md_ = plain_desc({k, n}, dtype_), c_md_ = plain_desc({rows, n}, dtype_);
         packed_ = PackedWeights();
@@ -309,6 +324,13 @@ class MatMul : public Kernel {
     }
     // A Z that broadcasts is added after the product, which then lands in product_.
     Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
+    if (own_) {
+      const GemmEpilogue ep{bias_ ? bias_->data<float>() : nullptr, act_,
+                            residual_ && z_in_place_ ? ctx.input(3).data<float>() : nullptr};
+      packed_gemm(a.data<float>(), rows_, *panels_, ep, dst.data<float>());
+      if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
+      return;
+    }
     if (residual_ && z_in_place_ && c.raw() != ctx.input(3).raw()) std::memcpy(c.raw(), ctx.input(3).raw(), c.bytes());
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, dst.raw())}};
     if (bias_) args[DNNL_ARG_BIAS] = wrap(plain_desc({1, n_}, dtype_), bias_->raw());
@@ -391,6 +413,24 @@ class MatMul : public Kernel {
     gemm_k_ = k, gemm_n_ = n, gemm_sum_ = sum;
   }
 
+  // The constant weight as panels packed_gemm reads: the load-time packed initializer, or a
+  // copy packed here in the layout oneDNN would pick. Found once: K and N never change.
+  bool find_panels(int64_t k, int64_t n) {
+    if (!panels_tried_) {
+      panels_tried_ = true;
+      if (!packed_shape_.empty()) {
+        panels_ = PackedPanels::from(packed_layout_, weight_->raw());
+      } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
+        const dnnl::memory::desc layout = packed_layout(k, n);
+        if (PackedPanels::from(layout, nullptr)) {
+          packed_.pack(weight_, plain_desc({k, n}, DType::Float32), layout);
+          if (packed_) panels_ = PackedPanels::from(layout, packed_.memory().get_data_handle());
+        }
+      }
+    }
+    return panels_.has_value();
+  }
+
   void unpack_weight() {
     plain_weight_ = Tensor(DType::Float32, packed_shape_);
     reorder_into(packed_layout_, weight_->raw(), wrap(plain_desc(packed_shape_, DType::Float32), plain_weight_.raw()));
@@ -421,6 +461,11 @@ class MatMul : public Kernel {
   PackedWeights packed_;
   Shape sa_, sb_, batch_;
   int64_t m_ = 0, k_ = 0, n_ = 0;
+  bool own_ = false;      // this shape runs on packed_gemm over panels_
+  std::optional<PackedPanels> panels_;
+  bool panels_tried_ = false;
+  GemmEpilogue::Act act_ = GemmEpilogue::Act::None;
+  int64_t rows_ = 0;  // M with A's batch folded in
   bool gemm_ = false;     // this shape runs on gemm_prim_ (runs_on_gemm), not prim_
   dnnl::matmul gemm_prim_;  // the gemm-based primitive, M a run-time dim, for:
   int64_t gemm_k_ = -1, gemm_n_ = -1;

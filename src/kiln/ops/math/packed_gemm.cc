@@ -1,0 +1,154 @@
+#include "kiln/ops/math/packed_gemm.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "kiln/core/parallel.h"
+#include "kiln/ops/math/fast_math.h"
+
+namespace kiln {
+
+#if defined(__AVX512F__)
+
+std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {
+  const dnnl_memory_desc_t& d = layout.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.data_type != dnnl_f32 || d.offset0 != 0 || d.extra.flags != 0)
+    return std::nullopt;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  const int64_t width = b.inner_blks[1];
+  if (b.inner_nblks != 2 || b.inner_idxs[0] != 0 || b.inner_blks[0] != 16 || b.inner_idxs[1] != 1 ||
+      (width != 16 && width != 32 && width != 48 && width != 64))
+    return std::nullopt;
+  // Within a panel the 16-row blocks follow one another, so row k sits at k * width.
+  if (b.strides[0] != 16 * width || b.strides[1] < d.padded_dims[0] * width || d.padded_dims[0] % 16 != 0)
+    return std::nullopt;
+  return PackedPanels{static_cast<const float*>(data), d.dims[0], d.dims[1], width, b.strides[1]};
+}
+
+// GCC 12 flags the undefined pass-through operand of the unmasked max as maybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace {
+
+struct Tile {
+  const float* a;  // R rows of A, lda apart
+  int64_t lda;
+  const float* b;  // the panel, `width` floats a row
+  int64_t width, k;
+  float* c;        // R rows of C, ldc apart, at the panel's first column
+  const float* z;  // Z at the same place, or null
+  int64_t ldc;
+  const float* bias;  // at the panel's first column, or null
+  int cols;           // columns of this panel that exist (the rest is padding)
+  GemmEpilogue::Act act;
+};
+
+inline __m512 activate(__m512 v, GemmEpilogue::Act act) {
+  switch (act) {
+    case GemmEpilogue::Act::None: return v;
+    case GemmEpilogue::Act::Relu: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case GemmEpilogue::Act::Gelu: return fastmath::avx512::gelu(v);
+    case GemmEpilogue::Act::GeluTanh: return fastmath::avx512::gelu_tanh(v);
+  }
+  return v;
+}
+
+// R rows by P registers of 16 columns. With few accumulators the FMA chains are too short to
+// hide their latency, so two k steps go to two sets of sums.
+template <int R, int P>
+void micro(const Tile& t) {
+  constexpr bool split = R * P <= 12;
+  constexpr int S = split ? 2 : 1;
+  __m512 acc[S][R][P];
+  for (int s = 0; s < S; ++s)
+    for (int r = 0; r < R; ++r)
+      for (int p = 0; p < P; ++p) acc[s][r][p] = _mm512_setzero_ps();
+  const float* a = t.a;
+  const float* b = t.b;
+  int64_t k = 0;
+  for (; k + S <= t.k; k += S, b += S * t.width) {
+    for (int s = 0; s < S; ++s) {
+      __m512 bv[P];
+      for (int p = 0; p < P; ++p) bv[p] = _mm512_loadu_ps(b + s * t.width + 16 * p);
+      for (int r = 0; r < R; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r * t.lda + k + s]);
+        for (int p = 0; p < P; ++p) acc[s][r][p] = _mm512_fmadd_ps(av, bv[p], acc[s][r][p]);
+      }
+    }
+  }
+  if (k < t.k) {  // an odd last step
+    __m512 bv[P];
+    for (int p = 0; p < P; ++p) bv[p] = _mm512_loadu_ps(b + 16 * p);
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * t.lda + k]);
+      for (int p = 0; p < P; ++p) acc[0][r][p] = _mm512_fmadd_ps(av, bv[p], acc[0][r][p]);
+    }
+  }
+  for (int p = 0; p < P; ++p) {
+    const int left = t.cols - 16 * p;
+    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    const __m512 bias = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + 16 * p) : _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+      __m512 v = _mm512_add_ps(acc[0][r][p], bias);
+      if constexpr (split) v = _mm512_add_ps(v, acc[1][r][p]);
+      v = activate(v, t.act);
+      if (t.z) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
+      _mm512_mask_storeu_ps(t.c + r * t.ldc + 16 * p, mask, v);
+    }
+  }
+}
+
+template <int P>
+constexpr int rows_for() {
+  return P == 4 ? 6 : P == 3 ? 8 : 12;  // the accumulators fill 24 of the 32 registers
+}
+
+// Rows [0, m) of one panel: full blocks of rows_for<P>(), then one smaller block.
+template <int P>
+void panel_rows(Tile t, int64_t m) {
+  constexpr int R = rows_for<P>();
+  auto step = [&](int64_t rows) {
+    t.a += rows * t.lda;
+    t.c += rows * t.ldc;
+    if (t.z) t.z += rows * t.ldc;
+  };
+  for (; m >= R; m -= R, step(R)) micro<R, P>(t);
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((m == I + 1 ? micro<I + 1, P>(t) : void()), ...);
+  }(std::make_integer_sequence<int, R - 1>{});
+}
+
+}  // namespace
+
+#pragma GCC diagnostic pop
+
+void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpilogue& ep, float* c) {
+  constexpr int64_t kChunk = 48;  // rows per work item: whole blocks for 6, 8 and 12 rows
+  const int64_t panels = (b.n + b.width - 1) / b.width, chunks = (m + kChunk - 1) / kChunk;
+  // Work items panel-major, so a thread's items share panels and each panel stays in its cache.
+  parallel_for(panels * chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t p = item / chunks, r0 = (item % chunks) * kChunk, rows = std::min(kChunk, m - r0);
+      const int64_t n0 = p * b.width;
+      Tile t{a + r0 * b.k,      b.k,           b.data + p * b.panel_stride, b.width, b.k, c + r0 * b.n + n0,
+             ep.z ? ep.z + r0 * b.n + n0 : nullptr, b.n, ep.bias ? ep.bias + n0 : nullptr,
+             int(std::min(b.width, b.n - n0)), ep.act};
+      switch ((t.cols + 15) / 16) {
+        case 1: panel_rows<1>(t, rows); break;
+        case 2: panel_rows<2>(t, rows); break;
+        case 3: panel_rows<3>(t, rows); break;
+        default: panel_rows<4>(t, rows); break;
+      }
+    }
+  });
+}
+
+#else
+
+std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc&, const void*) { return std::nullopt; }
+void packed_gemm(const float*, int64_t, const PackedPanels&, const GemmEpilogue&, float*) {}
+
+#endif
+
+}  // namespace kiln
