@@ -294,6 +294,42 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("k,n", [(64, 48), (512, 1024), (256, 1536)])
+def test_gemm_trans_b_reads_its_weight_as_stored(k, n, tmp_path):
+    # Gemm(transB=1) keeps W as [N, K]: packed_gemm, the gemm primitive (N <= 1024, 2 MB) and a
+    # weight packed at load (N > 1024) all read it through strides. A MatMul reading the same W
+    # untransposed keeps its plain copy. The written model holds W as [K, N] for FusedMatMul.
+    rng = np.random.default_rng(k + n)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1),
+             helper.make_node("MatMul", ["x2", "w"], ["y2"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k]),
+                                       helper.make_tensor_value_info("x2", TensorProto.FLOAT, [2, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n]),
+                           helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2, k])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    shared = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    del g.node[1], g.input[1], g.output[1]
+    alone = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    x2 = rng.standard_normal((2, n)).astype(np.float32)
+    for data, feeds in [(alone, {}), (shared, {"x2": x2})]:
+        so = kiln.SessionOptions()
+        so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+        sess = kiln.InferenceSession(data, so)
+        written = onnx.load(str(tmp_path / "opt.onnx"))
+        assert not any(a.name == "kiln_weight_nk" for nd in written.graph.node for a in nd.attribute)
+        again = kiln.InferenceSession(written.SerializeToString())
+        for m in (1, 7, 130):
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            want = x @ w.T + b
+            for s in (sess, again):
+                got = s.run(None, {"x": x, **feeds})
+                np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-4)
+                if feeds:
+                    np.testing.assert_allclose(got[1], x2 @ w, rtol=1e-4, atol=1e-4)
+
+
 class NarrowProjections(nn.Module):
     """Megabyte weights with N <= 1024: they stay plain and run on the gemm-based primitive
     whose M is a run-time dim; its bias, GELU and residual sum ride along as before."""

@@ -9,7 +9,7 @@
 //   Transpose -> MatMul -> Transpose (attention's head splits and merges)
 //                                                  kiln::MatMul reading and writing through strides
 //   Gemm(A, W, bias) with constant W, alpha = beta = 1, no transA
-//                                                  kiln::FusedMatMul (W transposed once for transB)
+//                                                  kiln::FusedMatMul (reading transB's W as stored)
 //   FusedMatMul -> Slices | Reshape -> Split of the last axis
 //                                                  one FusedMatMul per part
 // W and the bias must be initializers; the fused node keeps the last node's output name.
@@ -256,7 +256,13 @@ void gemm_as_matmul(ir::Graph& g) {
                             c->dim(c->rank() - 1) != cols))
       continue;
     std::string weight = n.inputs[1];
-    if (trans) {
+    ir::Node f;
+    if (trans && c) {  // FusedMatMul reads W as stored, [N, K]
+      ir::Attribute nk;
+      nk.kind = ir::Attribute::Kind::Int;
+      nk.i = 1;
+      f.attrs["kiln_weight_nk"] = nk;
+    } else if (trans) {
       if (view.readers(weight) != 1 || view.is_graph_output(weight)) continue;  // W^T replaces W
       const int64_t k = w->dim(1);
       Tensor wt(DType::Float32, {k, cols});
@@ -265,7 +271,6 @@ void gemm_as_matmul(ir::Graph& g) {
       weight = names.make(weight + "/transposed");
       g.initializers[weight] = wt;
     }
-    ir::Node f;
     f.name = n.name;
     f.inputs = {n.inputs[0], weight};
     f.outputs = n.outputs;
@@ -393,7 +398,9 @@ void split_projections(ir::Graph& g) {
   std::map<size_t, std::vector<ir::Node>> inserted;  // placed where the projection was
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& mm = g.nodes[i];
-    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.inputs.size() != 3 || mm.outputs.size() != 1) continue;
+    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.inputs.size() != 3 || mm.outputs.size() != 1 ||
+        mm.has_attr("kiln_weight_nk"))
+      continue;
     const Tensor* w = view.constant(mm.inputs[1]);
     const Tensor* b = view.constant(mm.inputs[2]);
     if (!w || !b || w->rank() != 2 || view.is_graph_output(mm.outputs[0])) continue;

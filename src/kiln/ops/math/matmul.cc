@@ -10,6 +10,10 @@
 // MatMul whose A and B are read as Transpose(A, perm_a) and Transpose(B, perm_b), and whose
 // result is written as Transpose(result, perm_y): oneDNN takes the transposes as strides.
 //
+// A FusedMatMul with `kiln_weight_nk` = 1 holds its weight transposed, [N, K] (Gemm's transB as
+// the model stores it): oneDNN reads it through strides, and packing reorders straight from it,
+// so loading never writes a transposed copy.
+//
 // Load-time packing (any optimization level but disabled): a constant 2-D float weight that
 // only matmuls read is replaced by its bytes in oneDNN's matmul layout (a uint8 initializer),
 // with that layout in `kiln_packed_desc`, [K, N] in `kiln_packed_shape` and the plain name in
@@ -57,6 +61,14 @@ bool runs_on_gemm(int64_t k, int64_t n) { return n <= 1024 && k * n >= (int64_t(
 // The largest product (in flops) packed_gemm takes: 64x256x1024.
 constexpr double kOwnGemmFlops = double(1 << 25);
 
+// [K, N] float as a weight is stored: row-major, or transposed ([N, K] row-major) when `nk`.
+dnnl::memory::desc weight_desc(int64_t k, int64_t n, bool nk) {
+  if (!nk) return plain_desc({k, n}, DType::Float32);
+  return dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k});
+}
+
+bool weight_is_nk(const ir::Node& n) { return n.attr_int("kiln_weight_nk", 0) != 0; }
+
 dnnl::memory::desc desc_from_attr(const ir::Node& n) {
   const std::string bytes = n.attr_string("kiln_packed_desc", "");
   if (bytes.size() != sizeof(dnnl_memory_desc_t))
@@ -76,12 +88,16 @@ void pack_matmul_weights(ir::Graph& g) {
   FreshNames names(g);
   for (const auto& [w, nodes] : readers) {
     const Tensor* t = view.constant(w);
+    const bool nk = weight_is_nk(g.nodes[nodes[0]]);
+    bool same = true;  // every reader stores it the same way round
+    for (size_t i : nodes) same = same && weight_is_nk(g.nodes[i]) == nk;
     // Small weights stay as they are: packing pads them, and there is little to save.
-    if (!t || t->dtype() != DType::Float32 || t->rank() != 2 || t->bytes() < (64 << 10) || view.is_graph_output(w) ||
-        view.readers(w) != int(nodes.size()) || runs_on_gemm(t->dim(0), t->dim(1)))
+    if (!same || !t || t->dtype() != DType::Float32 || t->rank() != 2 || t->bytes() < (64 << 10) ||
+        view.is_graph_output(w) || view.readers(w) != int(nodes.size()))
       continue;
-    const int64_t k = t->dim(0), cols = t->dim(1);
-    const dnnl::memory::desc layout = packed_layout(k, cols), plain = plain_desc(t->shape(), DType::Float32);
+    const int64_t k = nk ? t->dim(1) : t->dim(0), cols = nk ? t->dim(0) : t->dim(1);
+    if (runs_on_gemm(k, cols)) continue;
+    const dnnl::memory::desc layout = packed_layout(k, cols), plain = weight_desc(k, cols, nk);
     if (layout == plain) continue;
     Tensor bytes(DType::UInt8, {int64_t(layout.get_size())});
     reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
@@ -99,6 +115,7 @@ void pack_matmul_weights(ir::Graph& g) {
       n.attrs["kiln_packed_desc"] = desc;
       n.attrs["kiln_packed_shape"] = shape;
       n.attrs["kiln_packed_from"] = from;
+      n.attrs.erase("kiln_weight_nk");  // packed, it has no orientation left
     }
     g.initializers.erase(w);  // one weight at a time: the plain copy goes before the next is packed
   }
@@ -121,6 +138,25 @@ void unpack_matmul_weights(ir::Graph& g) {
     for (const char* key : {"kiln_packed_desc", "kiln_packed_shape", "kiln_packed_from"}) n.attrs.erase(key);
   }
   for (const auto& name : unpacked) g.initializers.erase(name);
+  // Weights kept transposed go out as [K, N], as a FusedMatMul reads them without the attribute.
+  std::map<std::string, std::string> turned;  // [N, K] name -> its [K, N] copy
+  FreshNames names(g);
+  for (auto& n : g.nodes) {
+    if (!is_matmul(n) || !weight_is_nk(n)) continue;
+    auto [it, fresh] = turned.try_emplace(n.inputs[1]);
+    if (fresh) {
+      const Tensor& nk = g.initializers.at(n.inputs[1]);
+      Tensor kn(DType::Float32, {nk.dim(1), nk.dim(0)});
+      tensor_ops::permute(nk.data<float>(), nk.shape(), {1, 0}, kn.data<float>());
+      it->second = names.make(n.inputs[1] + "/transposed");
+      g.initializers[it->second] = kn;
+    }
+    n.inputs[1] = it->second;
+    n.attrs.erase("kiln_weight_nk");
+  }
+  GraphView view(g);
+  for (const auto& [nk, kn] : turned)
+    if (view.readers(nk) == 0 && !view.is_graph_output(nk)) g.initializers.erase(nk);
 }
 
 const WeightPacking kMatMulPacking{pack_matmul_weights, unpack_matmul_weights};
@@ -165,10 +201,13 @@ class MatMul : public Kernel {
       packed_shape_ = Shape(kn.begin(), kn.end());
     }
     bf16_ = node.attr_int("kiln_bf16", 0) != 0 && weight_ && weight_->rank() == 2;
+    w_nk_ = weight_is_nk(node) && packed_shape_.empty();
+    if (w_nk_ && (node.op_type != "FusedMatMul" || !weight_ || weight_->rank() != 2 || weight_->dtype() != DType::Float32))
+      fail(ErrorCode::InvalidGraph, "kiln_weight_nk needs a FusedMatMul with a constant 2-D float weight");
     if (node.op_type != "FusedMatMul") return;
     residual_ = node.has_input(3);
     bias_ = init.constant(2);
-    const int64_t n = packed_shape_.empty() ? (weight_ ? weight_->dim(1) : -1) : packed_shape_[1];
+    const int64_t n = !packed_shape_.empty() ? packed_shape_[1] : !weight_ ? -1 : weight_->dim(w_nk_ ? 0 : 1);
     const DType wtype = packed_shape_.empty() && weight_ ? weight_->dtype() : DType::Float32;
     if (!weight_ || (packed_shape_.empty() && weight_->rank() != 2) || !bias_ || bias_->size() != n ||
         wtype != DType::Float32 || bias_->dtype() != DType::Float32)
@@ -187,7 +226,9 @@ class MatMul : public Kernel {
     const bool prepacked = !packed_shape_.empty();
     const DType b_type = prepacked ? DType::Float32 : ctx.input(1).dtype();
     const Shape a_shape = permuted(a.shape(), perm_a_, "perm_a");
-    const Shape b_shape = prepacked ? packed_shape_ : permuted(ctx.input(1).shape(), perm_b_, "perm_b");
+    const Shape b_shape = prepacked ? packed_shape_
+                          : w_nk_   ? Shape{weight_->dim(1), weight_->dim(0)}
+                                    : permuted(ctx.input(1).shape(), perm_b_, "perm_b");
     if (a.dtype() != b_type)
       fail(ErrorCode::InvalidArgument, "A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b_type));
     if (a_shape.empty() || b_shape.empty()) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
@@ -239,7 +280,7 @@ class MatMul : public Kernel {
         return;
       }
       if (gemm_) {  // one primitive for every M; these descriptors give this run's
-        a_md_ = plain_desc({rows, k}, dtype_), b_md_ = plain_desc({k, n}, dtype_), c_md_ = plain_desc({rows, n}, dtype_);
+        a_md_ = plain_desc({rows, k}, dtype_), b_md_ = weight_desc(k, n, w_nk_), c_md_ = plain_desc({rows, n}, dtype_);
         packed_ = PackedWeights();
         const bool sum = residual_ && z_in_place_;
         if (!gemm_prim_ || gemm_k_ != k || gemm_n_ != n || gemm_sum_ != sum) make_gemm_primitive(k, n, sum);
@@ -272,7 +313,7 @@ class MatMul : public Kernel {
       auto pd = make_pd(weight_ ? dnnl::memory::desc({k, n}, w_type, tag::any) : plain_desc({k, n}, dtype_));
       prim_ = dnnl::matmul(pd);
       b_md_ = pd.weights_desc();
-      auto b_plain = plain_desc({k, n}, dtype_);
+      auto b_plain = weight_desc(k, n, w_nk_);
       packed_.pack(weight_, b_plain, pd.weights_desc());
       if (!packed_) b_md_ = b_plain;
     } else {
@@ -423,7 +464,7 @@ class MatMul : public Kernel {
       } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
         const dnnl::memory::desc layout = packed_layout(k, n);
         if (PackedPanels::from(layout, nullptr)) {
-          packed_.pack(weight_, plain_desc({k, n}, DType::Float32), layout);
+          packed_.pack(weight_, weight_desc(k, n, w_nk_), layout);
           if (packed_) panels_ = PackedPanels::from(layout, packed_.memory().get_data_handle());
         }
       }
@@ -441,6 +482,7 @@ class MatMul : public Kernel {
   const Tensor* weight_;
   const Tensor* bias_ = nullptr;
   Shape packed_shape_;  // [K, N] of a load-time packed weight, else empty
+  bool w_nk_ = false;   // the constant weight is stored [N, K] (kiln_weight_nk)
   dnnl::memory::desc packed_layout_;
   Tensor plain_weight_;  // the packed weight unpacked, if its layout stopped fitting
   std::vector<int64_t> perm_a_, perm_b_, perm_y_;  // kiln::MatMul's transposed views
