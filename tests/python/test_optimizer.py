@@ -330,6 +330,37 @@ def test_gemm_trans_b_reads_its_weight_as_stored(k, n, tmp_path):
                     np.testing.assert_allclose(got[1], x2 @ w, rtol=1e-4, atol=1e-4)
 
 
+class FireChain(nn.Module):
+    """SqueezeNet's fire modules: two expand convolutions concatenated, then a max pool or
+    straight into the next 1x1 squeeze; the last Concat also feeds a 3x3 convolution."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(31)
+        conv = nn.Conv2d
+        self.s1, self.e1, self.e3 = conv(8, 4, 1), conv(4, 6, 1), conv(4, 10, 3, padding=1)
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.s2, self.f1, self.f3 = conv(16, 5, 1, padding=1), conv(5, 7, 1), conv(5, 9, 3, padding=1)
+        self.head, self.side = conv(16, 12, 1, stride=2), conv(16, 3, 3)
+
+    def forward(self, x):
+        r = torch.relu
+        s = r(self.s1(x))
+        c = self.pool(torch.cat([r(self.e1(s)), r(self.e3(s))], 1))
+        t = r(self.s2(c))
+        d = torch.cat([r(self.f1(t)), r(self.f3(t))], 1)
+        e = torch.cat([self.f1(t), self.f3(t)], 1)  # read by a 3x3 convolution too: stays
+        return r(self.head(d)).sum() + self.head(e).sum() + self.side(e).sum()
+
+
+def test_concat_read_by_pointwise_conv_is_split(tmp_path):
+    # Concat -> [MaxPool ->] 1x1 Conv becomes one convolution per part, summed through the
+    # residual; a pool moves onto the parts; a Concat with another reader is built as before.
+    x = np.random.default_rng(32).standard_normal((2, 8, 15, 13)).astype(np.float32)
+    _, ops = optimized_ops(FireChain(), x, tmp_path, plain_too=True)
+    assert ops["Concat"] == 1 and ops["MaxPool"] == 2, ops
+
+
 class NarrowProjections(nn.Module):
     """Megabyte weights with N <= 1024: they stay plain and run on the gemm-based primitive
     whose M is a run-time dim; its bias, GELU and residual sum ride along as before."""

@@ -11,6 +11,7 @@ void optimize_graph(ir::Model& model, const SessionConfig& config) {
   fold_constants(model.graph);
   remove_dead_code(model.graph);
   if (level >= OptLevel::Extended) {
+    split_concat_convolutions(model.graph);
     fuse_convolutions(model.graph);
     fuse_transformer_ops(model.graph);
   }

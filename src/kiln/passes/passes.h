@@ -19,6 +19,7 @@ void expand_gradients(ir::Graph& graph);
 void fold_shape_computations(ir::Graph& graph);
 void fold_constants(ir::Graph& graph);
 void remove_dead_code(ir::Graph& graph);
+void split_concat_convolutions(ir::Graph& graph);
 void fuse_convolutions(ir::Graph& graph);
 void fuse_transformer_ops(ir::Graph& graph);
 void choose_conv_layouts(ir::Graph& graph);
