@@ -294,11 +294,12 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("k,n", [(64, 48), (512, 1024), (256, 1536)])
+@pytest.mark.parametrize("k,n", [(64, 48), (64, 64), (256, 256), (512, 1024), (256, 1536)])
 def test_gemm_trans_b_reads_its_weight_as_stored(k, n, tmp_path):
     # Gemm(transB=1) keeps W as [N, K]: packed_gemm, the gemm primitive (N <= 1024, 2 MB) and a
     # weight packed at load (N > 1024) all read it through strides. A MatMul reading the same W
-    # untransposed keeps its plain copy. The written model holds W as [K, N] for FusedMatMul.
+    # untransposed keeps its plain copy, and a square W packed both ways round stays two packings.
+    # The written model holds W as [K, N] for FusedMatMul.
     rng = np.random.default_rng(k + n)
     w = rng.standard_normal((n, k)).astype(np.float32)
     b = rng.standard_normal(n).astype(np.float32)
@@ -452,6 +453,27 @@ def test_split_projection_becomes_one_matmul_per_part(cut, axis, tmp_path):
         assert ops["FusedMatMul"] == 1 and ops["Split"] + ops["Slice"] >= 1, ops
 
 
+def test_split_projection_of_gemm_trans_b(tmp_path):
+    # Gemm(transB=1)'s W stays [N, K]: each part takes a range of its rows.
+    rng = np.random.default_rng(43)
+    w, b = rng.standard_normal((32, 16)).astype(np.float32), rng.standard_normal(32).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1),
+             helper.make_node("Split", ["y", "sizes"], ["o0", "o1", "o2"], axis=-1)]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array(np.array([8, 8, 16], np.int64), "sizes")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [10, 16])],
+                          [helper.make_tensor_value_info(f"o{k}", TensorProto.FLOAT, None) for k in range(3)], inits)
+    so = kiln.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    x = rng.standard_normal((10, 16)).astype(np.float32)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    got = kiln.InferenceSession(model, so).run(None, {"x": x})
+    for o, want in zip(got, np.split(x @ w.T + b, [8, 16], axis=-1)):
+        np.testing.assert_allclose(o, want, rtol=1e-5, atol=1e-5)
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    assert ops["FusedMatMul"] == 3 and ops["Split"] == 0, ops
+
+
 def test_split_projection_names_clash_with_nothing():
     # A value already named as the rewrite would name a part's product ("y/part0") keeps its own.
     model, w, b, cuts = split_projection_model("reshape")
@@ -507,14 +529,15 @@ ACTS = {"": lambda y: y, "Relu": torch.relu, "Gelu": F.gelu, "GeluTanh": lambda 
 def test_fused_matmul_every_row_count(k, n, activation, residual, threads):
     # Small products run on Kiln's packed_gemm over oneDNN's packed layout, whose panels are
     # 16 to 64 columns wide and whose row blocks are 6, 8 or 12: row counts 1-13 and 61 reach
-    # every partial block; N 10-1100 every panel width and a partial last panel. The 300-row
-    # product is large enough for oneDNN's brgemm, and the session switches back after it.
+    # every partial block; N 10-1100 every panel width and a partial last panel. With 3000
+    # rows the larger weights pass 2^25 flops and run on oneDNN's brgemm; the session then
+    # switches back.
     rng = np.random.default_rng(k * n)
     data, w, b = fused_matmul_model(k, n, activation, residual, rng)
     so = kiln.SessionOptions()
     so.intra_op_num_threads = threads
     sess = kiln.InferenceSession(data, so)
-    for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 61, 300, 5]:
+    for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 61, 3000, 5]:
         x = rng.standard_normal((m, k)).astype(np.float32)
         feeds = {"x": x}
         want = ACTS[activation](torch.from_numpy(x @ w + b)).numpy()

@@ -39,10 +39,12 @@ void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, 
     memory_.reset();
     return;
   }
-  if (memory_ && memory_->get_desc() == wanted) return;
+  if (memory_ && memory_->get_desc() == wanted && from_ == plain) return;
+  from_ = plain;
   struct Entry {
     std::weak_ptr<void> owner;  // the weight's storage: a dead owner's address may come back
     const void* data;
+    dnnl::memory::desc from;  // how the bytes are read: one buffer may be read transposed too
     dnnl::memory::desc desc;
     std::weak_ptr<const dnnl::memory> packed;
   };
@@ -52,7 +54,8 @@ void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, 
   std::erase_if(cache, [](const Entry& e) { return e.owner.expired() || e.packed.expired(); });
   const auto& owner = weight->owner();
   for (const Entry& e : cache) {
-    if (e.data == weight->raw() && e.desc == wanted && !e.owner.owner_before(owner) && !owner.owner_before(e.owner)) {
+    if (e.data == weight->raw() && e.from == plain && e.desc == wanted && !e.owner.owner_before(owner) &&
+        !owner.owner_before(e.owner)) {
       memory_ = e.packed.lock();
       if (memory_) return;
     }
@@ -60,7 +63,7 @@ void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, 
   auto packed = std::make_shared<dnnl::memory>(wanted, dnnl_engine());
   reorder_into(plain, weight->raw(), *packed);
   memory_ = packed;
-  if (owner) cache.push_back({owner, weight->raw(), wanted, memory_});
+  if (owner) cache.push_back({owner, weight->raw(), plain, wanted, memory_});
 }
 
 dnnl::memory::desc plain_desc(const Shape& s, DType t) {

@@ -22,14 +22,15 @@ dnnl::memory::desc plain_desc(const Shape& s, DType t);
 // sessions sharing initializers), so a weight is packed once however many frames run it.
 class PackedWeights {
  public:
-  // Holds `weight` (stored as `plain`) in layout `wanted`; empty when no reorder is needed or
-  // the weight is not constant (null).
+  // Holds `weight` (read as `plain`: row-major, or through other strides) in layout `wanted`;
+  // empty when no reorder is needed or the weight is not constant (null).
   void pack(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted);
   explicit operator bool() const { return bool(memory_); }
   const dnnl::memory& memory() const { return *memory_; }
 
  private:
   std::shared_ptr<const dnnl::memory> memory_;
+  dnnl::memory::desc from_;  // the layout memory_ was packed from
 };
 // Copies `src`, laid out as `from`, into `dst` in dst's own layout (packing or unpacking), and
 // waits for it.

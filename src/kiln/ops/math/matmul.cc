@@ -106,7 +106,7 @@ void pack_matmul_weights(ir::Graph& g) {
     ir::Attribute desc, shape, from;
     desc.kind = from.kind = ir::Attribute::Kind::String;
     desc.s = std::string(reinterpret_cast<const char*>(&layout.data), sizeof(dnnl_memory_desc_t));
-    from.s = w;
+    from.s = nk ? names.make(w + "/transposed") : w;  // unpacked, it is [K, N]: not the model's w
     shape.kind = ir::Attribute::Kind::Ints;
     shape.ints = {k, cols};
     for (size_t i : nodes) {
@@ -354,15 +354,6 @@ class MatMul : public Kernel {
     if (c.size() == 0) return;
     if (!use_dnnl_) return reference_through_views(a, b, c);
     ThreadLimit limit(threads_);
-    auto& stream = dnnl_stream();
-    // A load-time packed weight is the initializer itself, b_md_ its layout.
-    dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());
-    dnnl::memory am = wrap(a_md_, a.raw());
-    if (bf16_) {
-      dnnl::memory a_f32 = wrap(a_f32_md_, a.raw());
-      a_to_bf16_.execute(stream, a_f32, a_bf16_);
-      am = a_bf16_;
-    }
     // A Z that broadcasts is added after the product, which then lands in product_.
     Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
     if (own_) {
@@ -371,6 +362,15 @@ class MatMul : public Kernel {
       packed_gemm(a.data<float>(), rows_, *panels_, ep, dst.data<float>());
       if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
       return;
+    }
+    auto& stream = dnnl_stream();
+    // A load-time packed weight is the initializer itself, b_md_ its layout.
+    dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());
+    dnnl::memory am = wrap(a_md_, a.raw());
+    if (bf16_) {
+      dnnl::memory a_f32 = wrap(a_f32_md_, a.raw());
+      a_to_bf16_.execute(stream, a_f32, a_bf16_);
+      am = a_bf16_;
     }
     if (residual_ && z_in_place_ && c.raw() != ctx.input(3).raw()) std::memcpy(c.raw(), ctx.input(3).raw(), c.bytes());
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, dst.raw())}};
@@ -464,8 +464,8 @@ class MatMul : public Kernel {
       } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
         const dnnl::memory::desc layout = packed_layout(k, n);
         if (PackedPanels::from(layout, nullptr)) {
-          packed_.pack(weight_, weight_desc(k, n, w_nk_), layout);
-          if (packed_) panels_ = PackedPanels::from(layout, packed_.memory().get_data_handle());
+          panel_pack_.pack(weight_, weight_desc(k, n, w_nk_), layout);
+          if (panel_pack_) panels_ = PackedPanels::from(layout, panel_pack_.memory().get_data_handle());
         }
       }
     }
@@ -505,6 +505,7 @@ class MatMul : public Kernel {
   int64_t m_ = 0, k_ = 0, n_ = 0;
   bool own_ = false;      // this shape runs on packed_gemm over panels_
   std::optional<PackedPanels> panels_;
+  PackedWeights panel_pack_;  // what panels_ reads, unless the initializer is packed already
   bool panels_tried_ = false;
   GemmEpilogue::Act act_ = GemmEpilogue::Act::None;
   int64_t rows_ = 0;  // M with A's batch folded in
