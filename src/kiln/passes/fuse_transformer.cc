@@ -398,13 +398,12 @@ void split_projections(ir::Graph& g) {
   std::map<size_t, std::vector<ir::Node>> inserted;  // placed where the projection was
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& mm = g.nodes[i];
-    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.inputs.size() != 3 || mm.outputs.size() != 1 ||
-        mm.has_attr("kiln_weight_nk"))
-      continue;
+    if (mm.domain != "kiln" || mm.op_type != "FusedMatMul" || mm.inputs.size() != 3 || mm.outputs.size() != 1) continue;
     const Tensor* w = view.constant(mm.inputs[1]);
     const Tensor* b = view.constant(mm.inputs[2]);
     if (!w || !b || w->rank() != 2 || view.is_graph_output(mm.outputs[0])) continue;
-    const int64_t k = w->dim(0), cols = w->dim(1);
+    const bool nk = mm.attr_int("kiln_weight_nk", 0) != 0;  // W stored [N, K]: a part is a row range
+    const int64_t k = w->dim(nk ? 1 : 0), cols = w->dim(nk ? 0 : 1);
     struct Part {
       int64_t begin, end;
       std::string out;
@@ -466,9 +465,12 @@ void split_projections(ir::Graph& g) {
     for (size_t q = 0; q < parts.size(); ++q) {
       const Part& part = parts[q];
       const int64_t width = part.end - part.begin;
-      Tensor wp(DType::Float32, {k, width}), bp(DType::Float32, {width});
-      for (int64_t row = 0; row < k; ++row)
-        std::copy_n(w->data<float>() + row * cols + part.begin, width, wp.data<float>() + row * width);
+      Tensor wp(DType::Float32, nk ? Shape{width, k} : Shape{k, width}), bp(DType::Float32, {width});
+      if (nk)
+        std::copy_n(w->data<float>() + part.begin * k, width * k, wp.data<float>());
+      else
+        for (int64_t row = 0; row < k; ++row)
+          std::copy_n(w->data<float>() + row * cols + part.begin, width, wp.data<float>() + row * width);
       std::copy_n(b->data<float>() + part.begin, width, bp.data<float>());
       const std::string tag = "/part" + std::to_string(q);
       ir::Node f = mm;
