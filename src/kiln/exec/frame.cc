@@ -187,9 +187,11 @@ void Frame::finish_recording(int num_steps) {
     return;
   }
   std::vector<BufferUse> uses;
+  size_t recorded_bytes = 0;
   for (auto& r : recorded_) {
     r.use.last = std::min(r.use.last, num_steps);
     uses.push_back(r.use);
+    recorded_bytes += r.use.bytes;
   }
   MemoryPlan mp = plan_memory(uses);
   planned_.clear();
@@ -199,7 +201,8 @@ void Frame::finish_recording(int num_steps) {
 #if defined(__GLIBC__)
   // The recording run's buffers are free by now, but the C heap keeps their pages: hand them
   // back before the arena takes as much again (MobileNetV3 at batch 8: peak 112 MB before, 86 with).
-  malloc_trim(0);
+  // Not for a few megabytes, which the next recording run would only fault in again.
+  if (recorded_bytes >= (size_t(16) << 20)) malloc_trim(0);
 #endif
   if (grow) {
     arena_ = aligned_buffer(mp.arena_bytes);
