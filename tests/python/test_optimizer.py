@@ -296,8 +296,9 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
 
 @pytest.mark.parametrize("k,n", [(64, 48), (64, 64), (256, 256), (512, 1024), (256, 1536)])
 def test_gemm_trans_b_reads_its_weight_as_stored(k, n, tmp_path):
-    # Gemm(transB=1) keeps W as [N, K]: packed_gemm, the gemm primitive (N <= 1024, 2 MB) and a
-    # weight packed at load (N > 1024) all read it through strides. A MatMul reading the same W
+    # Gemm(transB=1) keeps W as [N, K] where it is to be packed: packed_gemm and a weight packed
+    # at load (N > 1024) read it through strides; one for the gemm primitive (N <= 1024, 2 MB) is
+    # transposed once, as gemm reads it faster that way round. A MatMul reading the same W
     # untransposed keeps its plain copy, and a square W packed both ways round stays two packings.
     # The written model holds W as [K, N] for FusedMatMul.
     rng = np.random.default_rng(k + n)

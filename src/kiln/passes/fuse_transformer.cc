@@ -21,6 +21,7 @@
 
 #include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
+#include "kiln/ops/math/matmul.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/passes/passes.h"
 
@@ -257,7 +258,7 @@ void gemm_as_matmul(ir::Graph& g) {
       continue;
     std::string weight = n.inputs[1];
     ir::Node f;
-    if (trans && c) {  // FusedMatMul reads W as stored, [N, K]
+    if (trans && c && !runs_on_gemm(w->dim(1), cols)) {  // FusedMatMul reads W as stored, [N, K], to pack it
       ir::Attribute nk;
       nk.kind = ir::Attribute::Kind::Int;
       nk.i = 1;

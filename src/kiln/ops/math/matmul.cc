@@ -29,12 +29,16 @@
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/common/elementwise.h"
+#include "kiln/ops/math/matmul.h"
 #include "kiln/ops/math/packed_gemm.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
 
 namespace kiln {
+
+bool runs_on_gemm(int64_t k, int64_t n) { return n <= 1024 && k * n >= (int64_t(1) << 18); }
+
 namespace {
 
 bool is_matmul(const ir::Node& n) {
@@ -50,13 +54,6 @@ dnnl::memory::desc packed_layout(int64_t k, int64_t n) {
   return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
 }
 
-// Whether a [K, N] float weight runs on oneDNN's gemm-based matmul, with M a run-time dim and
-// the weight plain, rather than on brgemm with it packed. Measured on this machine's AVX-512
-// cores: gemm wins for narrow N once the weight outgrows the caches (128x768x768: 166 against
-// 141 GFLOP/s; 128x3072x768: 156 against 137), brgemm for N of 2304 and more (even at M 128,
-// ahead at M 197 and on two threads; 128x768x3072: 3-7% ahead) and for small weights. The one
-// primitive then serves every M, so a new batch or sequence length creates nothing.
-bool runs_on_gemm(int64_t k, int64_t n) { return n <= 1024 && k * n >= (int64_t(1) << 18); }
 
 // The largest product (in flops) packed_gemm takes: 64x256x1024.
 constexpr double kOwnGemmFlops = double(1 << 25);
