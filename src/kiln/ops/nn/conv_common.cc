@@ -238,8 +238,9 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
                                       win.pads_begin, win.pads_end)
                           : fwd::desc(prop, alg, src_md, any(wdims, bf16_), dst_md, win.strides, dil, win.pads_begin,
                                       win.pads_end);
-  // SiLU runs as Kiln's own pass over the output: oneDNN's swish post-op divides, and costs
-  // 0.42 ns per element here against 0.15 for the pass (EfficientNet: 6M elements a run).
+  // SiLU runs as Kiln's own pass over the output: oneDNN's swish post-op divides, 0.42 ns per
+  // element here (1x1 16->96 at 112x112: 411 us plain, 926 with swish), and the pass, division
+  // free, costs less even with its extra read and write (EfficientNet-B0 4-5% faster).
   own_silu_ = post_.act.kind == Activation::Kind::Silu && !z_broadcast_;
   PostOps in_primitive = z_broadcast_ ? PostOps{} : post_;
   if (own_silu_) in_primitive.act = Activation{};
