@@ -44,11 +44,19 @@ std::string Node::label() const {
 }
 
 void erase_nodes(Graph& g, const std::set<size_t>& dead) {
-  if (dead.empty()) return;
+  std::map<size_t, std::vector<Node>> none;
+  splice_nodes(g, dead, none);
+}
+
+void splice_nodes(Graph& g, const std::set<size_t>& dead, std::map<size_t, std::vector<Node>>& inserted) {
+  if (dead.empty() && inserted.empty()) return;
   std::vector<Node> kept;
   kept.reserve(g.nodes.size() - std::min(dead.size(), g.nodes.size()));
-  for (size_t i = 0; i < g.nodes.size(); ++i)
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (auto it = inserted.find(i); it != inserted.end())
+      for (Node& n : it->second) kept.push_back(std::move(n));
     if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
+  }
   g.nodes = std::move(kept);
 }
 

@@ -91,6 +91,12 @@ struct Graph {
 
 // Removes the nodes at the indices in `dead`, keeping the others in order.
 void erase_nodes(Graph& g, const std::set<size_t>& dead);
+// Removes the nodes in `dead` as erase_nodes does, and puts the nodes of inserted[i] where
+// node i is, ahead of it (node i itself stays unless it is dead).
+void splice_nodes(Graph& g, const std::set<size_t>& dead, std::map<size_t, std::vector<Node>>& inserted);
+
+// Whether `n` is the default-domain (ONNX) op `op`.
+inline bool is_op(const Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
 
 struct Model {
   int64_t ir_version = 0;

@@ -37,7 +37,7 @@ bool scalar_constant(const GraphView& view, const std::string& name, float& valu
   return true;
 }
 
-bool is_op(const ir::Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
+using ir::is_op;
 
 // The input of binary node `n` that is not `name`, or "" if `name` is not among its inputs.
 std::string other_input(const ir::Node& n, const std::string& name) {
@@ -502,14 +502,7 @@ void split_projections(ir::Graph& g) {
     for (const std::string& whole : {mm.inputs[1], mm.inputs[2]})
       if (view.readers(whole) == 1 && !view.is_graph_output(whole)) g.initializers.erase(whole);
   }
-  if (dead.empty()) return;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (auto it = inserted.find(i); it != inserted.end())
-      for (ir::Node& n : it->second) kept.push_back(std::move(n));
-    if (!dead.count(i)) kept.push_back(std::move(g.nodes[i]));
-  }
-  g.nodes = std::move(kept);
+  ir::splice_nodes(g, dead, inserted);
 }
 
 // The last axis as a ReduceMean reads it (axes attribute, or input before/after opset 18).

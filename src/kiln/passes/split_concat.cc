@@ -18,11 +18,11 @@ namespace kiln {
 
 namespace {
 
-bool is_std(const ir::Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
+using ir::is_op;
 
 // A 4-D Concat along channels.
 bool is_channel_concat(const ir::Node& n) {
-  return is_std(n, "Concat") && n.inputs.size() >= 2 && n.outputs.size() == 1 && n.attr_int("axis", 0) == 1;
+  return is_op(n, "Concat") && n.inputs.size() >= 2 && n.outputs.size() == 1 && n.attr_int("axis", 0) == 1;
 }
 
 // Channels of an NCHW value, when a float convolution's weight tells them (through
@@ -31,18 +31,18 @@ int64_t channels(const std::string& value, const ir::Graph& g, const GraphView& 
   const int p = view.producer(value);
   if (p < 0 || depth > 8) return -1;
   const ir::Node& n = g.nodes[size_t(p)];
-  if ((is_std(n, "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv")) && n.inputs.size() > 1) {
+  if ((is_op(n, "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv")) && n.inputs.size() > 1) {
     const Tensor* w = view.constant(n.inputs[1]);
     return w && w->rank() == 4 ? w->dim(0) : -1;
   }
   for (const char* op : {"Relu", "MaxPool", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "Identity"})
-    if (is_std(n, op) && !n.inputs.empty() && n.outputs[0] == value) return channels(n.inputs[0], g, view, depth + 1);
+    if (is_op(n, op) && !n.inputs.empty() && n.outputs[0] == value) return channels(n.inputs[0], g, view, depth + 1);
   return -1;
 }
 
 // A float Conv with a constant 1x1 weight and one group: what split_concat_convs takes apart.
 bool is_pointwise_conv(const ir::Node& conv, const GraphView& view) {
-  if (!is_std(conv, "Conv") || conv.inputs.size() < 2 || conv.outputs.size() != 1 || conv.attr_int("group", 1) != 1 ||
+  if (!is_op(conv, "Conv") || conv.inputs.size() < 2 || conv.outputs.size() != 1 || conv.attr_int("group", 1) != 1 ||
       conv.attr_string("auto_pad", "NOTSET") != "NOTSET")
     return false;
   const Tensor* w = view.constant(conv.inputs[1]);
@@ -61,7 +61,7 @@ void pools_before_concats(ir::Graph& g) {
     const int r = view.sole_reader(cat.outputs[0]);
     if (r < 0) continue;
     const ir::Node& pool = g.nodes[size_t(r)];
-    if (!is_std(pool, "MaxPool") || pool.inputs.size() != 1 || pool.outputs.size() != 1) continue;
+    if (!is_op(pool, "MaxPool") || pool.inputs.size() != 1 || pool.outputs.size() != 1) continue;
     const int next = view.sole_reader(pool.outputs[0]);
     if (next < 0 || !is_pointwise_conv(g.nodes[size_t(next)], view)) continue;  // nothing would take it apart
     std::vector<ir::Node>& made = replaced[i];
@@ -77,17 +77,10 @@ void pools_before_concats(ir::Graph& g) {
     }
     joined.outputs = pool.outputs;
     made.push_back(std::move(joined));
+    dead.insert(i);
     dead.insert(size_t(r));
   }
-  if (replaced.empty()) return;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (auto it = replaced.find(i); it != replaced.end())
-      for (ir::Node& n : it->second) kept.push_back(std::move(n));
-    else if (!dead.count(i))
-      kept.push_back(std::move(g.nodes[i]));
-  }
-  g.nodes = std::move(kept);
+  ir::splice_nodes(g, dead, replaced);
 }
 
 void split_concat_convs(ir::Graph& g) {
@@ -143,16 +136,9 @@ void split_concat_convs(ir::Graph& g) {
     }
     if (view.readers(conv.inputs[1]) == 1 && !view.is_graph_output(conv.inputs[1])) g.initializers.erase(conv.inputs[1]);
     dead.insert(i);
+    dead.insert(size_t(r));
   }
-  if (replaced.empty()) return;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (auto it = replaced.find(i); it != replaced.end())
-      for (ir::Node& n : it->second) kept.push_back(std::move(n));
-    else if (!dead.count(i))
-      kept.push_back(std::move(g.nodes[i]));
-  }
-  g.nodes = std::move(kept);
+  ir::splice_nodes(g, dead, replaced);
 }
 
 }  // namespace

@@ -54,7 +54,6 @@ dnnl::memory::desc packed_layout(int64_t k, int64_t n) {
   return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
 }
 
-
 // The largest product (in flops) packed_gemm takes: 64x256x1024.
 constexpr double kOwnGemmFlops = double(1 << 25);
 
