@@ -1,5 +1,6 @@
 #include "kiln/ops/common/dnnl.h"
 
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -34,6 +35,33 @@ void reorder_into(const dnnl::memory::desc& from, const void* src, dnnl::memory 
   dnnl_stream().wait();
 }
 
+std::shared_ptr<const dnnl::memory> derive_weight(const Tensor& weight, const dnnl::memory::desc& from,
+                                                  const dnnl::memory::desc& to,
+                                                  const std::function<void(dnnl::memory&)>& fill) {
+  struct Entry {
+    std::weak_ptr<void> owner;  // the weight's storage: a dead owner's address may come back
+    const void* data;
+    dnnl::memory::desc from;  // how the bytes are read: one buffer may be read transposed too
+    dnnl::memory::desc desc;
+    std::weak_ptr<const dnnl::memory> derived;
+  };
+  static std::mutex mu;
+  static std::vector<Entry> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  std::erase_if(cache, [](const Entry& e) { return e.owner.expired() || e.derived.expired(); });
+  const auto& owner = weight.owner();
+  for (const Entry& e : cache) {
+    if (e.data == weight.raw() && e.from == from && e.desc == to && !e.owner.owner_before(owner) &&
+        !owner.owner_before(e.owner)) {
+      if (auto found = e.derived.lock()) return found;
+    }
+  }
+  auto made = std::make_shared<dnnl::memory>(to, dnnl_engine());
+  fill(*made);
+  if (owner) cache.push_back({owner, weight.raw(), from, to, made});
+  return made;
+}
+
 void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted) {
   if (!weight || wanted == plain) {
     memory_.reset();
@@ -41,29 +69,7 @@ void PackedWeights::pack(const Tensor* weight, const dnnl::memory::desc& plain, 
   }
   if (memory_ && memory_->get_desc() == wanted && from_ == plain) return;
   from_ = plain;
-  struct Entry {
-    std::weak_ptr<void> owner;  // the weight's storage: a dead owner's address may come back
-    const void* data;
-    dnnl::memory::desc from;  // how the bytes are read: one buffer may be read transposed too
-    dnnl::memory::desc desc;
-    std::weak_ptr<const dnnl::memory> packed;
-  };
-  static std::mutex mu;
-  static std::vector<Entry> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  std::erase_if(cache, [](const Entry& e) { return e.owner.expired() || e.packed.expired(); });
-  const auto& owner = weight->owner();
-  for (const Entry& e : cache) {
-    if (e.data == weight->raw() && e.from == plain && e.desc == wanted && !e.owner.owner_before(owner) &&
-        !owner.owner_before(e.owner)) {
-      memory_ = e.packed.lock();
-      if (memory_) return;
-    }
-  }
-  auto packed = std::make_shared<dnnl::memory>(wanted, dnnl_engine());
-  reorder_into(plain, weight->raw(), *packed);
-  memory_ = packed;
-  if (owner) cache.push_back({owner, weight->raw(), plain, wanted, memory_});
+  memory_ = derive_weight(*weight, plain, wanted, [&](dnnl::memory& m) { reorder_into(plain, weight->raw(), m); });
 }
 
 dnnl::memory::desc plain_desc(const Shape& s, DType t) {

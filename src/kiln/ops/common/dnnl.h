@@ -4,6 +4,7 @@
 
 #include <dnnl.hpp>
 
+#include <functional>
 #include <memory>
 
 #include "kiln/core/tensor.h"
@@ -17,6 +18,11 @@ dnnl::memory::data_type dnnl_type(DType t);
 inline dnnl::memory::dims dnnl_dims(const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); }
 // Plain row-major strides for `s`.
 dnnl::memory::desc plain_desc(const Shape& s, DType t);
+// A constant made from `weight` (its bytes read as `from`) in layout `to`, by `fill` on the first
+// request; later requests for the same weight, `from` and `to` share it while anyone holds it.
+std::shared_ptr<const dnnl::memory> derive_weight(const Tensor& weight, const dnnl::memory::desc& from,
+                                                  const dnnl::memory::desc& to,
+                                                  const std::function<void(dnnl::memory&)>& fill);
 // A constant weight in the layout a primitive wants. Packed copies are shared by every kernel
 // that packs the same tensor into the same layout (the kernels of concurrent runs, of
 // sessions sharing initializers), so a weight is packed once however many frames run it.

@@ -183,8 +183,13 @@ void ConvKernel::prepare(OpContext& ctx) {
   ctx.set_output(0, x.dtype(), y_shape);
   geo_ = ConvGeometry{n, c, m, group_, in, out, win};
   use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && in.size() <= 3;
+  const Activation::Kind act = post_.act.kind;
+  use_winograd_ = use_dnnl_ && x_nhwc_ && y_nhwc_ && !bf16_ && weight_ && !z_broadcast_ &&
+                  (act == Activation::Kind::None || act == Activation::Kind::Relu) && WinogradConv::suits(geo_);
+  if (use_winograd_ && !winograd_) winograd_.init(*weight_);
+  if (use_winograd_) threads_ = 0;
   try {
-    if (use_dnnl_) {
+    if (use_dnnl_ && !use_winograd_) {
       const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
       threads_ = primitive_threads(flops);
       ThreadLimit limit(threads_);
@@ -262,6 +267,12 @@ void ConvKernel::compute(OpContext& ctx) {
     return;
   }
   const Tensor& x = ctx.input(0);
+  if (use_winograd_) {
+    winograd_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr,
+                  post_.sum ? ctx.input(3).data<float>() : nullptr, post_.act.kind == Activation::Kind::Relu,
+                  y.data<float>());
+    return;
+  }
   const Tensor& w = ctx.input(1);
   auto& stream = dnnl_stream();
   std::unordered_map<int, dnnl::memory> args;

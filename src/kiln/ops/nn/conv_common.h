@@ -12,6 +12,7 @@
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/nn/conv_reference.h"
+#include "kiln/ops/nn/conv_winograd.h"
 
 namespace kiln::nn {
 
@@ -94,6 +95,8 @@ class ConvKernel : public Kernel {
   int threads_ = 0;  // primitive_threads() of the convolution's work
   bool bf16_ = false;  // kiln_bf16 (fast-math): X and W as bfloat16, fp32 accumulation
   bool own_silu_ = false;  // a Silu activation applied by Kiln after the primitive
+  bool use_winograd_ = false;  // this shape runs on winograd_ instead of the primitive
+  WinogradConv winograd_;
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
   PackedWeights packed_;  // constant weights in the primitive's layout
