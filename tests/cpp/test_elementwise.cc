@@ -231,3 +231,39 @@ TEST(Cast, UnsupportedTargetIsNamed) {
 
 }  // namespace
 }  // namespace kiln::test
+
+namespace kiln::test {
+
+// Rows against one repeated row take a flat loop (per-channel operands of channels-last data);
+// the result must be what the broadcast says, for either operand order, with the row shared
+// or one per block, and over as many rows as split across threads.
+TEST(Broadcast, RowsAgainstARepeatedRow) {
+  auto seq = [](int64_t n, float scale) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = scale * float(i % 97) - 3.f;
+    return v;
+  };
+  const int64_t rows = 700, c = 37;
+  const std::vector<float> x = seq(rows * c, 0.5f), r = seq(c, 0.25f);
+  std::vector<float> sum(x.size()), diff(x.size());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < c; ++j) {
+      sum[size_t(i * c + j)] = x[size_t(i * c + j)] + r[size_t(j)];
+      diff[size_t(i * c + j)] = r[size_t(j)] - x[size_t(i * c + j)];
+    }
+  OpTester("Add").input<float>("A", {rows, c}, x).input<float>("B", {c}, r).output<float>("C", {rows, c}, sum).run();
+  OpTester("Sub").input<float>("A", {c}, r).input<float>("B", {rows, c}, x).output<float>("C", {rows, c}, diff).run();
+
+  // [3, 250, 37] * [3, 1, 37]: a row per block
+  const int64_t blocks = 3, reps = 250;
+  const std::vector<float> y = seq(blocks * reps * c, 0.125f), s = seq(blocks * c, 0.5f);
+  std::vector<float> prod(y.size());
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t i = 0; i < reps; ++i)
+      for (int64_t j = 0; j < c; ++j)
+        prod[size_t((b * reps + i) * c + j)] = s[size_t(b * c + j)] * y[size_t((b * reps + i) * c + j)];
+  OpTester("Mul").input<float>("A", {blocks, 1, c}, s).input<float>("B", {blocks, reps, c}, y)
+      .output<float>("C", {blocks, reps, c}, prod).run();
+}
+
+}  // namespace kiln::test

@@ -108,6 +108,28 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& out, const Fn& fn) {
     BroadcastWalk walk = make_broadcast_walk(out.shape(), {a.shape(), b.shape()});
     const int64_t inner = walk.inner();
     const int64_t sa = walk.strides[0].back(), sb = walk.strides[1].back();
+    // Rows against one repeated row, per block of rows (a per-channel operand of channels-last
+    // data, per image or shared): one flat loop. The walk's bookkeeping per row cost more than
+    // rows of 32-144 channels (SE scales: 15-30 GB/s, half of a plain Mul's).
+    if (const size_t d = walk.dims.size(); (d == 2 || d == 3) && sa == 1 && sb == 1) {
+      const int64_t reps = walk.dims[d - 2], blocks = d == 3 ? walk.dims[0] : 1;
+      const int64_t ra = walk.strides[0][d - 2], rb = walk.strides[1][d - 2];
+      const int64_t ba = d == 3 ? walk.strides[0][0] : 0, bb = d == 3 ? walk.strides[1][0] : 0;
+      if ((ra == inner && rb == 0) || (ra == 0 && rb == inner)) {
+        parallel_for(blocks * reps, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t s, int64_t e) {
+          int64_t blk = s / reps, i = s % reps;
+          for (int64_t r = s; r < e; ++r) {
+            const T* xa = pa + blk * ba + i * ra;
+            const TB* xb = pb + blk * bb + i * rb;
+            R* xo = po + r * inner;
+#pragma omp simd
+            for (int64_t c = 0; c < inner; ++c) xo[c] = f(xa[c], xb[c]);
+            if (++i == reps) i = 0, ++blk;
+          }
+        });
+        return;
+      }
+    }
     for_each_broadcast_row(walk, [&](int64_t row, const int64_t* off) {
       const T* ra = pa + off[0];
       const TB* rb = pb + off[1];
