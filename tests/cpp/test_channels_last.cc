@@ -57,4 +57,18 @@ TEST(ChannelsLast, GlobalAveragePoolOverChannelBlocks) {
       .output<float>("Y", {n, c, 1, 1}, y).run();
 }
 
+TEST(ChannelsLast, GlobalAveragePoolOverRowRanges) {
+  // One image of [70, 30, 20] NHWC: fewer images than threads, so threads sum row ranges.
+  const int c = 70, pixels = 600;
+  std::vector<float> x, y(size_t(c), 0.f);
+  for (int p = 0; p < pixels; ++p)
+    for (int k = 0; k < c; ++k) {
+      const float v = float((p * 5 + k * 3) % 13) - 6.f + 0.25f * float(p % 4);
+      x.push_back(v);
+      y[size_t(k)] += v / float(pixels);
+    }
+  OpTester("GlobalAveragePool").attr("kiln_nhwc", 1).input<float>("X", {1, c, 30, 20}, x)
+      .output<float>("Y", {1, c, 1, 1}, y).tolerance(1e-5, 1e-5).run();
+}
+
 }  // namespace kiln::test
