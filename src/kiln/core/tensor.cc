@@ -1,5 +1,9 @@
 #include "kiln/core/tensor.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <cstdlib>
 #include <sstream>
 
@@ -17,6 +21,12 @@ std::string shape_str(const Shape& shape) {
   for (size_t i = 0; i < shape.size(); ++i) os << (i ? "," : "") << shape[i];
   os << ']';
   return os.str();
+}
+
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 std::shared_ptr<void> aligned_buffer(size_t bytes) {

@@ -1,9 +1,5 @@
 #include "kiln/exec/frame.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include <cstring>
 #include <set>
 #include <thread>
@@ -198,12 +194,10 @@ void Frame::finish_recording(int num_steps) {
   for (size_t i = 0; i < recorded_.size(); ++i) planned_[recorded_[i].key] = {mp.offsets[i], recorded_[i].use.bytes};
   const bool grow = mp.arena_bytes > arena_bytes_ || !arena_;
   if (grow) arena_.reset();  // the old arena goes first (a view still holding it keeps it alive)
-#if defined(__GLIBC__)
   // The recording run's buffers are free by now, but the C heap keeps their pages: hand them
   // back before the arena takes as much again (MobileNetV3 at batch 8: peak 112 MB before, 86 with).
   // Not for a few megabytes, which the next recording run would only fault in again.
-  if (recorded_bytes >= (size_t(16) << 20)) malloc_trim(0);
-#endif
+  if (recorded_bytes >= (size_t(16) << 20)) release_free_memory();
   if (grow) {
     arena_ = aligned_buffer(mp.arena_bytes);
     arena_bytes_ = mp.arena_bytes;
