@@ -71,4 +71,34 @@ TEST(ChannelsLast, GlobalAveragePoolOverRowRanges) {
       .output<float>("Y", {1, c, 1, 1}, y).tolerance(1e-5, 1e-5).run();
 }
 
+TEST(ChannelsLast, PointwiseConvolutionWithAMegabyteWeight) {
+  // A 1x1 FusedConv on NHWC data with a 256x1024 weight runs as one GEMM: Y = Relu(X W + B + Z),
+  // the residual added before the activation.
+  const int64_t c = 256, k = 1024, pixels = 5 * 7;
+  auto values = [](int64_t n, int seed) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float((i * 7919 + seed * 104729) % 2001) / 1000.f - 1.f;
+    return v;
+  };
+  const std::vector<float> x = values(pixels * c, 1), w = values(k * c, 2), b = values(k, 3), z = values(pixels * k, 4);
+  std::vector<float> y(size_t(pixels * k));
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int64_t f = 0; f < k; ++f) {
+      double sum = b[size_t(f)] + z[size_t(p * k + f)];
+      for (int64_t ch = 0; ch < c; ++ch) sum += double(x[size_t(p * c + ch)]) * double(w[size_t(f * c + ch)]);
+      y[size_t(p * k + f)] = float(std::max(sum, 0.0));
+    }
+  OpTester("FusedConv", 17, "kiln")
+      .attr("kiln_x_nhwc", 1)
+      .attr("kiln_y_nhwc", 1)
+      .attr("activation", "Relu")
+      .input<float>("X", {1, c, 5, 7}, x)
+      .constant<float>("W", {k, c, 1, 1}, w)
+      .constant<float>("B", {k}, b)
+      .input<float>("Z", {1, k, 5, 7}, z)
+      .output<float>("Y", {1, k, 5, 7}, y)
+      .tolerance(1e-4, 1e-4)
+      .run();
+}
+
 }  // namespace kiln::test

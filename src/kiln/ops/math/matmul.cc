@@ -45,15 +45,6 @@ bool is_matmul(const ir::Node& n) {
   return (n.domain.empty() && n.op_type == "MatMul") || (n.domain == "kiln" && n.op_type == "FusedMatMul");
 }
 
-// The layout oneDNN's matmul wants for a constant [K, N] float weight.
-dnnl::memory::desc packed_layout(int64_t k, int64_t n) {
-  using tag = dnnl::memory::format_tag;
-  const auto f32 = dnnl::memory::data_type::f32;
-  dnnl::matmul::desc d(dnnl::memory::desc({1, k}, f32, tag::ab), dnnl::memory::desc({k, n}, f32, tag::any),
-                       dnnl::memory::desc({1, n}, f32, tag::ab));
-  return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
-}
-
 // The largest product (in flops) packed_gemm takes: 64x256x1024.
 constexpr double kOwnGemmFlops = double(1 << 25);
 
@@ -94,7 +85,7 @@ void pack_matmul_weights(ir::Graph& g) {
       continue;
     const int64_t k = nk ? t->dim(1) : t->dim(0), cols = nk ? t->dim(0) : t->dim(1);
     if (runs_on_gemm(k, cols)) continue;
-    const dnnl::memory::desc layout = packed_layout(k, cols), plain = weight_desc(k, cols, nk);
+    const dnnl::memory::desc layout = matmul_weight_layout(k, cols), plain = weight_desc(k, cols, nk);
     if (layout == plain) continue;
     Tensor bytes(DType::UInt8, {int64_t(layout.get_size())});
     reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
@@ -468,7 +459,7 @@ class MatMul : public Kernel {
       if (!packed_shape_.empty()) {
         panels_ = PackedPanels::from(packed_layout_, weight_->raw());
       } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
-        const dnnl::memory::desc layout = packed_layout(k, n);
+        const dnnl::memory::desc layout = matmul_weight_layout(k, n);
         if (PackedPanels::from(layout, nullptr)) {
           panel_pack_.pack(weight_, weight_desc(k, n, w_nk_), layout);
           if (panel_pack_) panels_ = PackedPanels::from(layout, panel_pack_.memory().get_data_handle());

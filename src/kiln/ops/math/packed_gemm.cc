@@ -8,6 +8,14 @@
 
 namespace kiln {
 
+dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n) {
+  using tag = dnnl::memory::format_tag;
+  const auto f32 = dnnl::memory::data_type::f32;
+  dnnl::matmul::desc d(dnnl::memory::desc({1, k}, f32, tag::ab), dnnl::memory::desc({k, n}, f32, tag::any),
+                       dnnl::memory::desc({1, n}, f32, tag::ab));
+  return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
+}
+
 #if defined(__AVX512F__)
 
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {
@@ -42,6 +50,7 @@ struct Tile {
   const float* bias;  // at the panel's first column, or null
   int cols;           // columns of this panel that exist (the rest is padding)
   GemmEpilogue::Act act;
+  bool z_first;
   const float* next = nullptr;  // lines of the next panel to fetch into L2 meanwhile
   int64_t next_lines = 0;
 };
@@ -110,8 +119,9 @@ void micro(const Tile& t) {
     for (int r = 0; r < R; ++r) {
       __m512 v = _mm512_add_ps(acc[0][r][p], bias);
       if constexpr (split) v = _mm512_add_ps(v, acc[1][r][p]);
+      if (t.z && t.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
       v = activate(v, t.act);
-      if (t.z) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
+      if (t.z && !t.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
       _mm512_mask_storeu_ps(t.c + r * t.ldc + 16 * p, mask, v);
     }
   }
@@ -159,7 +169,7 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
            float* c, const float* z, int64_t ldc, const float* next = nullptr, int64_t next_lines = 0) {
   const int64_t n0 = p * b.width;
   Tile t{a,    lda, b.data + p * b.panel_stride, b.width, b.k, c, z, ldc, ep.bias ? ep.bias + n0 : nullptr,
-         int(std::min(b.width, b.n - n0)), ep.act, next, next_lines};
+         int(std::min(b.width, b.n - n0)), ep.act, ep.z_first, next, next_lines};
   auto run = [&]<bool Plain>() {
     switch ((t.cols + 15) / 16) {
       case 1: panel_rows<1, Plain>(t, rows); break;

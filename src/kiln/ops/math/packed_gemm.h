@@ -20,6 +20,10 @@
 
 namespace kiln {
 
+// The layout oneDNN's matmul wants for a constant [K, N] float weight: on AVX-512 machines
+// one of the panel layouts below.
+dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n);
+
 // A [K, N] weight in column panels of `width` floats, panel p starting at data + p * panel_stride.
 struct PackedPanels {
   const float* data = nullptr;
@@ -35,6 +39,7 @@ struct GemmEpilogue {
   const float* bias = nullptr;  // N values or none
   Act act = Act::None;
   const float* z = nullptr;  // [M, N] added after the activation, or none; may be C itself
+  bool z_first = false;      // add Z before the activation instead (a convolution's residual)
 };
 
 // C = epilogue(A B) for A [m, K] and C [m, N], both row-major and dense. Splits the panels

@@ -11,6 +11,7 @@
 
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/dnnl.h"
+#include "kiln/ops/math/packed_gemm.h"
 #include "kiln/ops/nn/conv_reference.h"
 #include "kiln/ops/nn/conv_winograd.h"
 
@@ -97,6 +98,9 @@ class ConvKernel : public Kernel {
   bool own_silu_ = false;  // a Silu activation applied by Kiln after the primitive
   bool use_winograd_ = false;  // this shape runs on winograd_ instead of the primitive
   WinogradConv winograd_;
+  bool use_gemm_ = false;  // a pointwise convolution run as one packed_gemm product
+  PackedWeights gemm_pack_;
+  std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   dnnl::convolution_forward prim_;
   Relayout src_, dst_, wei_;
   PackedWeights packed_;  // constant weights in the primitive's layout
