@@ -3,6 +3,10 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include <cstdlib>
 #include <sstream>
@@ -26,6 +30,14 @@ std::string shape_str(const Shape& shape) {
 void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
+#endif
+}
+
+void release_pages(void* data, size_t bytes) {
+#if defined(__linux__)
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE)), begin = uintptr_t(data), end = begin + bytes;
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 #endif
 }
 

@@ -23,6 +23,9 @@ std::shared_ptr<void> aligned_buffer(size_t bytes);
 // Hands the pages of freed heap memory back to the system (glibc keeps them otherwise, and a
 // buffer freed in the middle of the heap is not reused for a larger or aligned one).
 void release_free_memory();
+// Hands back the whole pages of a buffer about to be freed, at the cost of one system call
+// rather than a walk of the heap: its contents are lost.
+void release_pages(void* data, size_t bytes);
 
 class Tensor {
  public:
