@@ -1,5 +1,6 @@
 // Kiln's own float GEMM over a weight already packed in oneDNN's matmul layout, for the 2-D
-// products of MatMul and FusedMatMul with a constant weight:
+// products of MatMul and FusedMatMul with a constant weight, pointwise convolutions with a
+// megabyte weight, and Winograd's products:
 //
 //   C[m, n] = act(sum_k A[m, k] B[k, n] + bias[n]) + Z[m, n]
 //
@@ -7,7 +8,8 @@
 // fed a new batch or sequence length pays on its first run (the zoo's MLP: 0.55 ms of
 // creation against 0.11 ms of work). This kernel takes any M with nothing made per shape, at
 // the speed of oneDNN's on these layouts (measured side by side, 1 thread: 16x256x256 19 us
-// against 22, 128x768x768 175 GFLOP/s against 170, 197x768x3072 171 against 168).
+// against 22, 128x768x768 175 GFLOP/s against 170, 197x768x3072 171 against 168), and ahead of
+// it where the weight comes from memory: it fetches the next panel while it computes.
 //
 // The layouts it reads are oneDNN's BA16a{W}b for W in 16, 32, 48, 64: column panels of W,
 // each K (padded to 16) rows of W floats, zero past N.
