@@ -73,6 +73,7 @@ void pack_matmul_weights(ir::Graph& g) {
   }
   GraphView view(g);
   FreshNames names(g);
+  Tensor scratch(DType::UInt8, {0});
   for (const auto& [w, nodes] : readers) {
     const Tensor* t = view.constant(w);
     const bool nk = weight_is_nk(g.nodes[nodes[0]]);
@@ -86,8 +87,21 @@ void pack_matmul_weights(ir::Graph& g) {
     if (runs_on_gemm(k, cols)) continue;
     const dnnl::memory::desc layout = matmul_weight_layout(k, cols), plain = weight_desc(k, cols, nk);
     if (layout == plain) continue;
-    Tensor bytes(DType::UInt8, {int64_t(layout.get_size())});
-    reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
+    // A weight nothing else holds is repacked into its own storage, through one scratch buffer
+    // that stays warm: fresh pages for every packed copy made a third of ViT-B/16's load page
+    // faults. Otherwise (shared, or a layout with padding) the packed weight is a copy.
+    const size_t size = layout.get_size();
+    const bool in_place = size <= t->bytes() && g.initializers.at(w).owner().use_count() == 1;
+    Tensor bytes;
+    if (in_place) {
+      if (scratch.bytes() < size) scratch = Tensor(DType::UInt8, {int64_t(size)});
+      reorder_into(plain, t->raw(), wrap(layout, scratch.raw()));
+      std::memcpy(const_cast<void*>(t->raw()), scratch.raw(), size);
+      bytes = Tensor::view(DType::UInt8, {int64_t(size)}, const_cast<void*>(t->raw()), g.initializers.at(w).owner());
+    } else {
+      bytes = Tensor(DType::UInt8, {int64_t(size)});
+      reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
+    }
     const std::string name = names.make(w + "/kiln_packed");
     g.initializers[name] = bytes;
     ir::Attribute desc, shape, from;
@@ -104,11 +118,12 @@ void pack_matmul_weights(ir::Graph& g) {
       n.attrs["kiln_packed_from"] = from;
       n.attrs.erase("kiln_weight_nk");  // packed, it has no orientation left
     }
-    // One weight at a time: the plain copy goes before the next is packed. The heap would keep
+    // One weight at a time: a plain copy goes before the next is packed. The heap would keep
     // its pages and not reuse them for the aligned packed buffers (ViT-B/16's load peaked at
-    // 475 MB, 399 with them handed back), so they go back first when nothing else holds them;
-    // one madvise each, where trimming the heap every 16 MB added 60-90 ms to ViT's load.
-    if (g.initializers.at(w).owner().use_count() == 1) release_pages(const_cast<void*>(t->raw()), t->bytes());
+    // 475 MB), so they go back first when nothing else holds them; one madvise each, where
+    // trimming the heap every 16 MB added 60-90 ms to ViT's load.
+    if (!in_place && g.initializers.at(w).owner().use_count() == 1)
+      release_pages(const_cast<void*>(t->raw()), t->bytes());
     g.initializers.erase(w);
   }
 }
