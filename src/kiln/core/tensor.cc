@@ -27,6 +27,21 @@ std::string shape_str(const Shape& shape) {
   return os.str();
 }
 
+void* thread_scratch(int slot, size_t bytes) {
+  struct Buffer {
+    std::shared_ptr<void> data;
+    size_t bytes = 0;
+  };
+  thread_local std::vector<Buffer> buffers;
+  if (size_t(slot) >= buffers.size()) buffers.resize(size_t(slot) + 1);
+  Buffer& b = buffers[size_t(slot)];
+  if (b.bytes < bytes) {
+    b.data = aligned_buffer(bytes);
+    b.bytes = bytes;
+  }
+  return b.data.get();
+}
+
 void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);

@@ -20,6 +20,10 @@ std::string shape_str(const Shape& shape);  // "[2,3,4]"
 // 64-byte aligned, so AVX-512 loads and oneDNN never see a split cache line.
 std::shared_ptr<void> aligned_buffer(size_t bytes);
 
+// Per-thread scratch, grown to the largest request of each slot (`slot` tells apart buffers one
+// thread uses at once): kernels run one after another, so they need not each hold their own.
+void* thread_scratch(int slot, size_t bytes);
+
 // Hands the pages of freed heap memory back to the system (glibc keeps them otherwise, and a
 // buffer freed in the middle of the heap is not reused for a larger or aligned one).
 void release_free_memory();

@@ -85,22 +85,6 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
   }
   return true;
 }
-
-// Per-thread scratch buffers for Relayout, grown to the largest request of each slot.
-void* scratch(int slot, size_t bytes) {
-  struct Buffer {
-    std::shared_ptr<void> data;
-    size_t bytes = 0;
-  };
-  thread_local std::vector<Buffer> buffers;
-  if (size_t(slot) >= buffers.size()) buffers.resize(size_t(slot) + 1);
-  Buffer& b = buffers[size_t(slot)];
-  if (b.bytes < bytes) {
-    b.data = aligned_buffer(bytes);
-    b.bytes = bytes;
-  }
-  return b.data.get();
-}
 }  // namespace
 
 void Relayout::init(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted, int slot, bool to, bool from) {
@@ -117,7 +101,7 @@ void Relayout::init(const dnnl::memory::desc& plain, const dnnl::memory::desc& w
 }
 
 dnnl::memory& Relayout::bind() {
-  buffer_.set_data_handle(scratch(slot_, buffer_.get_desc().get_size()));
+  buffer_.set_data_handle(thread_scratch(slot_, buffer_.get_desc().get_size()));
   return buffer_;
 }
 

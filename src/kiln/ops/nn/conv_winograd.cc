@@ -78,16 +78,9 @@ inline void output_tile(const float* m, int64_t ms, __m512 y[kOut][kOut]) {
   for (int i = 0; i < kOut; ++i) output_1d(t[i], y[i]);
 }
 
-// Per-thread room for one block's transformed input and products.
-float* scratch(size_t floats) {
-  thread_local std::shared_ptr<void> buffer;
-  thread_local size_t size = 0;
-  if (size < floats) {
-    buffer = aligned_buffer(floats * sizeof(float));
-    size = floats;
-  }
-  return static_cast<float*>(buffer.get());
-}
+// The thread_scratch slot of one block's transformed input and products: past Relayout's
+// three, which a convolution on Winograd does not use but its thread may hold.
+constexpr int kScratchSlot = 3;
 
 #endif
 
@@ -158,7 +151,8 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
   const int64_t rows = ceil_div(tiles, blocks);
 
   parallel_for(blocks * kparts, 1, [&](int64_t begin, int64_t end) {
-    float* v = scratch(size_t(kPoints * (rows * (c + part_panels * kPanel) + 2 * kSkew)));
+    float* v = static_cast<float*>(
+        thread_scratch(kScratchSlot, sizeof(float) * size_t(kPoints * (rows * (c + part_panels * kPanel) + 2 * kSkew))));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t0 = item / kparts * rows, t1 = std::min(tiles, t0 + rows), m = t1 - t0;
       const int64_t p0 = item % kparts * part_panels, p1 = std::min(panels, p0 + part_panels);
