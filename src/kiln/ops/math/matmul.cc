@@ -91,13 +91,13 @@ void pack_matmul_weights(ir::Graph& g) {
     // that stays warm: fresh pages for every packed copy made a third of ViT-B/16's load page
     // faults. Otherwise (shared, or a layout with padding) the packed weight is a copy.
     const size_t size = layout.get_size();
-    const bool in_place = size <= t->bytes() && g.initializers.at(w).owner().use_count() == 1;
+    const bool in_place = size <= t->bytes() && t->owner().use_count() == 1;
     Tensor bytes;
     if (in_place) {
       if (scratch.bytes() < size) scratch = Tensor(DType::UInt8, {int64_t(size)});
       reorder_into(plain, t->raw(), wrap(layout, scratch.raw()));
       std::memcpy(const_cast<void*>(t->raw()), scratch.raw(), size);
-      bytes = Tensor::view(DType::UInt8, {int64_t(size)}, const_cast<void*>(t->raw()), g.initializers.at(w).owner());
+      bytes = Tensor::view(DType::UInt8, {int64_t(size)}, const_cast<void*>(t->raw()), t->owner());
     } else {
       bytes = Tensor(DType::UInt8, {int64_t(size)});
       reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
@@ -122,7 +122,7 @@ void pack_matmul_weights(ir::Graph& g) {
     // its pages and not reuse them for the aligned packed buffers (ViT-B/16's load peaked at
     // 475 MB), so they go back first when nothing else holds them; one madvise each, where
     // trimming the heap every 16 MB added 60-90 ms to ViT's load.
-    if (!in_place && g.initializers.at(w).owner().use_count() == 1)
+    if (!in_place && t->owner().use_count() == 1)
       release_pages(const_cast<void*>(t->raw()), t->bytes());
     g.initializers.erase(w);
   }

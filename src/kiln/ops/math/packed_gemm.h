@@ -50,7 +50,7 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
 
 // C = A B for A [m, K] (rows lda apart) and panels [p0, p1) of B, on the calling thread: panel
 // p's columns land at c + (p - p0) * width, rows ldc apart. For callers that split the work
-// themselves (Winograd's 36 products per tile block).
+// themselves (Winograd's 16 products per tile block).
 void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanels& b, int64_t p0, int64_t p1, float* c,
                        int64_t ldc);
 
