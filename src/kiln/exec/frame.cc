@@ -10,6 +10,9 @@ namespace kiln {
 
 namespace {
 int64_t slot_key(int step, int out) { return int64_t(step) * 65536 + out; }
+// Address space each arena reserves (only pages in use are resident): room for the recording
+// runs of most models, and for their plans to grow in place from shape to shape.
+constexpr size_t kArenaReserve = size_t(1) << 30;
 }  // namespace
 
 Frame::Frame(const ExecutionPlan& plan, const Frame* parent, const KernelSource* source)
@@ -134,12 +137,20 @@ Tensor& Frame::allocate(int step, int out, DType dtype, Shape shape) {
   if (plannable && replay_) {
     auto it = planned_.find(slot_key(step, out));
     if (it != planned_.end() && it->second.bytes == bytes) {
-      value = Tensor::view(dtype, std::move(shape), static_cast<char*>(arena_.get()) + it->second.offset, arena_);
+      char* data = arena_->data() + it->second.offset;
+      value = Tensor::view(dtype, std::move(shape), data, std::shared_ptr<void>(arena_, data));
       return value.tensor();
     }
     replay_ok_ = false;
   }
-  value = Tensor(dtype, std::move(shape));
+  std::shared_ptr<void> taken = plannable && !replay_ && arena_ ? arena_->take(bytes) : nullptr;
+  if (taken) {
+    void* data = taken.get();
+    value = Tensor::view(dtype, std::move(shape), data, std::move(taken));
+  } else {
+    value = Tensor(dtype, std::move(shape));
+    if (plannable && !replay_) heap_recorded_bytes_ += bytes;
+  }
   Tensor& slot = value.tensor();
   if (plannable && !replay_) {
     recorded_owner_[slot.owner().get()] = recorded_.size();
@@ -155,18 +166,18 @@ void Frame::set_output(int step, int out, Value value) {
     const Tensor& t = value.tensor();
     // In replay, a buffer the plan placed for this output may not be replaced by a view whose
     // root lifetime the plan did not see: copy into the planned place instead.
-    if (replay_ && planned_.count(slot_key(step, out)) && t.owner() == arena_) {
+    if (replay_ && planned_.count(slot_key(step, out)) && in_arena(t)) {
       Tensor& dst = allocate(step, out, t.dtype(), t.shape());
       copy_elements(t, dst);
       return;
     }
   } else if (value.is_sequence()) {
-    // A sequence may outlive the buffers the arena plan gave its items: keep them on the heap.
-    bool in_arena = false;
-    for (const Tensor& t : value.items()) in_arena |= arena_ && t.owner() == arena_;
-    if (in_arena) {
+    // A sequence may outlive its items' buffers in the arena: keep them on the heap.
+    bool any = false;
+    for (const Tensor& t : value.items()) any |= in_arena(t);
+    if (any) {
       std::vector<Tensor> items;
-      for (const Tensor& t : value.items()) items.push_back(t.owner() == arena_ ? t.clone() : t);
+      for (const Tensor& t : value.items()) items.push_back(in_arena(t) ? t.clone() : t);
       value = Value::sequence(std::move(items), value.elem_type());
     }
   }
@@ -183,25 +194,28 @@ void Frame::finish_recording(int num_steps) {
     return;
   }
   std::vector<BufferUse> uses;
-  size_t recorded_bytes = 0;
   for (auto& r : recorded_) {
     r.use.last = std::min(r.use.last, num_steps);
     uses.push_back(r.use);
-    recorded_bytes += r.use.bytes;
   }
   MemoryPlan mp = plan_memory(uses);
   planned_.clear();
   for (size_t i = 0; i < recorded_.size(); ++i) planned_[recorded_[i].key] = {mp.offsets[i], recorded_[i].use.bytes};
-  const bool grow = mp.arena_bytes > arena_bytes_ || !arena_;
-  if (grow) arena_.reset();  // the old arena goes first (a view still holding it keeps it alive)
-  // The recording run's buffers are free by now, but the C heap keeps their pages: hand them
-  // back before the arena takes as much again (MobileNetV3 at batch 8: peak 112 MB before, 86 with).
-  // Not for a few megabytes, which the next recording run would only fault in again.
-  if (recorded_bytes >= (size_t(16) << 20)) release_free_memory();
-  if (grow) {
-    arena_ = aligned_buffer(mp.arena_bytes);
-    arena_bytes_ = mp.arena_bytes;
+  // The plan goes over the pages the recording run touched, unless a tensor of it (or of an
+  // earlier replay) is still alive somewhere and holds the arena.
+  if (!arena_ || arena_.use_count() > 1 || arena_->capacity() < mp.arena_bytes) {
+    arena_.reset();
+    arena_ = Arena::reserve(std::max(kArenaReserve, 2 * mp.arena_bytes));
+    if (!arena_) arena_ = Arena::reserve(mp.arena_bytes);
+    if (!arena_) fail(ErrorCode::RuntimeException, "out of memory reserving a ", mp.arena_bytes, "-byte arena");
   }
+  arena_->keep(mp.arena_bytes);
+  arena_bytes_ = mp.arena_bytes;
+  // Buffers that did not fit the arena came from the C heap, which keeps their pages: hand
+  // them back, but not for a few megabytes, which the next recording run would only fault in
+  // again.
+  if (heap_recorded_bytes_ >= (size_t(16) << 20)) release_free_memory();
+  heap_recorded_bytes_ = 0;
   recorded_.clear();
   recorded_owner_.clear();
   replay_ = true;
@@ -211,9 +225,12 @@ void Frame::finish_recording(int num_steps) {
 void Frame::reset_slots() {
   for (size_t v = 0; v < slots_.size(); ++v) slots_[v] = Value();
   for (int v : plan_.initializers) slots_[size_t(v)] = Value(plan_.graph->initializers.at(plan_.value_names[size_t(v)]));
-  recorded_.clear();
-  recorded_owner_.clear();
   fresh_outputs_.clear();
+}
+
+bool Frame::in_arena(const Tensor& t) const {
+  const char* p = static_cast<const char*>(t.raw());
+  return arena_ && p >= arena_->data() && p < arena_->data() + arena_->capacity();
 }
 
 std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, const RunContext* ctx) {
@@ -276,6 +293,8 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     }
   }
   if (!replay_) {
+    // A tensor of an earlier run that is still alive holds the arena: record in a new one.
+    if (!arena_ || arena_.use_count() > 1) arena_ = Arena::reserve(std::max(kArenaReserve, arena_bytes_));
     run_inputs_.clear();
     for_each_input_shape([&](const Shape& s) { run_inputs_.push_back(s); });
   }
@@ -330,6 +349,9 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     }
   } catch (...) {
     reset_slots();
+    recorded_.clear();
+    recorded_owner_.clear();
+    heap_recorded_bytes_ = 0;
     replay_ = false;
     planned_.clear();
     inplace_steps_.clear();
@@ -353,8 +375,8 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     results.push_back(own ? t : t.clone());
     handed_out.insert(owner);
   }
-  finish_recording(num_steps);
   reset_slots();
+  finish_recording(num_steps);
   return results;
 }
 

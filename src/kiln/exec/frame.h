@@ -2,11 +2,12 @@
 // per-shape state, the value slots, and the arena. A session lends each run its own frame, so
 // concurrent runs never share mutable state.
 //
-// Memory: the first run at a set of shapes allocates every intermediate from the heap and
-// records each buffer's size and lifetime; from then on the frame places them all in one
-// arena by that plan. A run fed other shapes than the plan's records afresh right away; one
-// whose sizes differ from the plan anyway (data-dependent shapes) falls back to the heap for
-// the differing buffers and records on the next run.
+// Memory: the first run at a set of shapes takes every intermediate from the frame's arena as
+// it comes (first fit; the heap when that is full) and records each buffer's size and
+// lifetime; from then on the frame places them all in the arena by that plan. A run fed other
+// shapes than the plan's records afresh right away; one whose sizes differ from the plan
+// anyway (data-dependent shapes) falls back to the heap for the differing buffers and records
+// on the next run.
 #pragma once
 
 #include <memory>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "kiln/core/value.h"
+#include "kiln/exec/arena.h"
 #include "kiln/exec/kernel.h"
 #include "kiln/exec/run_context.h"
 #include "kiln/plan/execution_plan.h"
@@ -67,6 +69,8 @@ class Frame {
   void set_output(int step, int out, Value v);
   void finish_recording(int num_steps);
   void reset_slots();
+  // Whether t lives in the arena by the plan.
+  bool in_arena(const Tensor& t) const;
 
   const ExecutionPlan& plan_;
   const Frame* parent_;
@@ -82,8 +86,11 @@ class Frame {
   // Shapes fed (and read from outer scopes): by the recording run, and by the plan's.
   std::vector<Shape> run_inputs_, plan_inputs_;
   std::unordered_map<int64_t, Planned> planned_;  // key: step * 65536 + output
-  std::shared_ptr<void> arena_;
-  size_t arena_bytes_ = 0;
+  // Shared by the tensors placed in it: a tensor that outlives its run keeps the arena too, and
+  // the frame then moves on to a new one.
+  std::shared_ptr<Arena> arena_;
+  size_t arena_bytes_ = 0;  // the plan's
+  size_t heap_recorded_bytes_ = 0;  // the recording run's buffers that did not fit the arena
   struct Recorded {
     int64_t key;
     BufferUse use;
