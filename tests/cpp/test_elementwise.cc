@@ -75,6 +75,11 @@ TEST(FastMath, ExpWholeRange) { check_accuracy("exp", fastmath::exp, [](double x
 TEST(FastMath, LogWholeRange) { check_accuracy("log", fastmath::log, [](double x) { return std::log(x); }); }
 TEST(FastMath, TanhWholeRange) { check_accuracy("tanh", fastmath::tanh, [](double x) { return std::tanh(x); }); }
 TEST(FastMath, SigmoidWholeRange) { check_accuracy("sigmoid", fastmath::sigmoid, sigmoid_ref); }
+// Below x = -87 SiLU returns 0 for values under 1.5e-36 in magnitude.
+TEST(FastMath, SiluWholeRange) {
+  check_accuracy("silu", fastmath::silu, [](double x) { return x / (1 + std::exp(-x)); },
+                 [](double x) { return x < -87 ? 1.0 : 1e-6; });
+}
 TEST(FastMath, ErfWholeRange) { check_accuracy("erf", fastmath::erf, [](double x) { return std::erf(x); }); }
 TEST(FastMath, SqrtIsExact) {
   check_accuracy("sqrt", fastmath::sqrt, [](double x) { return std::sqrt(x); }, [](double) { return 0.0; });

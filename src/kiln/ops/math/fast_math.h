@@ -132,7 +132,37 @@ inline __m512 sigmoid(__m512 x) {
   return _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), e, r);
 }
 
-inline __m512 silu(__m512 x) { return _mm512_mul_ps(x, sigmoid(x)); }
+// e^t for t in [-87, 87] only (results stay normal floats): the nearest integer n by the
+// 1.5 * 2^23 shifter, 2^n added straight into the exponent bits, and a degree-5 minimax
+// polynomial (relative error 1.1e-7 before rounding), where exp() above takes degree 7 and
+// scalef to cover the whole float range.
+inline __m512 exp_bounded(__m512 t) {
+  const __m512 shifter = k(12582912.0f);
+  const __m512 shifted = _mm512_fmadd_ps(t, k(1.44269504088896341f), shifter);
+  const __m512 n = _mm512_sub_ps(shifted, shifter);
+  __m512 r = _mm512_fnmadd_ps(n, k(0.693359375f), t);
+  r = _mm512_fnmadd_ps(n, k(-2.12194440e-4f), r);
+  __m512 p = k(8.31242e-3f);
+  p = _mm512_fmadd_ps(p, r, k(4.189011e-2f));
+  p = _mm512_fmadd_ps(p, r, k(1.6667115e-1f));
+  p = _mm512_fmadd_ps(p, r, k(4.9999232e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), k(1.0f));
+  // n sits in the low mantissa bits of the shifted sum; 23 places up it is the exponent.
+  const __m512i scale = _mm512_slli_epi32(_mm512_castps_si512(shifted), 23);
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), scale));
+}
+
+// x / (1 + e^-x) in 20 operations where x * sigmoid(x) takes 25: EfficientNet-B0 spends a
+// quarter of its run in SiLU. Below x = -87 the result is 0 (the true value is under 1.5e-36
+// in magnitude), so -inf gives -inf * 0 = NaN as x * sigmoid(x) does; NaN stays NaN.
+inline __m512 silu(__m512 x) {
+  // max/min return their second operand for NaN: t = -87 then, and the product keeps the NaN.
+  const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), k(-87.0f)), k(87.0f));
+  const __m512 d = _mm512_add_ps(exp_bounded(t), k(1.0f));
+  const __m512 r = _mm512_rcp14_ps(d);  // 1 / d as in sigmoid(), zero below x = -87
+  const __m512 s = _mm512_maskz_fmadd_ps(_mm512_cmp_ps_mask(t, k(87.0f), _CMP_LT_OQ), r, _mm512_fnmadd_ps(d, r, k(1.0f)), r);
+  return _mm512_mul_ps(x, s);
+}
 
 // erf(x) for |x| < 0.7: x P(x^2), P fitted to erf(x)/x.
 inline __m512 erf_small(__m512 x) {
