@@ -59,12 +59,12 @@ void Arena::give_back(size_t offset, size_t bytes) {
 
 void Arena::keep(size_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  const size_t keep = round_up(bytes, page_size());
-  if (touched_ > 2 * keep) {
-    release_pages(base_ + keep, touched_ - keep);
-    touched_ = keep;
+  const size_t needed = std::min(round_up(bytes, page_size()), capacity_);
+  if (touched_ > 2 * needed) {
+    release_pages(base_ + needed, touched_ - needed);
+    touched_ = needed;
   }
-  touched_ = std::max(touched_, std::min(keep, capacity_));
+  touched_ = std::max(touched_, needed);
 }
 
 }  // namespace kiln
