@@ -365,6 +365,27 @@ def test_inputs_are_read_only_views_of_kiln_buffers():
     np.testing.assert_array_equal(kept_r, expected_r)
 
 
+def test_inputs_kept_past_their_run_keep_their_values():
+    """An op may keep its input arrays: later runs, recorded or replayed, never write over them."""
+    kept = []
+
+    @kiln.op("test.keep::Keep", inputs=[kiln.float32], outputs=[kiln.float32], register=False)
+    def keep(x):
+        kept.append(x)
+        return x * 2
+
+    sess = session([helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Keep", ["a"], ["b"], domain="test.keep"),
+                    helper.make_node("Neg", ["b"], ["y"])],
+                   [vi("x", F, ["n", 4])], [vi("y")], ["test.keep"], options=only(keep))
+    xs = [np.full((n, 4), i + 1.0, np.float32) for i, n in enumerate([2, 2, 2, 3, 3, 2, 2])]
+    for x in xs:
+        (y,) = sess.run(None, {"x": x})
+        np.testing.assert_array_equal(y, -2 * np.maximum(x, 0))
+    assert len(kept) == len(xs)
+    for k, x in zip(kept, xs):
+        np.testing.assert_array_equal(k, np.maximum(x, 0))
+
+
 def test_outputs_are_checked_and_made_contiguous():
     def run(fn, outputs=(kiln.float32,), x=np.arange(6, dtype=np.float32).reshape(2, 3)):
         python_op = kiln.op("test.out::Op", inputs=[kiln.float32], outputs=list(outputs), register=False)(fn)

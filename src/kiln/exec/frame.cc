@@ -292,6 +292,18 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
       inplace_steps_.clear();
     }
   }
+  if (replay_ && arena_.use_count() > 1) {
+    // A tensor of an earlier run is still alive in the arena (a Python op may keep its input):
+    // the plan moves to a fresh arena rather than write over it.
+    if (std::shared_ptr<Arena> fresh = Arena::reserve(arena_->capacity())) {
+      arena_ = std::move(fresh);
+      arena_->keep(arena_bytes_);
+    } else {
+      replay_ = false;
+      planned_.clear();
+      inplace_steps_.clear();
+    }
+  }
   if (!replay_) {
     // A tensor of an earlier run that is still alive holds the arena: record in a new one.
     if (!arena_ || arena_.use_count() > 1) arena_ = Arena::reserve(std::max(kArenaReserve, arena_bytes_));
