@@ -9,14 +9,10 @@
 #include "kiln/import/onnx_export.h"
 #include "kiln/import/onnx_import.h"
 #include "kiln/ops/random/random_seed.h"
+#include "kiln/python/python_module.h"
 
 namespace py = pybind11;
 using namespace kiln;
-
-namespace kiln::python {  // python_op.cc
-void bind_python_ops(py::module_& m);
-void add_session_python_ops(KernelSource& source, const ir::Model& model, const py::list& ops);
-}  // namespace kiln::python
 
 namespace {
 
@@ -46,26 +42,6 @@ DType numpy_dtype(const py::array& a, const std::string& name) {
   }
   fail(ErrorCode::InvalidArgument, "input '", name, "': numpy dtype ", std::string(py::str(a.dtype())),
        " has no ONNX element type");
-}
-
-py::dtype numpy_type_of(DType t) {
-  switch (t) {
-    case DType::Float32: return py::dtype("float32");
-    case DType::Float64: return py::dtype("float64");
-    case DType::Float16: return py::dtype("float16");
-    case DType::BFloat16: return py::dtype("uint16");  // bit patterns: numpy has no bfloat16
-    case DType::Int8: return py::dtype("int8");
-    case DType::Int16: return py::dtype("int16");
-    case DType::Int32: return py::dtype("int32");
-    case DType::Int64: return py::dtype("int64");
-    case DType::UInt8: return py::dtype("uint8");
-    case DType::UInt16: return py::dtype("uint16");
-    case DType::UInt32: return py::dtype("uint32");
-    case DType::UInt64: return py::dtype("uint64");
-    case DType::Bool: return py::dtype("bool");
-    case DType::String: return py::dtype("object");
-    default: fail(ErrorCode::Fail, "no numpy type for ", dtype_name(t));
-  }
 }
 
 // Converts a feed. Numeric arrays are viewed in place (the caller keeps `keep` alive while the
@@ -157,7 +133,7 @@ py::object to_numpy(const Tensor& t) {
   // The array owns a reference to the tensor's storage: no copy.
   auto* holder = new std::shared_ptr<void>(t.owner());
   py::capsule base(holder, [](void* p) { delete static_cast<std::shared_ptr<void>*>(p); });
-  return py::array(numpy_type_of(t.dtype()), shape, t.raw(), base);
+  return py::array(python::numpy_type(t.dtype()), shape, t.raw(), base);
 }
 
 py::object type_to_py(const ir::TypeInfo& t) {
@@ -217,7 +193,10 @@ class PySession {
     session_ = std::make_unique<Session>(std::move(m), config);
   }
 
-  py::list run(py::object output_names, py::dict feeds, PyRunOptions* options) {
+  // run_options arrives as an object: pybind11 loads None into a class pointer only on its
+  // second try, after a failed attribute lookup that formats an error message on every run.
+  py::list run(py::object output_names, py::dict feeds, py::object run_options) {
+    PyRunOptions* options = run_options.is_none() ? nullptr : run_options.cast<PyRunOptions*>();
     std::vector<py::object> keep;
     std::vector<std::pair<std::string, Value>> inputs;
     for (auto [key, value] : feeds) {
@@ -367,7 +346,7 @@ PYBIND11_MODULE(_C, m) {
            py::arg("model"),
            py::arg("base_dir") = "", py::arg("threads") = 0, py::arg("opt_level") = 99, py::arg("profile") = false,
            py::arg("python_ops") = py::list(), py::arg("config") = std::map<std::string, std::string>())
-      .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"), py::arg("run_options") = nullptr)
+      .def("run", &PySession::run, py::arg("output_names"), py::arg("feeds"), py::arg("run_options") = py::none())
       .def("take_profile", &PySession::take_profile)
       .def("optimized_model", &PySession::optimized_model)
       .def("inputs", &PySession::inputs)

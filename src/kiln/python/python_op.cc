@@ -18,15 +18,13 @@
 #include <set>
 
 #include "kiln/exec/kernel.h"
+#include "kiln/python/python_module.h"
 
 namespace py = pybind11;
 
 namespace kiln::python {
 
 namespace {
-
-constexpr int kNpyObject = 17;  // numpy's type numbers (NPY_OBJECT, NPY_HALF)
-constexpr int kNpyHalf = 23;
 
 // Drops Python references with the GIL held. After interpreter shutdown they are let go
 // without a decref: there is no interpreter left to tell.
@@ -41,26 +39,6 @@ void release_python(Objects&... objects) {
 }
 
 std::string type_label(DType t) { return std::string("tensor(") + dtype_name(t) + ")"; }
-
-py::dtype numpy_type(DType t) {
-  switch (t) {
-    case DType::Float32: return py::dtype::of<float>();
-    case DType::Float64: return py::dtype::of<double>();
-    case DType::Float16: return py::dtype(kNpyHalf);
-    case DType::BFloat16: return py::dtype::of<uint16_t>();  // bit patterns: numpy has no bfloat16
-    case DType::Int8: return py::dtype::of<int8_t>();
-    case DType::Int16: return py::dtype::of<int16_t>();
-    case DType::Int32: return py::dtype::of<int32_t>();
-    case DType::Int64: return py::dtype::of<int64_t>();
-    case DType::UInt8: return py::dtype::of<uint8_t>();
-    case DType::UInt16: return py::dtype::of<uint16_t>();
-    case DType::UInt32: return py::dtype::of<uint32_t>();
-    case DType::UInt64: return py::dtype::of<uint64_t>();
-    case DType::Bool: return py::dtype::of<bool>();
-    case DType::String: return py::dtype(kNpyObject);
-    default: fail(ErrorCode::NotImplemented, "Python ops do not take ", type_label(t));
-  }
-}
 
 // The element type of a numpy array, or Undefined when ONNX has none for it.
 DType array_type(const py::array& a) {
@@ -473,6 +451,27 @@ void add_graph_ops(const ir::Graph& g, KernelSource& source) {
 }
 
 }  // namespace
+
+py::dtype numpy_type(DType t) {
+  constexpr int kNpyObject = 17, kNpyHalf = 23;  // numpy's type numbers (NPY_OBJECT, NPY_HALF)
+  switch (t) {
+    case DType::Float32: return py::dtype::of<float>();
+    case DType::Float64: return py::dtype::of<double>();
+    case DType::Float16: return py::dtype(kNpyHalf);
+    case DType::BFloat16: return py::dtype::of<uint16_t>();  // bit patterns: numpy has no bfloat16
+    case DType::Int8: return py::dtype::of<int8_t>();
+    case DType::Int16: return py::dtype::of<int16_t>();
+    case DType::Int32: return py::dtype::of<int32_t>();
+    case DType::Int64: return py::dtype::of<int64_t>();
+    case DType::UInt8: return py::dtype::of<uint8_t>();
+    case DType::UInt16: return py::dtype::of<uint16_t>();
+    case DType::UInt32: return py::dtype::of<uint32_t>();
+    case DType::UInt64: return py::dtype::of<uint64_t>();
+    case DType::Bool: return py::dtype::of<bool>();
+    case DType::String: return py::dtype(kNpyObject);
+    default: fail(ErrorCode::NotImplemented, "no numpy type for ", type_label(t));
+  }
+}
 
 // The session's own ops, then the registered ops its graph uses, as they are now: a session
 // keeps the definitions it was created with.
