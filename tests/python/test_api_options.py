@@ -179,6 +179,8 @@ def test_recorded_options_and_config_entries():
         ro.get_run_config_entry("nope")
     x = np.ones((1, 4), np.float32)
     np.testing.assert_allclose(sess.run(None, {"x": x}, ro)[0], ref(x), rtol=1e-5)
+    with pytest.raises(TypeError, match="run_options must be a RunOptions, got dict"):
+        sess.run(None, {"x": x}, {"run_tag": "tagged"})
 
 
 def test_terminate_stops_a_long_loop_and_the_session_stays_usable():

@@ -196,7 +196,13 @@ class PySession {
   // run_options arrives as an object: pybind11 loads None into a class pointer only on its
   // second try, after a failed attribute lookup that formats an error message on every run.
   py::list run(py::object output_names, py::dict feeds, py::object run_options) {
-    PyRunOptions* options = run_options.is_none() ? nullptr : run_options.cast<PyRunOptions*>();
+    PyRunOptions* options = nullptr;
+    if (!run_options.is_none()) {
+      if (!py::isinstance<PyRunOptions>(run_options))
+        throw py::type_error("run_options must be a RunOptions, got " +
+                             std::string(py::str(run_options.get_type().attr("__name__"))));
+      options = run_options.cast<PyRunOptions*>();
+    }
     std::vector<py::object> keep;
     std::vector<std::pair<std::string, Value>> inputs;
     for (auto [key, value] : feeds) {
