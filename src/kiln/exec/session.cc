@@ -115,13 +115,15 @@ void Session::check_feed(const ir::ValueInfo& info, const Value& v) const {
   if (int64_t(dims.size()) != t.rank())
     fail(ErrorCode::InvalidArgument, "Invalid rank for input: ", info.name, " Got: ", t.rank(),
          " Expected: ", dims.size(), " Please fix either the inputs or the model.");
+  auto wrong = [&](size_t i) { return dims[i].value && *dims[i].value != t.dim(int64_t(i)); };
+  bool any = false;
+  for (size_t i = 0; i < dims.size(); ++i) any |= wrong(i);
+  if (!any) return;  // the usual case, before any string is built (a stream costs a run 0.3 us)
   std::ostringstream bad;
   for (size_t i = 0; i < dims.size(); ++i)
-    if (dims[i].value && *dims[i].value != t.dim(int64_t(i)))
-      bad << " index: " << i << " Got: " << t.dim(int64_t(i)) << " Expected: " << *dims[i].value << "\n";
-  if (!bad.str().empty())
-    fail(ErrorCode::InvalidArgument, "Got invalid dimensions for input: ", info.name,
-         " for the following indices\n", bad.str(), " Please fix either the inputs or the model.");
+    if (wrong(i)) bad << " index: " << i << " Got: " << t.dim(int64_t(i)) << " Expected: " << *dims[i].value << "\n";
+  fail(ErrorCode::InvalidArgument, "Got invalid dimensions for input: ", info.name, " for the following indices\n",
+       bad.str(), " Please fix either the inputs or the model.");
 }
 
 std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>& feeds,
