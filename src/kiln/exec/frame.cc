@@ -1,5 +1,6 @@
 #include "kiln/exec/frame.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -371,7 +372,7 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
   }
 
   std::vector<Value> results;
-  std::unordered_set<const void*> handed_out;
+  std::vector<const void*> handed_out;  // a few outputs: a scan, no allocations per entry
   for (int v : fetch) {
     if (!slots_[size_t(v)].is_tensor()) {
       results.push_back(slots_[size_t(v)]);
@@ -383,9 +384,10 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
       if (it != recorded_owner_.end()) recorded_[it->second].use.last = num_steps;
     }
     const void* owner = t.owner().get();
-    bool own = owner && fresh_outputs_.count(owner) && !handed_out.count(owner);
+    bool own = owner && fresh_outputs_.count(owner) &&
+               std::find(handed_out.begin(), handed_out.end(), owner) == handed_out.end();
     results.push_back(own ? t : t.clone());
-    handed_out.insert(owner);
+    handed_out.push_back(owner);
   }
   reset_slots();
   finish_recording(num_steps);

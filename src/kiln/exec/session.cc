@@ -1,5 +1,6 @@
 #include "kiln/exec/session.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -130,7 +131,7 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
                                 const std::vector<std::string>& fetch, RunContext ctx) {
   const ir::Graph& g = model_->graph;
   std::vector<std::pair<int, Value>> bound;
-  std::set<int> fed;
+  std::vector<int> fed;  // a model has few inputs: a scan beats a tree's allocations
   for (const auto& [name, t] : feeds) {
     const ir::ValueInfo* info = nullptr;
     for (const auto& v : g.inputs)
@@ -143,11 +144,13 @@ std::vector<Value> Session::run(const std::vector<std::pair<std::string, Value>>
     check_feed(*info, t);
     int id = plan_.id(name);
     if (id < 0) continue;  // declared but unused by any node
-    if (!fed.insert(id).second) fail(ErrorCode::InvalidArgument, "input '", name, "' is fed twice");
+    if (std::find(fed.begin(), fed.end(), id) != fed.end())
+      fail(ErrorCode::InvalidArgument, "input '", name, "' is fed twice");
+    fed.push_back(id);
     bound.emplace_back(id, t);
   }
   for (int v : plan_.graph_inputs)
-    if (!fed.count(v))
+    if (std::find(fed.begin(), fed.end(), v) == fed.end())
       fail(ErrorCode::InvalidArgument, "Missing input: '", plan_.value_names[size_t(v)], "' must be fed");
 
   std::vector<int> wanted;
