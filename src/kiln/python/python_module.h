@@ -11,9 +11,8 @@ namespace kiln::python {
 
 namespace py = pybind11;
 
-// The numpy element type of a Kiln tensor type: numpy's own descriptor, looked up by number
-// (making one from a name parses the string and raises and clears an AttributeError inside
-// numpy on every call: a sixth of a small model's run). bfloat16 travels as uint16 bits.
+// The numpy element type of a Kiln tensor type, numpy's descriptor looked up by its type
+// number (one made from a name parses the name on every call). bfloat16 travels as uint16 bits.
 py::dtype numpy_type(DType t);
 
 // python_op.cc
