@@ -64,14 +64,17 @@ inline __m512 sqrt(__m512 x) { return _mm512_sqrt_ps(x); }
 inline __m512 floor(__m512 x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
 inline __m512 ceil(__m512 x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); }
 
+// x - n ln2 in two steps (Cody-Waite: ln2's leading part times n is exact), for the exponentials.
+inline __m512 minus_n_ln2(__m512 x, __m512 n) {
+  return _mm512_fnmadd_ps(n, k(-2.12194440e-4f), _mm512_fnmadd_ps(n, k(0.693359375f), x));
+}
+
 inline __m512 exp(__m512 x) {
   // max/min return their second operand for NaN, so NaN passes through the clamp.
   x = _mm512_min_ps(k(88.8f), _mm512_max_ps(k(-104.0f), x));
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, k(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = x - n ln2 in two steps (Cody-Waite), |r| <= ln2/2.
-  __m512 r = _mm512_fnmadd_ps(n, k(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, k(-2.12194440e-4f), r);
+  const __m512 r = minus_n_ln2(x, n);
   // e^r = 1 + r + r^2 P(r), P fitted to (e^r - 1 - r) / r^2.
   __m512 p = k(1.985778217e-4f);
   p = _mm512_fmadd_ps(p, r, k(1.393359737e-3f));
@@ -82,6 +85,24 @@ inline __m512 exp(__m512 x) {
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
   // scalef multiplies by 2^n with correct overflow to inf and gradual underflow.
   return _mm512_scalef_ps(_mm512_add_ps(p, k(1.0f)), n);
+}
+
+// e^t for t in [-87, 87] only (results stay normal floats): the nearest integer n by the
+// 1.5 * 2^23 shifter, 2^n added straight into the exponent bits, and a degree-5 minimax
+// polynomial (relative error 1.1e-7 before rounding), where exp() above takes degree 7 and
+// scalef to cover the whole float range.
+inline __m512 exp_bounded(__m512 t) {
+  const __m512 shifter = k(12582912.0f);
+  const __m512 shifted = _mm512_fmadd_ps(t, k(1.44269504088896341f), shifter);
+  const __m512 r = minus_n_ln2(t, _mm512_sub_ps(shifted, shifter));
+  __m512 p = k(8.31242e-3f);
+  p = _mm512_fmadd_ps(p, r, k(4.189011e-2f));
+  p = _mm512_fmadd_ps(p, r, k(1.6667115e-1f));
+  p = _mm512_fmadd_ps(p, r, k(4.9999232e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), k(1.0f));
+  // n sits in the low mantissa bits of the shifted sum; 23 places up it is the exponent.
+  const __m512i scale = _mm512_slli_epi32(_mm512_castps_si512(shifted), 23);
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), scale));
 }
 
 inline __m512 log(__m512 x) {
@@ -130,26 +151,6 @@ inline __m512 sigmoid(__m512 x) {
   __m512 r = _mm512_rcp14_ps(d);
   r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, k(1.0f)), r);
   return _mm512_mask_mul_ps(r, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), e, r);
-}
-
-// e^t for t in [-87, 87] only (results stay normal floats): the nearest integer n by the
-// 1.5 * 2^23 shifter, 2^n added straight into the exponent bits, and a degree-5 minimax
-// polynomial (relative error 1.1e-7 before rounding), where exp() above takes degree 7 and
-// scalef to cover the whole float range.
-inline __m512 exp_bounded(__m512 t) {
-  const __m512 shifter = k(12582912.0f);
-  const __m512 shifted = _mm512_fmadd_ps(t, k(1.44269504088896341f), shifter);
-  const __m512 n = _mm512_sub_ps(shifted, shifter);
-  __m512 r = _mm512_fnmadd_ps(n, k(0.693359375f), t);
-  r = _mm512_fnmadd_ps(n, k(-2.12194440e-4f), r);
-  __m512 p = k(8.31242e-3f);
-  p = _mm512_fmadd_ps(p, r, k(4.189011e-2f));
-  p = _mm512_fmadd_ps(p, r, k(1.6667115e-1f));
-  p = _mm512_fmadd_ps(p, r, k(4.9999232e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), k(1.0f));
-  // n sits in the low mantissa bits of the shifted sum; 23 places up it is the exponent.
-  const __m512i scale = _mm512_slli_epi32(_mm512_castps_si512(shifted), 23);
-  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), scale));
 }
 
 // x / (1 + e^-x) in 20 operations where x * sigmoid(x) takes 25: EfficientNet-B0 spends a
