@@ -471,11 +471,7 @@ class MatMul : public Kernel {
       if (!packed_shape_.empty()) {
         panels_ = PackedPanels::from(packed_layout_, weight_->raw());
       } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
-        const dnnl::memory::desc layout = matmul_weight_layout(k, n);
-        if (PackedPanels::from(layout, nullptr)) {
-          panel_pack_.pack(weight_, weight_desc(k, n, w_nk_), layout);
-          if (panel_pack_) panels_ = PackedPanels::from(layout, panel_pack_.memory().get_data_handle());
-        }
+        panels_ = PackedPanels::pack(panel_pack_, weight_, weight_desc(k, n, w_nk_));
       }
     }
     return panels_.has_value();

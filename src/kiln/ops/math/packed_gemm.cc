@@ -16,6 +16,16 @@ dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n) {
   return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
 }
 
+std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor* weight,
+                                               const dnnl::memory::desc& plain) {
+  const dnnl::memory::dims kn = plain.dims();
+  const dnnl::memory::desc layout = matmul_weight_layout(kn[0], kn[1]);
+  if (!from(layout, nullptr)) return std::nullopt;
+  into.pack(weight, plain, layout);
+  if (!into) return std::nullopt;
+  return from(layout, into.memory().get_data_handle());
+}
+
 #if defined(__AVX512F__)
 
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {

@@ -34,6 +34,9 @@ struct PackedPanels {
   // The panels of `data` laid out as `layout`; none when the layout is another one, or this
   // build has no AVX-512.
   static std::optional<PackedPanels> from(const dnnl::memory::desc& layout, const void* data);
+  // A constant [K, N] weight (read as `plain`) packed into `into` in matmul_weight_layout, and
+  // the panels over it; none, and nothing packed, where that layout is not a panel layout.
+  static std::optional<PackedPanels> pack(PackedWeights& into, const Tensor* weight, const dnnl::memory::desc& plain);
 };
 
 struct GemmEpilogue {

@@ -175,17 +175,12 @@ void ConvKernel::prepare(OpContext& ctx) {
   // weight of a megabyte and more, which each run reads from memory, packed_gemm (fetching the
   // next panel while it computes) beats the primitive: ResNet-50's 1x1 convolutions of stages
   // 3-4 at 0.85-0.93 of the time, 1 thread; level at 2 threads and at batch 8.
-  bool pointwise = x_nhwc_ && y_nhwc_ && geo_.group == 1 && geo_.window.rank() == 2;
-  for (size_t d = 0; pointwise && d < 2; ++d)
-    pointwise = win.kernel[d] == 1 && win.strides[d] == 1 && win.pads_begin[d] == 0 && win.pads_end[d] == 0;
+  const bool pointwise = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && win.is_pointwise();
   use_gemm_ = use_dnnl_ && pointwise && !bf16_ && weight_ && !z_broadcast_ && c * m >= (int64_t(1) << 18) &&
               (act == Activation::Kind::None || act == Activation::Kind::Relu);
-  if (use_gemm_ && !panels_) {
-    const dnnl::memory::desc layout = matmul_weight_layout(c, m);
-    // W [K, C, 1, 1] read as [C, K]: filter k is column k.
-    gemm_pack_.pack(weight_, dnnl::memory::desc({c, m}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, c}), layout);
-    if (gemm_pack_) panels_ = PackedPanels::from(layout, gemm_pack_.memory().get_data_handle());
-  }
+  if (use_gemm_ && !panels_)  // W [K, C, 1, 1] read as [C, K]: filter k is column k
+    panels_ = PackedPanels::pack(gemm_pack_, weight_,
+                                 dnnl::memory::desc({c, m}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, c}));
   use_gemm_ = use_gemm_ && panels_;
   if (use_winograd_ || use_gemm_) threads_ = 0;
   try {
@@ -227,10 +222,8 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
   // which falls to gemm). Not so a pointwise convolution that keeps or narrows the channels
   // over a large image: on NCHW it is one plain GEMM (256->64 @56: 0.62 ms against 0.85 ms;
   // 96->24 @56: 0.11 against 0.22), while widening ones (128->512 @28) favour blocked.
-  bool pointwise = g == 1 && geo_.in_channels >= m && shape_size(geo_.out) >= 256;
-  for (size_t i = 0; i < win.rank(); ++i)
-    pointwise = pointwise && win.kernel[i] == 1 && win.strides[i] == 1 && win.pads_begin[i] == 0 && win.pads_end[i] == 0;
-  if (x_nhwc_ || y_nhwc_ || bf16_) pointwise = false;
+  const bool pointwise = g == 1 && geo_.in_channels >= m && shape_size(geo_.out) >= 256 && win.is_pointwise() &&
+                         !x_nhwc_ && !y_nhwc_ && !bf16_;
   auto stored = [](const Shape& s, bool nhwc) {
     if (!nhwc) return plain_desc(s, DType::Float32);
     using tag = dnnl::memory::format_tag;

@@ -22,6 +22,12 @@ struct Window {
 
   size_t rank() const { return kernel.size(); }
   int64_t extent(size_t d) const { return (kernel[d] - 1) * dilations[d] + 1; }
+  // A 1x1... window, stride 1, unpadded: each output pixel reads its input pixel alone.
+  bool is_pointwise() const {
+    for (size_t d = 0; d < rank(); ++d)
+      if (kernel[d] != 1 || strides[d] != 1 || pads_begin[d] != 0 || pads_end[d] != 0) return false;
+    return true;
+  }
 };
 
 // Reads strides, dilations, pads and auto_pad from `node` for `rank` spatial dimensions,
