@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Kiln needs on Debian 12 (as root), makes the venv .venv from Debian's Python
 # 3.11 (/usr/bin/python3, which sees Debian's PyTorch, torchvision and ONNX), and builds.
+# libdnnl-dev only recommends ocl-icd-opencl-dev, but its CMake config requires OpenCL (Debian's
+# oneDNN is built with the OpenCL GPU runtime), so it is listed here.
 # Safe to run again: each step skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(cmake ninja-build g++ ccache pkg-config libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler
+apt_packages=(cmake ninja-build g++ ccache pkg-config libdnnl-dev ocl-icd-opencl-dev libonnx-dev libprotobuf-dev protobuf-compiler
   pybind11-dev libgtest-dev libbenchmark-dev python3-dev python3-venv python3-numpy python3-onnx
   python3-pytest python3-torch python3-torchvision libonnx-testdata)
 missing=()
