@@ -1,5 +1,6 @@
 #include "kiln/ops/nn/pool_common.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -61,6 +62,9 @@ void for_each_tap(const Window& w, const Shape& in, const std::vector<int64_t>& 
     if (d == size_t(-1)) return;
   }
 }
+
+// The thread_scratch slot of max_nhwc's row maxima.
+constexpr int kPoolScratchSlot = 0;
 
 }  // namespace
 
@@ -147,30 +151,48 @@ void PoolKernel::prepare_dnnl(const Shape& x_shape, const Shape& y_shape, DType 
   }
 }
 
-// Max pooling of channels-last float data: per output pixel, the maximum of the window's
-// pixel rows, vectorized over channels. Faster than oneDNN 2.6's nhwc pooling here (SqueezeNet's
-// 3x3/2 pool of 64 channels at 111x111: 0.35 ms there).
+// Max pooling of channels-last float data, separably: per output row, the maximum of its
+// window's input rows (whole rows at once, so contiguous vector work), then per output pixel
+// the maximum of that row's window columns, read from L1. Faster than oneDNN 2.6's nhwc pooling
+// (SqueezeNet's 3x3/2 pool of 64 channels at 111x111: 0.35 ms there) and than a loop over
+// each pixel's taps (0.32 ms).
 void PoolKernel::max_nhwc(const float* x, float* y, int64_t images, int64_t channels) const {
   const int64_t ih = in_[0], iw = in_[1], oh = out_[0], ow = out_[1];
   const int64_t kh = win_.kernel[0], kw = win_.kernel[1], dh = win_.dilations[0], dw = win_.dilations[1];
+  const int64_t sh = win_.strides[0], sw = win_.strides[1], ph = win_.pads_begin[0], pw = win_.pads_begin[1];
+  const int64_t row_len = iw * channels;
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  // out = in, or out = max(out, in) after the first of a window's taps.
+  auto merge = [](float* out, const float* in, int64_t n, bool first) {
+    if (first) {
+      std::copy(in, in + n, out);
+      return;
+    }
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) out[k] = std::max(out[k], in[k]);
+  };
   parallel_for(images * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * channels)), [&](int64_t b, int64_t e) {
+    float* rows = static_cast<float*>(thread_scratch(kPoolScratchSlot, sizeof(float) * size_t(row_len)));
     for (int64_t row = b; row < e; ++row) {
       const int64_t n = row / oh, r = row % oh;
-      const float* xi = x + n * ih * iw * channels;
-      for (int64_t c0 = 0; c0 < ow; ++c0) {
-        float* out = y + (row * ow + c0) * channels;
-        for (int64_t c = 0; c < channels; ++c) out[c] = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < kh; ++i) {
-          const int64_t h = r * win_.strides[0] - win_.pads_begin[0] + i * dh;
-          if (h < 0 || h >= ih) continue;
-          for (int64_t j = 0; j < kw; ++j) {
-            const int64_t w = c0 * win_.strides[1] - win_.pads_begin[1] + j * dw;
-            if (w < 0 || w >= iw) continue;
-            const float* in = xi + (h * iw + w) * channels;
-#pragma omp simd
-            for (int64_t c = 0; c < channels; ++c) out[c] = std::max(out[c], in[c]);
-          }
+      bool first = true;
+      for (int64_t i = 0; i < kh; ++i) {
+        const int64_t h = r * sh - ph + i * dh;
+        if (h < 0 || h >= ih) continue;
+        merge(rows, x + (n * ih + h) * row_len, row_len, first);
+        first = false;
+      }
+      if (first) std::fill(rows, rows + row_len, kLowest);  // a window wholly in the padding
+      float* out = y + row * ow * channels;
+      for (int64_t c0 = 0; c0 < ow; ++c0, out += channels) {
+        first = true;
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t w = c0 * sw - pw + j * dw;
+          if (w < 0 || w >= iw) continue;
+          merge(out, rows + w * channels, channels, first);
+          first = false;
         }
+        if (first) std::fill(out, out + channels, kLowest);
       }
     }
   });
