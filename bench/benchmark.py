@@ -6,7 +6,11 @@
 
 Each (model, threads) pair loads every runtime once, then runs `rounds` rounds; in each round
 every runtime (in rotated order) runs a block of timed iterations. Ratios are taken per round
-so slow drifts in machine load cancel. Prints per model: median latency of each runtime, the
+so slow drifts in machine load cancel. Before each block the process sleeps --settle-s seconds
+(0.25): both runtimes' idle worker threads spin for a while after a run (ONNX Runtime's for tens
+of milliseconds, OpenMP's for a few), and at 2 threads a block that starts while the other
+runtime's threads still spin shares the cores with them (a chain of 1x1280x1280 products: Kiln
+5.5 ms and ONNX Runtime 3.4 back to back, 2.4 and 2.6 with 0.2 s between). Prints per model: median latency of each runtime, the
 Kiln / ONNX Runtime ratio, session creation times, and the largest difference from PyTorch's
 reference output. ONNX Runtime comes from PyPI's `onnxruntime` (installed into the venv on
 first use); it is only a peer here, never Kiln's engine.
@@ -147,6 +151,7 @@ def bench_model(name, threads, args, ort):
     for k in range(args.rounds):
         order = runners[k % len(runners):] + runners[:k % len(runners)]
         for r in order:
+            time.sleep(args.settle_s)  # the other runtime's idle threads stop spinning
             r.run(r.state)  # warm after the other runtime ran
             times = []
             for _ in range(iters):
@@ -167,7 +172,7 @@ def bench_model(name, threads, args, ort):
     return row
 
 
-def first_run(name, threads, ort):
+def first_run(name, threads, ort, settle_s):
     """Per runtime: (first run at a doubled batch, warm run at it) in ms."""
     p = build_zoo.ensure(build_zoo.variant_name(name, 17, True), log=lambda *a: None)
     feeds = build_zoo.load_npz(p["inputs"])
@@ -178,6 +183,7 @@ def first_run(name, threads, ort):
         sess = session_maker(rt, p["onnx"], threads, ort)()
         for _ in range(5):
             sess.run(None, feeds)
+        time.sleep(settle_s)
         t = time.perf_counter()
         sess.run(None, doubled)
         first = time.perf_counter() - t
@@ -196,7 +202,7 @@ def main_first_run(args, ort):
     print("|" + "---|" * 8)
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in args.models.split(","):
-            r = first_run(name, threads, ort)
+            r = first_run(name, threads, ort, args.settle_s)
             (kf, kw), (of, ow) = r["kiln"], r["ort"]
             print(f"| {name} | {threads} | {kf:.2f} | {kw:.2f} | {kf / kw:.2f} | {of:.2f} | {ow:.2f} | {of / ow:.2f} |",
                   flush=True)
@@ -208,6 +214,7 @@ def main(argv=None):
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--block-s", type=float, default=0.5)
+    ap.add_argument("--settle-s", type=float, default=0.25, help="pause before each timed block")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--no-torch", dest="torch", action="store_false")
     ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory processes")
