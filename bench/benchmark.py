@@ -21,7 +21,10 @@ session was created (interpreter and libraries imported), in MB.
 
 --first-run: the cost of a new input shape. Each runtime runs a model's dynamic variant 5 times
 at the zoo's shape, then once at the batch doubled (timed: the first run), then 20 more times
-at that shape; the table gives the first run against the median of the last 10.
+at that shape; the table gives the first run against the median of the last 10. The runtimes
+take turns per model, not per block, and the next one's session creation outlasts the spinning
+of the previous one's threads, so this mode does not pause (a pause would put the waking of
+sleeping threads into the first run).
 """
 
 import argparse
@@ -172,7 +175,7 @@ def bench_model(name, threads, args, ort):
     return row
 
 
-def first_run(name, threads, ort, settle_s):
+def first_run(name, threads, ort):
     """Per runtime: (first run at a doubled batch, warm run at it) in ms."""
     p = build_zoo.ensure(build_zoo.variant_name(name, 17, True), log=lambda *a: None)
     feeds = build_zoo.load_npz(p["inputs"])
@@ -183,7 +186,6 @@ def first_run(name, threads, ort, settle_s):
         sess = session_maker(rt, p["onnx"], threads, ort)()
         for _ in range(5):
             sess.run(None, feeds)
-        time.sleep(settle_s)
         t = time.perf_counter()
         sess.run(None, doubled)
         first = time.perf_counter() - t
@@ -202,7 +204,7 @@ def main_first_run(args, ort):
     print("|" + "---|" * 8)
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in args.models.split(","):
-            r = first_run(name, threads, ort, args.settle_s)
+            r = first_run(name, threads, ort)
             (kf, kw), (of, ow) = r["kiln"], r["ort"]
             print(f"| {name} | {threads} | {kf:.2f} | {kw:.2f} | {kf / kw:.2f} | {of:.2f} | {ow:.2f} | {of / ow:.2f} |",
                   flush=True)
