@@ -90,6 +90,24 @@ def model_and_feeds(name, batch):
     return p, batch_inputs(feeds, batch) if dyn else feeds
 
 
+def cpu_model():
+    """The CPU's name from /proc/cpuinfo: the project's machines have been Xeons and EPYCs, whose
+    figures differ (no AMX on the EPYC), so every table says which it was made on."""
+    name, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    isa = [f for f in ("avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{name} ({', '.join(isa) or 'no AVX-512'})"
+
+
 def status_kb(key):
     with open("/proc/self/status") as f:
         for line in f:
@@ -228,6 +246,7 @@ def main(argv=None):
         rt, name, threads, batch = args.peak_child
         return peak_child(rt, name, int(threads), int(batch))
     ort = import_onnxruntime()
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, ONNX Runtime {ort.__version__}\n")
     if args.first_run:
         return main_first_run(args, ort)
     rows = []
