@@ -1,6 +1,7 @@
 // Fast-math (session config "kiln.fast_math" = "1"): convolutions and matmuls with constant
 // weights read their inputs and weights as bfloat16 and accumulate in fp32 on oneDNN (AMX
-// tiles on this CPU); outputs stay fp32, so the rest of the graph is unchanged.
+// tiles where the CPU has them, else AVX512-BF16); outputs stay fp32, so the rest of the graph
+// is unchanged.
 #include "kiln/passes/passes.h"
 
 namespace kiln {
