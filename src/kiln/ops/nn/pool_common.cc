@@ -162,14 +162,15 @@ void PoolKernel::max_nhwc(const float* x, float* y, int64_t images, int64_t chan
   const int64_t sh = win_.strides[0], sw = win_.strides[1], ph = win_.pads_begin[0], pw = win_.pads_begin[1];
   const int64_t row_len = iw * channels;
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
-  // out = in, or out = max(out, in) after the first of a window's taps.
+  // out = in, or out = max(out, in) after the first of a window's taps. A NaN wins, as in
+  // PyTorch's max pooling, wherever in the window it is.
   auto merge = [](float* out, const float* in, int64_t n, bool first) {
     if (first) {
       std::copy(in, in + n, out);
       return;
     }
 #pragma omp simd
-    for (int64_t k = 0; k < n; ++k) out[k] = std::max(out[k], in[k]);
+    for (int64_t k = 0; k < n; ++k) out[k] = in[k] > out[k] || in[k] != in[k] ? in[k] : out[k];
   };
   parallel_for(images * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * channels)), [&](int64_t b, int64_t e) {
     float* rows = static_cast<float*>(thread_scratch(kPoolScratchSlot, sizeof(float) * size_t(row_len)));
