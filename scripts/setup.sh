@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(cmake ninja-build g++ ccache pkg-config libdnnl-dev ocl-icd-opencl-dev libonnx-dev libprotobuf-dev protobuf-compiler
-  pybind11-dev libgtest-dev libbenchmark-dev python3-dev python3-venv python3-numpy python3-onnx
+apt_packages=(cmake ninja-build g++ ccache pkg-config libdnnl-dev ocl-icd-opencl-dev libonnx-dev libprotobuf-dev
+  protobuf-compiler pybind11-dev libgtest-dev libbenchmark-dev python3-dev python3-venv python3-numpy python3-onnx
   python3-pytest python3-torch python3-torchvision libonnx-testdata)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
