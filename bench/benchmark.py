@@ -12,9 +12,10 @@ of milliseconds, OpenMP's for a few), and at 2 threads a block that starts while
 runtime's threads still spin shares the cores with them (a chain of 1x1280x1280 products: Kiln
 5.5 ms and ONNX Runtime 3.4 back to back, 2.4 and 2.6 with 0.2 s between).
 
-Prints per model: median latency of each runtime, the Kiln / ONNX Runtime ratio, session creation times, and the largest difference from PyTorch's
-reference output. ONNX Runtime comes from PyPI's `onnxruntime` (installed into the venv on
-first use); it is only a peer here, never Kiln's engine.
+Prints per model: median latency of each runtime, the Kiln / ONNX Runtime ratio, session
+creation times, and the largest difference from PyTorch's reference output. ONNX Runtime comes
+from PyPI's `onnxruntime` (installed into the venv on first use); it is only a peer here, never
+Kiln's engine.
 
 Peak memory: each runtime loads the model and runs it 10 times in a fresh process of its own;
 the column is that process's peak resident set (VmHWM) minus its resident set just before the
