@@ -39,10 +39,13 @@ TEST(ChannelsLast, GlobalAveragePoolConcatAndMaxPool) {
       .output<float>("Y", {1, 2, 1, 1}, {3, 30}).run();
   OpTester("MaxPool").attr("kiln_nhwc", 1).attr("kernel_shape", std::vector<int64_t>{2, 2})
       .input<float>("X", {1, 2, 2, 2}, x).output<float>("Y", {1, 2, 1, 1}, {6, 60}).run();
-  // A NaN anywhere in a window is its maximum, as in PyTorch (here in the window's last row).
+  // A NaN anywhere in a window is its maximum, as in PyTorch: in the window's last row, and in
+  // its first tap with larger values after it.
   const float nan = std::numeric_limits<float>::quiet_NaN();
   OpTester("MaxPool").attr("kiln_nhwc", 1).attr("kernel_shape", std::vector<int64_t>{2, 2})
       .input<float>("X", {1, 2, 2, 2}, {1, 10, 2, 20, 3, nan, 6, 60}).output<float>("Y", {1, 2, 1, 1}, {6, nan}).run();
+  OpTester("MaxPool").attr("kiln_nhwc", 1).attr("kernel_shape", std::vector<int64_t>{2, 2})
+      .input<float>("X", {1, 2, 2, 2}, {nan, 10, 2, 20, 3, 30, 6, 60}).output<float>("Y", {1, 2, 1, 1}, {nan, 60}).run();
   // Concat on channels: each pixel's channels of A, then of B.
   OpTester("Concat").attr("kiln_nhwc", 1).attr("axis", 1).input<float>("A", {1, 1, 1, 2}, {7, 8})
       .input<float>("B", {1, 2, 1, 2}, {1, 10, 2, 20}).output<float>("C", {1, 3, 1, 2}, {7, 1, 10, 8, 2, 20}).run();

@@ -63,7 +63,8 @@ void for_each_tap(const Window& w, const Shape& in, const std::vector<int64_t>& 
   }
 }
 
-// The thread_scratch slot of max_nhwc's row maxima.
+// The thread_scratch slot of max_nhwc's row maxima: Relayout's first, which is free while a
+// pool runs (kernels on one thread run one after another).
 constexpr int kPoolScratchSlot = 0;
 
 }  // namespace
