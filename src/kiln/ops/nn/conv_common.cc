@@ -171,6 +171,16 @@ void ConvKernel::prepare(OpContext& ctx) {
   use_winograd_ = use_dnnl_ && x_nhwc_ && y_nhwc_ && !bf16_ && weight_ && !z_broadcast_ &&
                   (act == Activation::Kind::None || act == Activation::Kind::Relu) && WinogradConv::suits(geo_);
   if (use_winograd_ && !winograd_) winograd_.init(*weight_);
+  use_depthwise_ = use_dnnl_ && x_nhwc_ && y_nhwc_ && !bf16_ && weight_ && !post_.sum && DepthwiseConv::suits(geo_);
+  switch (act) {
+    case Activation::Kind::None: depthwise_act_ = DepthwiseConv::Act::None; break;
+    case Activation::Kind::Relu: depthwise_act_ = DepthwiseConv::Act::Relu; break;
+    case Activation::Kind::Clip: depthwise_act_ = DepthwiseConv::Act::Clip; break;
+    case Activation::Kind::HardSwish: depthwise_act_ = DepthwiseConv::Act::HardSwish; break;
+    case Activation::Kind::Silu: depthwise_act_ = DepthwiseConv::Act::Silu; break;
+    default: use_depthwise_ = false;
+  }
+  if (use_depthwise_ && !depthwise_) depthwise_.init(*weight_);
   // A 1x1 stride-1 convolution on channels-last data is the product [N*H*W, C] x [C, K]. With a
   // weight of a megabyte and more, which each run reads from memory, packed_gemm (fetching the
   // next panel while it computes) beats the primitive: ResNet-50's 1x1 convolutions of stages
@@ -182,9 +192,9 @@ void ConvKernel::prepare(OpContext& ctx) {
     panels_ = PackedPanels::pack(gemm_pack_, weight_,
                                  dnnl::memory::desc({c, m}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, c}));
   use_gemm_ = use_gemm_ && panels_;
-  if (use_winograd_ || use_gemm_) threads_ = 0;
+  if (use_winograd_ || use_gemm_ || use_depthwise_) threads_ = 0;
   try {
-    if (use_dnnl_ && !use_winograd_ && !use_gemm_) {
+    if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_) {
       const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
       threads_ = primitive_threads(flops);
       ThreadLimit limit(threads_);
@@ -264,6 +274,11 @@ void ConvKernel::compute(OpContext& ctx) {
     winograd_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr,
                   post_.sum ? ctx.input(3).data<float>() : nullptr, post_.act.kind == Activation::Kind::Relu,
                   y.data<float>());
+    return;
+  }
+  if (use_depthwise_) {
+    depthwise_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr, depthwise_act_,
+                   post_.act.alpha, post_.act.beta, y.data<float>());
     return;
   }
   if (use_gemm_) {

@@ -12,6 +12,7 @@
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/math/packed_gemm.h"
+#include "kiln/ops/nn/conv_depthwise.h"
 #include "kiln/ops/nn/conv_reference.h"
 #include "kiln/ops/nn/conv_winograd.h"
 
@@ -98,6 +99,9 @@ class ConvKernel : public Kernel {
   bool own_silu_ = false;  // a Silu activation applied by Kiln after the primitive
   bool use_winograd_ = false;  // this shape runs on winograd_ instead of the primitive
   WinogradConv winograd_;
+  bool use_depthwise_ = false;  // this shape runs on depthwise_ instead of the primitive
+  DepthwiseConv depthwise_;
+  DepthwiseConv::Act depthwise_act_ = DepthwiseConv::Act::None;
   bool use_gemm_ = false;  // a pointwise convolution run as one packed_gemm product
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_

@@ -1,0 +1,159 @@
+// Depthwise convolution on channels-last data against a direct loop in double: kernel widths
+// 3, 5 and 7, strides 1 and 2, asymmetric pads, rows cut into partial tiles, channel counts
+// that leave a partial block of 16, every activation, one to sixteen threads, and through
+// FusedConv on channels-last storage as the layout pass leaves it.
+#include "kiln/ops/nn/conv_depthwise.h"
+
+#include <cmath>
+
+#include "kiln/core/parallel.h"
+#include "op_tester.h"
+
+namespace kiln::test {
+namespace {
+
+using Act = nn::DepthwiseConv::Act;
+
+struct Case {
+  int64_t n, c, h, w, kh, kw, stride;
+  int64_t top, left, bottom, right;  // pads
+  int64_t oh() const { return (h + top + bottom - kh) / stride + 1; }
+  int64_t ow() const { return (w + left + right - kw) / stride + 1; }
+  nn::ConvGeometry geometry() const {
+    nn::Window win;
+    win.kernel = {kh, kw};
+    win.strides = {stride, stride};
+    win.dilations = {1, 1};
+    win.pads_begin = {top, left};
+    win.pads_end = {bottom, right};
+    return nn::ConvGeometry{n, c, c, c, {h, w}, {oh(), ow()}, win};
+  }
+};
+
+std::vector<float> values(int64_t count, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = float(seed >> 8) / float(1 << 24) * 4.f - 2.f;
+  }
+  return v;
+}
+
+double activate(double v, Act act) {
+  switch (act) {
+    case Act::None: return v;
+    case Act::Relu: return std::max(v, 0.0);
+    case Act::Clip: return std::min(std::max(v, -0.5), 1.5);
+    case Act::HardSwish: return v * std::min(std::max(v / 6 + 0.5, 0.0), 1.0);
+    case Act::Silu: return v / (1 + std::exp(-v));
+  }
+  return v;
+}
+
+// Y = act(conv(X, W) + bias), X and Y channels-last, W [C, 1, kh, kw].
+std::vector<float> direct(const Case& s, const std::vector<float>& x, const std::vector<float>& w,
+                          const std::vector<float>& bias, Act act) {
+  std::vector<float> y(size_t(s.n * s.oh() * s.ow() * s.c));
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t oy = 0; oy < s.oh(); ++oy)
+      for (int64_t ox = 0; ox < s.ow(); ++ox)
+        for (int64_t ch = 0; ch < s.c; ++ch) {
+          double sum = bias.empty() ? 0.0 : bias[size_t(ch)];
+          for (int64_t ky = 0; ky < s.kh; ++ky)
+            for (int64_t kx = 0; kx < s.kw; ++kx) {
+              const int64_t iy = oy * s.stride + ky - s.top, ix = ox * s.stride + kx - s.left;
+              if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+              sum += double(x[size_t(((i * s.h + iy) * s.w + ix) * s.c + ch)]) *
+                     double(w[size_t((ch * s.kh + ky) * s.kw + kx)]);
+            }
+          y[size_t(((i * s.oh() + oy) * s.ow() + ox) * s.c + ch)] = float(activate(sum, act));
+        }
+  return y;
+}
+
+void expect_close(const std::vector<float>& want, const std::vector<float>& got) {
+  ASSERT_EQ(want.size(), got.size());
+  size_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::abs(want[i] - got[i]) <= 1e-5f + 1e-5f * std::abs(want[i])) && bad++ < 5)
+      ADD_FAILURE() << "at " << i << ": want " << want[i] << ", got " << got[i];
+  EXPECT_EQ(bad, 0u);
+}
+
+void check(const Case& s, bool with_bias, Act act, int threads) {
+  SCOPED_TRACE(testing::Message() << "n " << s.n << " c " << s.c << " " << s.h << "x" << s.w << " kernel " << s.kh
+                                  << "x" << s.kw << " stride " << s.stride << " act " << int(act) << " threads "
+                                  << threads);
+  const nn::ConvGeometry geo = s.geometry();
+  ASSERT_TRUE(nn::DepthwiseConv::suits(geo));
+  Tensor w(DType::Float32, {s.c, 1, s.kh, s.kw});
+  const std::vector<float> wv = values(w.size(), 7);
+  std::copy(wv.begin(), wv.end(), w.data<float>());
+  const std::vector<float> x = values(s.n * s.h * s.w * s.c, 11);
+  const std::vector<float> bias = with_bias ? values(s.c, 13) : std::vector<float>{};
+
+  nn::DepthwiseConv conv;
+  conv.init(w);
+  const size_t size = size_t(s.n * s.oh() * s.ow() * s.c);
+  std::vector<float> y(size + 16, -99.f);  // 16 past the end: nothing may be written there
+  ThreadLimit limit(threads);
+  conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, -0.5f, 1.5f, y.data());
+  for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
+  y.resize(size);
+  expect_close(direct(s, x, wv, bias, act), y);
+}
+
+}  // namespace
+
+TEST(DepthwiseConv, MatchesDirectConvolution) {
+  check({1, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1}, true, Act::Silu, 1);  // tiles of 16
+  check({1, 96, 56, 56, 3, 3, 2, 1, 1, 1, 1}, true, Act::Relu, 2);  // stride 2, tiles of 14
+  check({2, 144, 14, 14, 5, 5, 1, 2, 2, 2, 2}, false, Act::None, 2);  // 5x5 over a row of one tile
+  check({1, 72, 15, 13, 5, 5, 2, 2, 1, 0, 2}, true, Act::HardSwish, 1);  // odd, asymmetric pads, 72 = 4.5 blocks
+  check({1, 20, 9, 31, 7, 7, 1, 3, 3, 3, 3}, true, Act::Clip, 16);  // 7x7, 31 = 16 + 15: a partial tile
+  check({1, 8, 6, 3, 3, 3, 1, 1, 1, 1, 1}, true, Act::Silu, 1);  // fewer channels and pixels than a tile
+  check({1, 40, 10, 10, 1, 3, 1, 0, 1, 0, 1}, true, Act::None, 1);  // a 1x3 kernel
+  check({1, 16, 5, 5, 3, 3, 1, 3, 3, 3, 3}, true, Act::Relu, 1);  // pads past the kernel: rows of bias alone
+}
+
+TEST(DepthwiseConv, TakesOnlyWhatItComputes) {
+  const nn::ConvGeometry ok = Case{1, 32, 28, 28, 3, 3, 1, 1, 1, 1, 1}.geometry();
+  EXPECT_TRUE(nn::DepthwiseConv::suits(ok));
+  nn::ConvGeometry g = ok;
+  g.window.strides = {3, 3};
+  EXPECT_FALSE(nn::DepthwiseConv::suits(g));
+  g = ok;
+  g.window.dilations = {2, 2};
+  EXPECT_FALSE(nn::DepthwiseConv::suits(g));
+  g = ok;
+  g.window.kernel = {4, 4};
+  EXPECT_FALSE(nn::DepthwiseConv::suits(g));
+  g = ok;
+  g.group = 16;  // two channels per group
+  EXPECT_FALSE(nn::DepthwiseConv::suits(g));
+  g = ok;
+  g.out_channels = 64;  // two filters per channel
+  EXPECT_FALSE(nn::DepthwiseConv::suits(g));
+}
+
+TEST(DepthwiseConv, FusedConvOnChannelsLastStorage) {
+  // FusedConv as the layout pass marks it: X and Y stored [N, H, W, C] under the logical
+  // [N, C, H, W] shapes, Y = Silu(conv(X, W) + B).
+  const Case s{1, 48, 20, 20, 5, 5, 2, 2, 2, 2, 2};
+  const std::vector<float> x = values(s.n * s.h * s.w * s.c, 3), w = values(s.c * 25, 5), b = values(s.c, 9);
+  OpTester("FusedConv", 17, "kiln")
+      .attr("kiln_x_nhwc", 1)
+      .attr("kiln_y_nhwc", 1)
+      .attr("activation", "Silu")
+      .attr("group", s.c)
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{2, 2, 2, 2})
+      .input<float>("X", {s.n, s.c, s.h, s.w}, x)
+      .constant<float>("W", {s.c, 1, 5, 5}, w)
+      .constant<float>("B", {s.c}, b)
+      .output<float>("Y", {s.n, s.c, s.oh(), s.ow()}, direct(s, x, w, b, Act::Silu))
+      .tolerance(1e-5, 1e-5)
+      .run();
+}
+
+}  // namespace kiln::test
