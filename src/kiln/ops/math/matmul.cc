@@ -372,6 +372,13 @@ class MatMul : public Kernel {
       if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
       return;
     }
+    if (gemm_ && rows_ == 1) {
+      const GemmEpilogue ep{bias_ ? bias_->data<float>() : nullptr, act_,
+                            residual_ && z_in_place_ ? ctx.input(3).data<float>() : nullptr};
+      gemv(a.data<float>(), weight_ ? weight_->data<float>() : b.data<float>(), k_, n_, w_nk_, ep, dst.data<float>());
+      if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
+      return;
+    }
     auto& stream = dnnl_stream();
     // A load-time packed weight is the initializer itself, b_md_ its layout.
     dnnl::memory bm = packed_ ? packed_.memory() : wrap(b_md_, weight_ ? weight_->raw() : b.raw());

@@ -221,11 +221,104 @@ void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanel
   for (int64_t p = p0; p < p1; ++p) panel(a, lda, m, b, p, GemmEpilogue{}, c + (p - p0) * b.width, nullptr, ldc);
 }
 
+// GCC 12 flags the undefined pass-through operand of activate's unmasked max, as above.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace {
+
+inline __mmask16 first(int64_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1); }
+
+// y[j0, j1) holds the sums: bias, Z and the activation in place.
+void finish_row(const GemmEpilogue& ep, int64_t j0, int64_t j1, float* y) {
+  if (!ep.bias && !ep.z && ep.act == GemmEpilogue::Act::None) return;
+  for (int64_t j = j0; j < j1; j += 16) {
+    const __mmask16 m = first(j1 - j);
+    __m512 v = _mm512_maskz_loadu_ps(m, y + j);
+    if (ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.bias + j));
+    if (ep.z && ep.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.z + j));
+    v = activate(v, ep.act);
+    if (ep.z && !ep.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.z + j));
+    _mm512_mask_storeu_ps(y + j, m, v);
+  }
+}
+
+// y[j] = x . B[j, :] for R consecutive rows of B [N, K].
+template <int R>
+void dots(const float* x, const float* b, int64_t k, float* y) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < k; q += 16) {
+    const __mmask16 m = first(k - q);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + q);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, b + r * k + q), acc[r]);
+  }
+  for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+}  // namespace
+
+void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y) {
+  if (nk) {  // rows of B one after another, four at a time
+    parallel_for(n, 64, [&](int64_t j0, int64_t j1) {
+      int64_t j = j0;
+      for (; j + 4 <= j1; j += 4) dots<4>(x, b + j * k, k, y + j);
+      for (; j < j1; ++j) dots<1>(x, b + j * k, k, y + j);
+      finish_row(ep, j0, j1, y);
+    });
+    return;
+  }
+  // y += x[q] B[q, :] over the rows in order, four at a time; each thread's columns of y
+  // stay in L1 throughout.
+  const int64_t blocks = (n + 15) / 16;
+  parallel_for(blocks, 16, [&](int64_t blk0, int64_t blk1) {
+    const int64_t j0 = blk0 * 16, j1 = std::min(n, blk1 * 16);
+    std::fill(y + j0, y + j1, 0.0f);
+    int64_t q = 0;
+    for (; q + 4 <= k; q += 4) {
+      const float* r = b + q * n;
+      const __m512 x0 = _mm512_set1_ps(x[q]), x1 = _mm512_set1_ps(x[q + 1]), x2 = _mm512_set1_ps(x[q + 2]),
+                   x3 = _mm512_set1_ps(x[q + 3]);
+      for (int64_t j = j0; j < j1; j += 16) {
+        const __mmask16 m = first(j1 - j);
+        __m512 v = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, r + j), _mm512_maskz_loadu_ps(m, y + j));
+        v = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(m, r + n + j), v);
+        v = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(m, r + 2 * n + j), v);
+        v = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(m, r + 3 * n + j), v);
+        _mm512_mask_storeu_ps(y + j, m, v);
+      }
+    }
+    for (; q < k; ++q) {
+      const __m512 xv = _mm512_set1_ps(x[q]);
+      for (int64_t j = j0; j < j1; j += 16) {
+        const __mmask16 m = first(j1 - j);
+        _mm512_mask_storeu_ps(y + j, m, _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, b + q * n + j), _mm512_maskz_loadu_ps(m, y + j)));
+      }
+    }
+    finish_row(ep, j0, j1, y);
+  });
+}
+
+#pragma GCC diagnostic pop
+
 #else
 
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc&, const void*) { return std::nullopt; }
 void packed_gemm(const float*, int64_t, const PackedPanels&, const GemmEpilogue&, float*) {}
 void packed_gemm_block(const float*, int64_t, int64_t, const PackedPanels&, int64_t, int64_t, float*, int64_t) {}
+void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y) {
+  for (int64_t j = 0; j < n; ++j) {
+    float v = 0;
+    for (int64_t q = 0; q < k; ++q) v += x[q] * (nk ? b[j * k + q] : b[q * n + j]);
+    if (ep.bias) v += ep.bias[j];
+    if (ep.z && ep.z_first) v += ep.z[j];
+    if (ep.act == GemmEpilogue::Act::Relu) v = std::max(v, 0.0f);
+    else if (ep.act == GemmEpilogue::Act::Gelu) v = fastmath::gelu(v);
+    else if (ep.act == GemmEpilogue::Act::GeluTanh) v = fastmath::gelu_tanh(v);
+    if (ep.z && !ep.z_first) v += ep.z[j];
+    y[j] = v;
+  }
+}
 
 #endif
 

@@ -1,0 +1,94 @@
+// One-row products on plain weights against a loop in double: both orientations of the weight,
+// lengths that leave partial vectors and partial groups of four rows, every epilogue (bias,
+// activation, Z before or after it), and one to sixteen threads.
+#include <cmath>
+
+#include "kiln/core/parallel.h"
+#include "kiln/ops/math/packed_gemm.h"
+#include "op_tester.h"
+
+namespace kiln::test {
+namespace {
+
+std::vector<float> values(int64_t count, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = float(seed >> 8) / float(1 << 24) * 2.f - 1.f;
+  }
+  return v;
+}
+
+double act(double v, GemmEpilogue::Act a) {
+  switch (a) {
+    case GemmEpilogue::Act::None: return v;
+    case GemmEpilogue::Act::Relu: return std::max(v, 0.0);
+    case GemmEpilogue::Act::Gelu: return 0.5 * v * std::erfc(-v / std::sqrt(2.0));
+    case GemmEpilogue::Act::GeluTanh:
+      return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+  }
+  return v;
+}
+
+void check(int64_t k, int64_t n, bool nk, bool bias, GemmEpilogue::Act a, int z, int threads) {
+  SCOPED_TRACE(testing::Message() << "k " << k << " n " << n << (nk ? " [N, K]" : " [K, N]") << " act " << int(a)
+                                  << " z " << z << " threads " << threads);
+  const std::vector<float> x = values(k, 1), b = values(k * n, 2), bv = values(n, 3), zv = values(n, 4);
+  GemmEpilogue ep;
+  ep.bias = bias ? bv.data() : nullptr;
+  ep.act = a;
+  ep.z = z ? zv.data() : nullptr;
+  ep.z_first = z == 2;
+  std::vector<float> y(size_t(n) + 16, -99.f);  // 16 past the end: nothing may be written there
+  ThreadLimit limit(threads);
+  gemv(x.data(), b.data(), k, n, nk, ep, y.data());
+  int bad = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    double v = 0;
+    for (int64_t q = 0; q < k; ++q) v += double(x[size_t(q)]) * double(b[size_t(nk ? j * k + q : q * n + j)]);
+    if (bias) v += bv[size_t(j)];
+    if (z == 2) v += zv[size_t(j)];
+    v = act(v, a);
+    if (z == 1) v += zv[size_t(j)];
+    if (!(std::abs(y[size_t(j)] - v) <= 1e-5 * std::sqrt(double(k)) * (1 + std::abs(v))) && bad++ < 5)
+      ADD_FAILURE() << "y[" << j << "]: want " << v << ", got " << y[size_t(j)];
+  }
+  EXPECT_EQ(bad, 0);
+  for (size_t i = size_t(n); i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
+}
+
+}  // namespace
+
+TEST(Gemv, MatchesLoopBothOrientations) {
+  for (bool nk : {false, true}) {
+    check(1280, 1000, nk, true, GemmEpilogue::Act::None, 0, 1);  // a classifier
+    check(1280, 1000, nk, true, GemmEpilogue::Act::Relu, 1, 2);
+    check(1031, 37, nk, false, GemmEpilogue::Act::Gelu, 2, 16);  // partial vectors and row groups
+    check(37, 1031, nk, true, GemmEpilogue::Act::GeluTanh, 1, 2);
+    check(3, 1, nk, true, GemmEpilogue::Act::None, 0, 1);  // fewer than four rows and one vector
+  }
+}
+
+TEST(Gemv, OneRowFusedMatMulOnAPlainWeight) {
+  // K over 1024, N at most 1024 and a megabyte keep the weight plain (oneDNN's gemm for many
+  // rows): one row of A runs on gemv, with the bias, Relu and a residual Z.
+  const int64_t k = 1100, n = 250;
+  const std::vector<float> a = values(k, 5), w = values(k * n, 6), b = values(n, 7), z = values(n, 8);
+  std::vector<float> want(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    double v = b[size_t(j)];
+    for (int64_t q = 0; q < k; ++q) v += double(a[size_t(q)]) * double(w[size_t(q * n + j)]);
+    want[size_t(j)] = float(std::max(v, 0.0) + z[size_t(j)]);
+  }
+  OpTester("FusedMatMul", 1, "kiln")
+      .attr("activation", "Relu")
+      .input<float>("A", {1, k}, a)
+      .constant<float>("B", {k, n}, w)
+      .constant<float>("Bias", {n}, b)
+      .input<float>("Z", {1, n}, z)
+      .output<float>("Y", {1, n}, want)
+      .tolerance(1e-4, 1e-4)
+      .run();
+}
+
+}  // namespace kiln::test
