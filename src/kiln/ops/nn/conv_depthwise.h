@@ -3,10 +3,10 @@
 //
 // Each output row goes in tiles of up to 16 pixels over 16 channels: the tile's sums stay in
 // registers, a filter row's taps are loaded once per tile, and each input vector the tile
-// reads is loaded once and multiplied into every sum it feeds. Loads stay below the
-// multiply-adds, so the kernel runs near one vector FMA a cycle where oneDNN's brdgmm took
-// about three and a separate SiLU pass after it (EfficientNet-B0 and MobileNetV3 spend most of
-// their convolution time outside the 1x1 layers here).
+// reads is loaded once and multiplied into every sum it feeds. Nothing is created per shape.
+// In cache, 32 channels 3x3 at 112x112 take 100-115 us at 1 thread (1.6-1.8 cycles per vector
+// FMA) where oneDNN's brdgmm took 217 and a SiLU pass after it; over large images the input
+// comes from L3 or memory and both wait on it.
 #pragma once
 
 #include <memory>
