@@ -110,4 +110,37 @@ TEST(ChannelsLast, PointwiseConvolutionWithAMegabyteWeight) {
       .run();
 }
 
+TEST(ChannelsLast, StridedPointwiseConvolutionWithAMegabyteWeight) {
+  // ResNet's downsampling: a 1x1 FusedConv with strides (2, 3) over two 9x10 NHWC images reads
+  // every other row and every third column; it runs as one GEMM over the gathered pixels.
+  const int64_t n = 2, c = 256, k = 1024, h = 9, w = 10, oh = 5, ow = 4;
+  auto values = [](int64_t count, int seed) {
+    std::vector<float> v(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) v[size_t(i)] = float((i * 7919 + seed * 104729) % 2001) / 1000.f - 1.f;
+    return v;
+  };
+  const std::vector<float> x = values(n * h * w * c, 5), wt = values(k * c, 6), b = values(k, 7);
+  std::vector<float> y(size_t(n * oh * ow * k));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < oh; ++r)
+      for (int64_t j = 0; j < ow; ++j)
+        for (int64_t f = 0; f < k; ++f) {
+          double sum = b[size_t(f)];
+          const int64_t at = ((i * h + 2 * r) * w + 3 * j) * c;
+          for (int64_t ch = 0; ch < c; ++ch) sum += double(x[size_t(at + ch)]) * double(wt[size_t(f * c + ch)]);
+          y[size_t(((i * oh + r) * ow + j) * k + f)] = float(std::max(sum, 0.0));
+        }
+  OpTester("FusedConv", 17, "kiln")
+      .attr("kiln_x_nhwc", 1)
+      .attr("kiln_y_nhwc", 1)
+      .attr("activation", "Relu")
+      .attr("strides", std::vector<int64_t>{2, 3})
+      .input<float>("X", {n, c, h, w}, x)
+      .constant<float>("W", {k, c, 1, 1}, wt)
+      .constant<float>("B", {k}, b)
+      .output<float>("Y", {n, k, oh, ow}, y)
+      .tolerance(1e-4, 1e-4)
+      .run();
+}
+
 }  // namespace kiln::test

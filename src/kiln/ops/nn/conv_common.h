@@ -103,6 +103,7 @@ class ConvKernel : public Kernel {
   DepthwiseConv depthwise_;
   DepthwiseConv::Act depthwise_act_ = DepthwiseConv::Act::None;
   bool use_gemm_ = false;  // a pointwise convolution run as one packed_gemm product
+  bool gather_ = false;  // ... of every s-th pixel, gathered into thread_scratch first
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   dnnl::convolution_forward prim_;
