@@ -1,6 +1,6 @@
 // One-row products on plain weights against a loop in double: both orientations of the weight,
 // lengths that leave partial vectors and partial groups of four rows, every epilogue (bias,
-// activation, Z before or after it), and one to sixteen threads.
+// activation, Z before or after it, Z in the output's own buffer), and one to sixteen threads.
 #include <cmath>
 
 #include "kiln/core/parallel.h"
@@ -37,9 +37,13 @@ void check(int64_t k, int64_t n, bool nk, bool bias, GemmEpilogue::Act a, int z,
   GemmEpilogue ep;
   ep.bias = bias ? bv.data() : nullptr;
   ep.act = a;
-  ep.z = z ? zv.data() : nullptr;
+  ep.z = z ? zv.data() : nullptr;  // z: 0 none, 1 after the activation, 2 before, 3 after and in y
   ep.z_first = z == 2;
   std::vector<float> y(size_t(n) + 16, -99.f);  // 16 past the end: nothing may be written there
+  if (z == 3) {  // Z in y's own buffer, as when the output takes a dying residual's
+    std::copy(zv.begin(), zv.end(), y.begin());
+    ep.z = y.data();
+  }
   ThreadLimit limit(threads);
   gemv(x.data(), b.data(), k, n, nk, ep, y.data());
   int bad = 0;
@@ -49,7 +53,7 @@ void check(int64_t k, int64_t n, bool nk, bool bias, GemmEpilogue::Act a, int z,
     if (bias) v += bv[size_t(j)];
     if (z == 2) v += zv[size_t(j)];
     v = act(v, a);
-    if (z == 1) v += zv[size_t(j)];
+    if (z == 1 || z == 3) v += zv[size_t(j)];
     if (!(std::abs(y[size_t(j)] - v) <= 1e-5 * std::sqrt(double(k)) * (1 + std::abs(v))) && bad++ < 5)
       ADD_FAILURE() << "y[" << j << "]: want " << v << ", got " << y[size_t(j)];
   }
@@ -66,6 +70,7 @@ TEST(Gemv, MatchesLoopBothOrientations) {
     check(1031, 37, nk, false, GemmEpilogue::Act::Gelu, 2, 16);  // partial vectors and row groups
     check(37, 1031, nk, true, GemmEpilogue::Act::GeluTanh, 1, 2);
     check(3, 1, nk, true, GemmEpilogue::Act::None, 0, 1);  // fewer than four rows and one vector
+    check(1280, 1000, nk, true, GemmEpilogue::Act::Relu, 3, 2);
   }
 }
 

@@ -294,6 +294,34 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_one_row_product_adds_a_residual_whose_buffer_it_takes(trans_b, tmp_path):
+    # A 2048 -> 512 product (plain weight, K over 1024) of one row plus bias plus a residual that
+    # dies there, feeding another op: the fused product writes into the residual's buffer, which
+    # it must read first.
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((512, 2048) if trans_b else (2048, 512)).astype(np.float32)
+    b = rng.standard_normal(512).astype(np.float32)
+    mm = (helper.make_node("Gemm", ["x", "w", "b"], ["p"], transB=1) if trans_b else
+          helper.make_node("MatMul", ["x", "w"], ["p"]))
+    nodes = [mm, helper.make_node("Relu", ["r"], ["rr"]), helper.make_node("Add", ["p", "rr"], ["s"]),
+             helper.make_node("Neg", ["s"], ["y"])]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+    if not trans_b:
+        nodes[0:1] = [mm, helper.make_node("Add", ["p0", "b"], ["p"])]
+        nodes[0].output[0] = "p0"
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2048]),
+                                       helper.make_tensor_value_info("r", TensorProto.FLOAT, [1, 512])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512])], inits)
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    x = rng.standard_normal((1, 2048)).astype(np.float32)
+    r = rng.standard_normal((1, 512)).astype(np.float32)
+    want = -(x @ (w.T if trans_b else w) + b + np.maximum(r, 0))
+    got, ops = run(data, {"x": x, "r": r}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL, tmp_path)
+    assert ops["kiln::FusedMatMul"] == 1 and ops["Add"] == 0, ops
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("k,n", [(64, 48), (64, 64), (256, 256), (512, 1024), (256, 1536), (2048, 512)])
 def test_gemm_trans_b_reads_its_weight_as_stored(k, n, tmp_path):
     # Gemm(transB=1) keeps W as [N, K] where it is to be packed: packed_gemm and a weight packed

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "kiln/core/parallel.h"
 #include "kiln/ops/math/fast_math.h"
@@ -258,7 +259,15 @@ void dots(const float* x, const float* b, int64_t k, float* y) {
 
 }  // namespace
 
-void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y) {
+void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& epilogue, float* y) {
+  // Z may be y itself (a residual whose buffer the output took), and y holds sums before the
+  // epilogue reads Z: then Z is read from a copy.
+  std::vector<float> z_copy;
+  GemmEpilogue ep = epilogue;
+  if (ep.z == y) {
+    z_copy.assign(y, y + n);
+    ep.z = z_copy.data();
+  }
   if (nk) {  // rows of B one after another, four at a time
     parallel_for(n, 64, [&](int64_t j0, int64_t j1) {
       int64_t j = j0;

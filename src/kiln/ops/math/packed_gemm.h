@@ -55,8 +55,8 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
 // row-major (each output's weights contiguous) when `nk`. B is read once, front to back, one
 // stream per thread. A warm model's classifier runs as fast as on oneDNN's gemm (both wait on
 // memory for the weight), but nothing is set up: oneDNN's gemm spent 2.8 ms on its first call
-// in a process (MobileNetV3's first run: 28 ms, 25 with this). Splits the outputs over the
-// calling thread's OpenMP team.
+// in a process (MobileNetV3's first run: 28 ms, 25 with this). Z may be y itself. Splits the
+// outputs over the calling thread's OpenMP team.
 void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y);
 
 // C = A B for A [m, K] (rows lda apart) and panels [p0, p1) of B, on the calling thread: panel
