@@ -53,6 +53,8 @@ inline float gelu_tanh(float x) { return x * sigmoid(1.5957691216057308f * (x + 
 namespace avx512 {
 
 inline __m512 k(float v) { return _mm512_set1_ps(v); }
+// The lanes of the last, partial vector of a loop over 16 at a time: `left` of them, or all 16.
+inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
 inline __m512 copy_sign(__m512 magnitude, __m512 sign) {
   const __m512i sbit = _mm512_and_si512(_mm512_castps_si512(sign), _mm512_set1_epi32(int(0x80000000u)));
   return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(magnitude), sbit));
@@ -243,7 +245,7 @@ inline void map(const float* x, float* y, int64_t n, F f) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(x + i)));
   if (i < n) {
-    const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+    const __mmask16 m = tail_mask(n - i);
     _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }

@@ -117,7 +117,7 @@ void micro(const Tile& t) {
   }
   for (int p = 0; p < P; ++p) {
     const int left = t.cols - 16 * p;
-    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    const __mmask16 mask = fastmath::avx512::tail_mask(left);
     if constexpr (Plain) {
       for (int r = 0; r < R; ++r) {
         __m512 v = acc[0][r][p];
@@ -228,13 +228,13 @@ void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanel
 
 namespace {
 
-inline __mmask16 first(int64_t count) { return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1); }
+using fastmath::avx512::tail_mask;
 
 // y[j0, j1) holds the sums: bias, Z and the activation in place.
 void finish_row(const GemmEpilogue& ep, int64_t j0, int64_t j1, float* y) {
   if (!ep.bias && !ep.z && ep.act == GemmEpilogue::Act::None) return;
   for (int64_t j = j0; j < j1; j += 16) {
-    const __mmask16 m = first(j1 - j);
+    const __mmask16 m = tail_mask(j1 - j);
     __m512 v = _mm512_maskz_loadu_ps(m, y + j);
     if (ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.bias + j));
     if (ep.z && ep.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.z + j));
@@ -250,7 +250,7 @@ void dots(const float* x, const float* b, int64_t k, float* y) {
   __m512 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t q = 0; q < k; q += 16) {
-    const __mmask16 m = first(k - q);
+    const __mmask16 m = tail_mask(k - q);
     const __m512 xv = _mm512_maskz_loadu_ps(m, x + q);
     for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, b + r * k + q), acc[r]);
   }
@@ -289,7 +289,7 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
       const __m512 x0 = _mm512_set1_ps(x[q]), x1 = _mm512_set1_ps(x[q + 1]), x2 = _mm512_set1_ps(x[q + 2]),
                    x3 = _mm512_set1_ps(x[q + 3]);
       for (int64_t j = j0; j < j1; j += 16) {
-        const __mmask16 m = first(j1 - j);
+        const __mmask16 m = tail_mask(j1 - j);
         __m512 v = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, r + j), _mm512_maskz_loadu_ps(m, y + j));
         v = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(m, r + n + j), v);
         v = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(m, r + 2 * n + j), v);
@@ -300,7 +300,7 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
     for (; q < k; ++q) {
       const __m512 xv = _mm512_set1_ps(x[q]);
       for (int64_t j = j0; j < j1; j += 16) {
-        const __mmask16 m = first(j1 - j);
+        const __mmask16 m = tail_mask(j1 - j);
         _mm512_mask_storeu_ps(y + j, m, _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, b + q * n + j), _mm512_maskz_loadu_ps(m, y + j)));
       }
     }

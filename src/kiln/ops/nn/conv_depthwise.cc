@@ -195,7 +195,7 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
         const bool edge = t.iw0 < 0 || t.iw0 + (width - 1) * sw + kw_ > w || t.count < width;
         for (int64_t cb = 0; cb < blocks; ++cb) {
           const int64_t left = c - cb * 16;
-          t.mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+          t.mask = fastmath::avx512::tail_mask(left);
           t.x = x + img * h * w * c + cb * 16;
           t.f = f + cb * kh_ * kw_ * 16;
           t.y = y + (row * ow + ow0) * c + cb * 16;

@@ -25,7 +25,7 @@ namespace vmath {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #if defined(__AVX512F__)
-inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
+using fastmath::avx512::tail_mask;
 #endif
 
 inline float max_f32(const float* x, int64_t n) {

@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #endif
 
+#include "kiln/ops/math/fast_math.h"
+
 namespace kiln::rnn {
 
 namespace {
@@ -196,7 +198,7 @@ void gemv_tile(const float* w, const float* h, int64_t K, float* out, int64_t H,
   }
   for (int nb = 0; nb < NB; ++nb) {
     const int64_t unit = j + nb * U;
-    const __mmask16 mask = H - unit >= U ? __mmask16(0xFFFF) : __mmask16((1u << (H - unit)) - 1);
+    const __mmask16 mask = fastmath::avx512::tail_mask(H - unit);
     for (int r = 0; r < RB; ++r)
       for (int g = 0; g < G; ++g) _mm512_mask_storeu_ps(out + r * G * H + g * H + unit, mask, acc[r][nb][g]);
   }
