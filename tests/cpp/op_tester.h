@@ -18,6 +18,17 @@
 
 namespace kiln::test {
 
+// `count` floats in [-bound, bound) from a linear congruential generator seeded with `seed`:
+// the same test data on every machine and standard library.
+inline std::vector<float> uniform_values(int64_t count, uint32_t seed, float bound = 1.f) {
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = float(seed >> 8) / float(1 << 24) * (2 * bound) - bound;
+  }
+  return v;
+}
+
 template <typename T>
 Tensor make_tensor(Shape shape, const std::vector<T>& values) {
   Tensor t(dtype_of<T>(), shape);

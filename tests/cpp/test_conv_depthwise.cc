@@ -30,15 +30,6 @@ struct Case {
   }
 };
 
-std::vector<float> values(int64_t count, uint32_t seed) {
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) {
-    seed = seed * 1664525u + 1013904223u;
-    x = float(seed >> 8) / float(1 << 24) * 4.f - 2.f;
-  }
-  return v;
-}
-
 double activate(double v, Act act) {
   switch (act) {
     case Act::None: return v;
@@ -87,10 +78,10 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
   const nn::ConvGeometry geo = s.geometry();
   ASSERT_TRUE(nn::DepthwiseConv::suits(geo));
   Tensor w(DType::Float32, {s.c, 1, s.kh, s.kw});
-  const std::vector<float> wv = values(w.size(), 7);
+  const std::vector<float> wv = uniform_values(w.size(), 7, 2.f);
   std::copy(wv.begin(), wv.end(), w.data<float>());
-  const std::vector<float> x = values(s.n * s.h * s.w * s.c, 11);
-  const std::vector<float> bias = with_bias ? values(s.c, 13) : std::vector<float>{};
+  const std::vector<float> x = uniform_values(s.n * s.h * s.w * s.c, 11, 2.f);
+  const std::vector<float> bias = with_bias ? uniform_values(s.c, 13, 2.f) : std::vector<float>{};
 
   nn::DepthwiseConv conv;
   conv.init(w);
@@ -140,7 +131,8 @@ TEST(DepthwiseConv, FusedConvOnChannelsLastStorage) {
   // FusedConv as the layout pass marks it: X and Y stored [N, H, W, C] under the logical
   // [N, C, H, W] shapes, Y = Silu(conv(X, W) + B).
   const Case s{1, 48, 20, 20, 5, 5, 2, 2, 2, 2, 2};
-  const std::vector<float> x = values(s.n * s.h * s.w * s.c, 3), w = values(s.c * 25, 5), b = values(s.c, 9);
+  const std::vector<float> x = uniform_values(s.n * s.h * s.w * s.c, 3, 2.f), w = uniform_values(s.c * 25, 5, 2.f),
+                           b = uniform_values(s.c, 9, 2.f);
   OpTester("FusedConv", 17, "kiln")
       .attr("kiln_x_nhwc", 1)
       .attr("kiln_y_nhwc", 1)

@@ -26,15 +26,6 @@ struct Case {
   }
 };
 
-std::vector<float> values(int64_t count, uint32_t seed) {
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) {
-    seed = seed * 1664525u + 1013904223u;
-    x = float(seed >> 8) / float(1 << 24) * 2.f - 1.f;
-  }
-  return v;
-}
-
 // Y = max(conv(X, W) + bias + Z, 0 if relu), X, Z and Y channels-last, W [K, C, 3, 3].
 std::vector<float> direct(const Case& s, const std::vector<float>& x, const std::vector<float>& w,
                           const std::vector<float>& bias, const std::vector<float>& z, bool relu) {
@@ -74,11 +65,11 @@ void check(const Case& s, bool with_bias, bool with_z, bool relu, int threads) {
   const nn::ConvGeometry geo = s.geometry();
   ASSERT_TRUE(nn::WinogradConv::suits(geo));
   Tensor w(DType::Float32, {s.k, s.c, 3, 3});
-  const std::vector<float> wv = values(w.size(), 7);
+  const std::vector<float> wv = uniform_values(w.size(), 7);
   std::copy(wv.begin(), wv.end(), w.data<float>());
-  const std::vector<float> x = values(s.n * s.h * s.w * s.c, 11);
-  const std::vector<float> bias = with_bias ? values(s.k, 13) : std::vector<float>{};
-  const std::vector<float> z = with_z ? values(s.n * s.oh() * s.ow() * s.k, 17) : std::vector<float>{};
+  const std::vector<float> x = uniform_values(s.n * s.h * s.w * s.c, 11);
+  const std::vector<float> bias = with_bias ? uniform_values(s.k, 13) : std::vector<float>{};
+  const std::vector<float> z = with_z ? uniform_values(s.n * s.oh() * s.ow() * s.k, 17) : std::vector<float>{};
 
   nn::WinogradConv conv;
   conv.init(w);
@@ -127,8 +118,8 @@ TEST(WinogradConv, FusedConvOnChannelsLastStorage) {
   // [N, C, H, W] shapes, Y = Relu(conv(X, W) + B + Z).
   const Case s{1, 32, 64, 28, 28, 1, 1, 1, 1};
   ASSERT_TRUE(nn::WinogradConv::suits(s.geometry()));
-  const std::vector<float> x = values(s.n * s.h * s.w * s.c, 3), w = values(s.k * s.c * 9, 5), b = values(s.k, 9),
-                           z = values(s.n * s.oh() * s.ow() * s.k, 21);
+  const std::vector<float> x = uniform_values(s.n * s.h * s.w * s.c, 3), w = uniform_values(s.k * s.c * 9, 5),
+                           b = uniform_values(s.k, 9), z = uniform_values(s.n * s.oh() * s.ow() * s.k, 21);
   OpTester("FusedConv", 17, "kiln")
       .attr("kiln_x_nhwc", 1)
       .attr("kiln_y_nhwc", 1)

@@ -10,15 +10,6 @@
 namespace kiln::test {
 namespace {
 
-std::vector<float> values(int64_t count, uint32_t seed) {
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) {
-    seed = seed * 1664525u + 1013904223u;
-    x = float(seed >> 8) / float(1 << 24) * 2.f - 1.f;
-  }
-  return v;
-}
-
 double act(double v, GemmEpilogue::Act a) {
   switch (a) {
     case GemmEpilogue::Act::None: return v;
@@ -33,7 +24,8 @@ double act(double v, GemmEpilogue::Act a) {
 void check(int64_t k, int64_t n, bool nk, bool bias, GemmEpilogue::Act a, int z, int threads) {
   SCOPED_TRACE(testing::Message() << "k " << k << " n " << n << (nk ? " [N, K]" : " [K, N]") << " act " << int(a)
                                   << " z " << z << " threads " << threads);
-  const std::vector<float> x = values(k, 1), b = values(k * n, 2), bv = values(n, 3), zv = values(n, 4);
+  const std::vector<float> x = uniform_values(k, 1), b = uniform_values(k * n, 2), bv = uniform_values(n, 3),
+                           zv = uniform_values(n, 4);
   GemmEpilogue ep;
   ep.bias = bias ? bv.data() : nullptr;
   ep.act = a;
@@ -78,7 +70,8 @@ TEST(Gemv, OneRowFusedMatMulOnAPlainWeight) {
   // K over 1024, N at most 1024 and a megabyte keep the weight plain (oneDNN's gemm for many
   // rows): one row of A runs on gemv, with the bias, Relu and a residual Z.
   const int64_t k = 1100, n = 250;
-  const std::vector<float> a = values(k, 5), w = values(k * n, 6), b = values(n, 7), z = values(n, 8);
+  const std::vector<float> a = uniform_values(k, 5), w = uniform_values(k * n, 6), b = uniform_values(n, 7),
+                           z = uniform_values(n, 8);
   std::vector<float> want(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) {
     double v = b[size_t(j)];
