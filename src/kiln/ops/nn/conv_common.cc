@@ -192,12 +192,9 @@ void ConvKernel::prepare(OpContext& ctx) {
   // A strided one (ResNet's downsampling) is the same product over every s-th pixel, gathered
   // first: ResNet-50's 512 -> 1024 at 28x28, stride 2, took 3.2 ms at 1 thread on oneDNN's
   // brgconv_1x1 (57% of peak), against ONNX Runtime's 2.0.
-  bool strided = false;
-  for (size_t d = 0; d < win.rank(); ++d) strided = strided || win.strides[d] != 1;
   Window unit = win;
   unit.strides.assign(win.rank(), 1);
   const bool pointwise = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && unit.is_pointwise();
-  gather_ = strided;
   use_gemm_ = use_dnnl_ && pointwise && !bf16_ && weight_ && !z_broadcast_ && c * m >= (int64_t(1) << 18) &&
               (act == Activation::Kind::None || act == Activation::Kind::Relu);
   if (use_gemm_ && !panels_)  // W [K, C, 1, 1] read as [C, K]: filter k is column k
@@ -300,9 +297,9 @@ void ConvKernel::compute(OpContext& ctx) {
     ep.z = post_.sum ? ctx.input(3).data<float>() : nullptr;
     ep.z_first = true;
     const float* a = x.data<float>();
-    if (gather_) {  // X[:, ::sh, ::sw, :] into rows of C, one per output pixel
+    const int64_t sh = geo_.window.strides[0], sw = geo_.window.strides[1];
+    if (sh != 1 || sw != 1) {  // X[:, ::sh, ::sw, :] into rows of C, one per output pixel
       const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
-      const int64_t sh = geo_.window.strides[0], sw = geo_.window.strides[1];
       float* rows = static_cast<float*>(thread_scratch(kGatherSlot, sizeof(float) * size_t(y.size() / geo_.out_channels * c)));
       parallel_for(geo_.batch * oh, 1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r)

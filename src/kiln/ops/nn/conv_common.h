@@ -102,8 +102,7 @@ class ConvKernel : public Kernel {
   bool use_depthwise_ = false;  // this shape runs on depthwise_ instead of the primitive
   DepthwiseConv depthwise_;
   DepthwiseConv::Act depthwise_act_ = DepthwiseConv::Act::None;
-  bool use_gemm_ = false;  // a pointwise convolution run as one packed_gemm product
-  bool gather_ = false;  // ... of every s-th pixel, gathered into thread_scratch first
+  bool use_gemm_ = false;  // a pointwise convolution (every s-th pixel if strided) as one packed_gemm product
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   dnnl::convolution_forward prim_;
