@@ -1,7 +1,7 @@
 // Depthwise convolution on channels-last data against a direct loop in double: kernel widths
 // 3, 5 and 7, strides 1 and 2, asymmetric pads, rows cut into partial tiles, channel counts
-// that leave a partial block of 16, every activation, one to sixteen threads, and through
-// FusedConv on channels-last storage as the layout pass leaves it.
+// that leave a partial block of 16 or a partial group of blocks, every activation, one to
+// sixteen threads, and through FusedConv on channels-last storage as the layout pass leaves it.
 #include "kiln/ops/nn/conv_depthwise.h"
 
 #include <cmath>
@@ -97,8 +97,12 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
 }  // namespace
 
 TEST(DepthwiseConv, MatchesDirectConvolution) {
-  check({1, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1}, true, Act::Silu, 1);  // tiles of 16
-  check({1, 96, 56, 56, 3, 3, 2, 1, 1, 1, 1}, true, Act::Relu, 2);  // stride 2, tiles of 14
+  check({1, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1}, true, Act::Silu, 1);  // tiles of 8 over 2 blocks
+  check({2, 24, 7, 30, 3, 3, 1, 1, 1, 1, 1}, true, Act::HardSwish, 2);  // 2 blocks, the second masked
+  check({1, 96, 56, 56, 3, 3, 2, 1, 1, 1, 1}, true, Act::Relu, 2);  // stride 2: groups of 4 blocks and of 2
+  check({1, 80, 8, 14, 3, 3, 2, 1, 1, 1, 1}, false, Act::None, 1);  // a group of 4 and one block alone
+  check({1, 56, 11, 17, 3, 3, 2, 1, 0, 1, 1}, true, Act::Silu, 1);  // 56 = 3.5 blocks: the group's last masked
+  check({2, 88, 9, 9, 7, 7, 2, 3, 3, 3, 3}, true, Act::Clip, 2);  // 7x7 stride 2: groups of 2, the last masked
   check({2, 144, 14, 14, 5, 5, 1, 2, 2, 2, 2}, false, Act::None, 2);  // 5x5 over a row of one tile
   check({1, 72, 15, 13, 5, 5, 2, 2, 1, 0, 2}, true, Act::HardSwish, 1);  // odd, asymmetric pads, 72 = 4.5 blocks
   check({1, 20, 9, 31, 7, 7, 1, 3, 3, 3, 3}, true, Act::Clip, 16);  // 7x7, 31 = 16 + 15: a partial tile

@@ -20,18 +20,19 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 #if defined(__AVX512F__)
 
-// Where one tile reads and writes: 16 channels (fewer in the last block, `mask`) of one output
-// row, pixels [ow0, ow0 + count).
+// Where one tile reads and writes: G blocks of 16 channels (fewer in the last one, `mask`) of
+// one output row, pixels [ow0, ow0 + count).
 struct Tile {
-  const float* x;  // input image at channel block cb
-  const float* f;  // the block's filter taps [kh][kw][16]
-  float* y;  // output row at pixel ow0, channel block cb
+  const float* x;  // input image at the first channel block
+  const float* f;  // the first block's filter taps [kh][kw][16]; the next block's follow
+  float* y;  // output row at pixel ow0, first channel block
   int64_t c, w;  // channels (the pixel stride) and input width
+  int64_t fstride;  // floats from one block's taps to the next's
   int64_t iw0;  // input column of the first tap of pixel ow0 (negative in the left padding)
   int64_t ih0, kh0, kh1;  // input row of tap row 0; the tap rows inside the image
   int count;
   __mmask16 mask;
-  __m512 bias;
+  __m512 bias[4];
 };
 
 template <DepthwiseConv::Act A>
@@ -47,77 +48,115 @@ inline __m512 activate(__m512 v, __m512 lo, __m512 hi) {
   return v;
 }
 
-// One tile of T output pixels, kernel width KW, stride S. Edge: some of the tile's input
-// columns lie outside the image (padding, or past the end for a partial tile) and are skipped.
-// Masked: the last block of a channel count not a multiple of 16 (masked loads cost a tenth
-// more even with every lane set).
-template <int KW, int S, int T, bool Edge, bool Masked, DepthwiseConv::Act A>
+// One tile of T output pixels over G channel blocks, kernel width KW, stride S. Edge: some of
+// the tile's input columns lie outside the image (padding, or past the end for a partial tile)
+// and are skipped. Masked: the last block is that of a channel count not a multiple of 16
+// (masked loads cost a tenth more even with every lane set).
+template <int KW, int S, int T, int G, bool Edge, bool Masked, DepthwiseConv::Act A>
 void tile(const Tile& t, __m512 lo, __m512 hi) {
   constexpr int span = (T - 1) * S + KW;  // input columns the tile reads
-  __m512 acc[T];
+  __m512 acc[T][G];
 #pragma GCC unroll 16
-  for (int p = 0; p < T; ++p) acc[p] = t.bias;
+  for (int p = 0; p < T; ++p)
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) acc[p][g] = t.bias[g];
   for (int64_t kh = t.kh0; kh < t.kh1; ++kh) {
     const float* xr = t.x + ((t.ih0 + kh) * t.w + t.iw0) * t.c;
-    __m512 f[KW];
+    __m512 f[KW][G];
 #pragma GCC unroll 8
-    for (int k = 0; k < KW; ++k) f[k] = _mm512_load_ps(t.f + (kh * KW + k) * 16);
+    for (int k = 0; k < KW; ++k)
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) f[k][g] = _mm512_load_ps(t.f + g * t.fstride + (kh * KW + k) * 16);
 #pragma GCC unroll 64
     for (int j = 0; j < span; ++j) {
       if (Edge && (t.iw0 + j < 0 || t.iw0 + j >= t.w)) continue;
-      const __m512 v = Masked ? _mm512_maskz_loadu_ps(t.mask, xr + j * t.c) : _mm512_loadu_ps(xr + j * t.c);
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        const float* src = xr + j * t.c + g * 16;
+        const __m512 v = Masked && g == G - 1 ? _mm512_maskz_loadu_ps(t.mask, src) : _mm512_loadu_ps(src);
 #pragma GCC unroll 16
-      for (int p = 0; p < T; ++p) {
-        const int k = j - p * S;
-        if (k >= 0 && k < KW) acc[p] = _mm512_fmadd_ps(v, f[k], acc[p]);
+        for (int p = 0; p < T; ++p) {
+          const int k = j - p * S;
+          if (k >= 0 && k < KW) acc[p][g] = _mm512_fmadd_ps(v, f[k][g], acc[p][g]);
+        }
       }
     }
   }
 #pragma GCC unroll 16
   for (int p = 0; p < T; ++p)
-    if (!Edge || p < t.count) {
-      const __m512 v = activate<A>(acc[p], lo, hi);
-      if (Masked)
-        _mm512_mask_storeu_ps(t.y + p * t.c, t.mask, v);
-      else
-        _mm512_storeu_ps(t.y + p * t.c, v);
-    }
+    if (!Edge || p < t.count)
+#pragma GCC unroll 4
+      for (int g = 0; g < G; ++g) {
+        const __m512 v = activate<A>(acc[p][g], lo, hi);
+        float* dst = t.y + p * t.c + g * 16;
+        if (Masked && g == G - 1)
+          _mm512_mask_storeu_ps(dst, t.mask, v);
+        else
+          _mm512_storeu_ps(dst, v);
+      }
 }
 
 using TileFn = void (*)(const Tile&, __m512, __m512);
 
-template <int KW, int S, int T, DepthwiseConv::Act A>
-void pick(TileFn fns[4]) {
-  fns[0] = tile<KW, S, T, false, false, A>;
-  fns[1] = tile<KW, S, T, true, false, A>;
-  fns[2] = tile<KW, S, T, false, true, A>;
-  fns[3] = tile<KW, S, T, true, true, A>;
+// A tile's variants by [G - 1][2 * Masked + Edge].
+using TileFns = TileFn[4][4];
+
+// Fills the variants of tiles over 1 to G blocks.
+template <int KW, int S, int T, int G, DepthwiseConv::Act A>
+void pick(TileFns& fns) {
+  if constexpr (G > 1) pick<KW, S, T, G - 1, A>(fns);
+  fns[G - 1][0] = tile<KW, S, T, G, false, false, A>;
+  fns[G - 1][1] = tile<KW, S, T, G, true, false, A>;
+  fns[G - 1][2] = tile<KW, S, T, G, false, true, A>;
+  fns[G - 1][3] = tile<KW, S, T, G, true, true, A>;
 }
 
-// Tile widths: the zoo's rows (112, 56, 28, 14, 7) split evenly into 16s, 14s and 7s.
-constexpr int kWidths[] = {4, 7, 8, 14, 16};
+// Blocks per tile, as many as the registers hold beside the sums and the filter taps where that
+// was measured faster. A tile over several blocks reads each input pixel's channels as one run
+// of cache lines; one block of 64-channel pixels reads every fourth line, which the prefetchers
+// follow poorly: tiles of 14 pixels over one block ran 1.3-2x slower at stride 2 and 3x3 stride
+// 1, from cache and from memory alike. At 5x5 and 7x7 stride 1 wide tiles of one block are as
+// fast (fewer loads per multiply-add).
+constexpr int group_of(int kw, int s) { return s == 2 ? (kw == 3 ? 4 : kw == 5 ? 3 : 2) : (kw == 3 ? 2 : 1); }
 
-template <int KW, int S, DepthwiseConv::Act A>
-bool pick_width(int t, TileFn fns[4]) {
+// Tile widths: stride 2 takes 4 pixels (16 sums over 4 blocks); at stride 1 the zoo's rows (112,
+// 56, 28, 14, 7) split evenly into 16s, 14s, 8s and 7s, up to 8 over 2 blocks.
+constexpr int kStride2Width = 4;
+constexpr int kWidths[] = {4, 7, 8, 14, 16};
+constexpr int widest(int group) { return group > 1 ? 8 : 16; }
+
+template <int KW, DepthwiseConv::Act A>
+bool pick_width(int t, TileFns& fns) {
+  constexpr int G = group_of(KW, 1);
   switch (t) {
-    case 4: pick<KW, S, 4, A>(fns); return true;
-    case 7: pick<KW, S, 7, A>(fns); return true;
-    case 8: pick<KW, S, 8, A>(fns); return true;
-    case 14: pick<KW, S, 14, A>(fns); return true;
-    case 16: pick<KW, S, 16, A>(fns); return true;
+    case 4: pick<KW, 1, 4, G, A>(fns); return true;
+    case 7: pick<KW, 1, 7, G, A>(fns); return true;
+    case 8: pick<KW, 1, 8, G, A>(fns); return true;
+  }
+  if constexpr (widest(G) > 8) {
+    switch (t) {
+      case 14: pick<KW, 1, 14, G, A>(fns); return true;
+      case 16: pick<KW, 1, 16, G, A>(fns); return true;
+    }
   }
   return false;
 }
 
+template <int KW, DepthwiseConv::Act A>
+bool pick_stride(int s, int t, TileFns& fns) {
+  if (s == 2) return pick<KW, 2, kStride2Width, group_of(KW, 2), A>(fns), true;
+  return pick_width<KW, A>(t, fns);
+}
+
 template <DepthwiseConv::Act A>
-bool pick_shape(int kw, int s, int t, TileFn fns[4]) {
-  if (kw == 3) return s == 1 ? pick_width<3, 1, A>(t, fns) : pick_width<3, 2, A>(t, fns);
-  if (kw == 5) return s == 1 ? pick_width<5, 1, A>(t, fns) : pick_width<5, 2, A>(t, fns);
-  if (kw == 7) return s == 1 ? pick_width<7, 1, A>(t, fns) : pick_width<7, 2, A>(t, fns);
+bool pick_shape(int kw, int s, int t, TileFns& fns) {
+  if (kw == 3) return pick_stride<3, A>(s, t, fns);
+  if (kw == 5) return pick_stride<5, A>(s, t, fns);
+  if (kw == 7) return pick_stride<7, A>(s, t, fns);
   return false;
 }
 
-bool pick_all(DepthwiseConv::Act a, int kw, int s, int t, TileFn fns[4]) {
+bool pick_all(DepthwiseConv::Act a, int kw, int s, int t, TileFns& fns) {
   using Act = DepthwiseConv::Act;
   switch (a) {
     case Act::None: return pick_shape<Act::None>(kw, s, t, fns);
@@ -167,18 +206,18 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
   const int64_t c = c_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
   const int64_t sh = win.strides[0], sw = win.strides[1], pt = win.pads_begin[0], pl = win.pads_begin[1];
   const int64_t blocks = ceil_div(c, 16);
-  // Tiles of equal width, 16 or fewer: the narrowest listed width that covers a share.
-  const int64_t tiles = ceil_div(ow, 16);
-  const int64_t share = ceil_div(ow, tiles);
-  const int width = *std::find_if(std::begin(kWidths), std::end(kWidths), [&](int t) { return t >= share; });
-  TileFn fns[4];
+  const int64_t group = group_of(int(kw_), int(sw));
+  // Stride 1: tiles of equal width, the narrowest listed width that covers a share.
+  const int64_t share = ceil_div(ow, ceil_div(ow, widest(int(group))));
+  const int width = sw == 2 ? kStride2Width
+                            : *std::find_if(std::begin(kWidths), std::end(kWidths), [&](int t) { return t >= share; });
+  TileFns fns = {};
   pick_all(act, int(kw_), int(sw), width, fns);
   const float* f = static_cast<const float*>(f_->get_data_handle());
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
 
-  // Work items are output rows; a tile takes every channel block in turn, so the whole pixels it
-  // reads (C floats each) are used while in L1 (the stride-2 layers over large images read
-  // their input once from L3 or memory, block by block, 20% slower).
+  // Work items are output rows; a tile takes every channel group in turn, so the whole pixels it
+  // reads (C floats each) are used while in L1.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, ow * blocks * kh_ * kw_ * 16));
   parallel_for(geo.batch * oh, grain, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
@@ -186,6 +225,7 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
       Tile t;
       t.c = c;
       t.w = w;
+      t.fstride = kh_ * kw_ * 16;
       t.ih0 = row % oh * sh - pt;
       t.kh0 = std::max<int64_t>(0, -t.ih0);
       t.kh1 = std::min<int64_t>(kh_, h - t.ih0);
@@ -193,14 +233,17 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
         t.count = int(std::min<int64_t>(width, ow - ow0));
         t.iw0 = ow0 * sw - pl;
         const bool edge = t.iw0 < 0 || t.iw0 + (width - 1) * sw + kw_ > w || t.count < width;
-        for (int64_t cb = 0; cb < blocks; ++cb) {
-          const int64_t left = c - cb * 16;
+        for (int64_t cb = 0; cb < blocks; cb += group) {
+          const int64_t g = std::min(group, blocks - cb);
+          const int64_t left = c - (cb + g - 1) * 16;  // channels in the group's last block
           t.mask = fastmath::avx512::tail_mask(left);
           t.x = x + img * h * w * c + cb * 16;
-          t.f = f + cb * kh_ * kw_ * 16;
+          t.f = f + cb * t.fstride;
           t.y = y + (row * ow + ow0) * c + cb * 16;
-          t.bias = bias ? _mm512_maskz_loadu_ps(t.mask, bias + cb * 16) : _mm512_setzero_ps();
-          fns[2 * (left < 16) + edge](t, vlo, vhi);
+          for (int64_t i = 0; i < g; ++i)
+            t.bias[i] = bias ? _mm512_maskz_loadu_ps(i == g - 1 ? t.mask : __mmask16(0xffff), bias + (cb + i) * 16)
+                             : _mm512_setzero_ps();
+          fns[g - 1][2 * (left < 16) + edge](t, vlo, vhi);
         }
       }
     }
