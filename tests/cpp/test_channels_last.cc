@@ -51,6 +51,35 @@ TEST(ChannelsLast, GlobalAveragePoolConcatAndMaxPool) {
       .input<float>("B", {1, 2, 1, 2}, {1, 10, 2, 20}).output<float>("C", {1, 3, 1, 2}, {7, 1, 10, 8, 2, 20}).run();
 }
 
+TEST(ChannelsLast, MaxPoolOverChannelBlocks) {
+  // [2, 37, 9, 11] NHWC (two blocks of 16 channels and a partial one), 3x3 windows with strides
+  // (2, 3), pads (1, 0, 2, 1), dilations (1, 2) and ceil mode, against a direct loop; a NaN in
+  // one channel of one pixel is the maximum of every window that holds it.
+  const int64_t n = 2, c = 37, h = 9, w = 11, oh = 5, ow = 4;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = uniform_values(n * h * w * c, 21, 4.f);
+  x[size_t(((1 * h + 4) * w + 6) * c + 20)] = nan;  // image 1, pixel (4, 6), channel 20
+  std::vector<float> y;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < oh; ++r)
+      for (int64_t q = 0; q < ow; ++q)
+        for (int64_t k = 0; k < c; ++k) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t a = 0; a < 3; ++a)
+            for (int64_t b = 0; b < 3; ++b) {
+              const int64_t ih = r * 2 - 1 + a, iw = q * 3 + 2 * b;
+              if (ih < 0 || ih >= h || iw >= w) continue;
+              const float v = x[size_t(((i * h + ih) * w + iw) * c + k)];
+              if (v != v || v > m) m = m != m ? m : v;
+            }
+          y.push_back(m);
+        }
+  OpTester("MaxPool").attr("kiln_nhwc", 1).attr("kernel_shape", std::vector<int64_t>{3, 3})
+      .attr("strides", std::vector<int64_t>{2, 3}).attr("pads", std::vector<int64_t>{1, 0, 2, 1})
+      .attr("dilations", std::vector<int64_t>{1, 2}).attr("ceil_mode", 1)
+      .input<float>("X", {n, c, h, w}, x).output<float>("Y", {n, c, oh, ow}, y).run();
+}
+
 TEST(ChannelsLast, GlobalAveragePoolOverChannelBlocks) {
   // [2, 130, 1, 3] NHWC: three channel blocks per image, split over the team.
   const int n = 2, c = 130, pixels = 3;
