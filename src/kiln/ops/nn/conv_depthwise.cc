@@ -144,8 +144,9 @@ bool pick_width(int t, TileFns& fns) {
 
 template <int KW, DepthwiseConv::Act A>
 bool pick_stride(int s, int t, TileFns& fns) {
-  if (s == 2) return pick<KW, 2, kStride2Width, group_of(KW, 2), A>(fns), true;
-  return pick_width<KW, A>(t, fns);
+  if (s != 2) return pick_width<KW, A>(t, fns);
+  pick<KW, 2, kStride2Width, group_of(KW, 2), A>(fns);
+  return true;
 }
 
 template <DepthwiseConv::Act A>
