@@ -16,8 +16,6 @@
 namespace kiln::nn {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 #if defined(__AVX512F__)
 
 // Where one tile reads and writes: G blocks of 16 channels (fewer in the last one, `mask`) of

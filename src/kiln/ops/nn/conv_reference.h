@@ -28,9 +28,6 @@ inline bool next_index(std::vector<int64_t>& idx, const Shape& dims) {
   return false;
 }
 
-// Ceiling of a / b for b > 0 and any sign of a.
-inline int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }
-
 }  // namespace detail
 
 // y[n, m] = sum over c in m's group and kernel offsets of x * w (no bias). W is [M, C/G, k...].
@@ -57,7 +54,7 @@ void conv_reference(const ConvGeometry& g, const T* x, const T* w, T* y) {
           const int64_t shift = k[r - 1] * win.dilations[r - 1] - win.pads_begin[r - 1];
           const int64_t s = win.strides[r - 1];
           // Output positions along the last dimension whose input index lies inside.
-          const int64_t lo = std::max<int64_t>(0, detail::ceil_div(-shift, s));
+          const int64_t lo = std::max<int64_t>(0, ceil_div(-shift, s));
           const int64_t hi = std::min<int64_t>(out_last, shift >= in_last ? 0 : (in_last - 1 - shift) / s + 1);
           std::fill(o.begin(), o.end(), 0);
           int64_t row = 0;
@@ -110,7 +107,7 @@ void conv_transpose_reference(const ConvGeometry& g, const T* x, const T* w, T* 
           const int64_t shift = k[r - 1] * win.dilations[r - 1] - win.pads_begin[r - 1];
           const int64_t s = win.strides[r - 1];
           // Input positions along the last dimension whose output index lies inside.
-          const int64_t lo = std::max<int64_t>(0, detail::ceil_div(-shift, s));
+          const int64_t lo = std::max<int64_t>(0, ceil_div(-shift, s));
           const int64_t hi = std::min<int64_t>(in_last, shift >= out_last ? 0 : (out_last - 1 - shift) / s + 1);
           std::fill(i.begin(), i.end(), 0);
           int64_t row = 0;

@@ -22,8 +22,6 @@ constexpr int64_t kPoints = kIn * kIn;  // points of the transformed domain
 // took 20-40% longer without).
 constexpr int64_t kSkew = 16;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // F(2, 3) interpolates at 0, 1 and -1 (Lavin and Gray's matrices).
 // G g for one filter column (g0, g1, g2) -> 4 values.
 void filter_1d(const double g[3], double r[kIn]) {

@@ -10,9 +10,6 @@ namespace kiln::nn {
 
 namespace {
 
-// Ceiling of a / b for b > 0 and any sign of a.
-int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }
-
 // Calls visit(out_offset, lo, hi, start) for every output position of one plane, where per
 // spatial dimension [lo, hi) are the kernel taps that land inside the input and `start` is the
 // window's first input coordinate (negative inside the begin padding).

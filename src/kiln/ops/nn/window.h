@@ -56,4 +56,7 @@ inline int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+// Ceiling of a / b for b > 0 and any sign of a (the first tap inside the input, blocks of 16).
+inline int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }
+
 }  // namespace kiln::nn
