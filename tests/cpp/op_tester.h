@@ -29,6 +29,17 @@ inline std::vector<float> uniform_values(int64_t count, uint32_t seed, float bou
   return v;
 }
 
+// Every got[i] within tol + tol * |want[i]| of want[i] (a NaN is never close); the first five
+// misses are reported.
+inline void expect_close(const std::vector<float>& want, const std::vector<float>& got, float tol) {
+  ASSERT_EQ(want.size(), got.size());
+  size_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::abs(want[i] - got[i]) <= tol + tol * std::abs(want[i])) && bad++ < 5)
+      ADD_FAILURE() << "at " << i << ": want " << want[i] << ", got " << got[i];
+  EXPECT_EQ(bad, 0u);
+}
+
 template <typename T>
 Tensor make_tensor(Shape shape, const std::vector<T>& values) {
   Tensor t(dtype_of<T>(), shape);

@@ -62,15 +62,6 @@ std::vector<float> direct(const Case& s, const std::vector<float>& x, const std:
   return y;
 }
 
-void expect_close(const std::vector<float>& want, const std::vector<float>& got) {
-  ASSERT_EQ(want.size(), got.size());
-  size_t bad = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    if (!(std::abs(want[i] - got[i]) <= 1e-5f + 1e-5f * std::abs(want[i])) && bad++ < 5)
-      ADD_FAILURE() << "at " << i << ": want " << want[i] << ", got " << got[i];
-  EXPECT_EQ(bad, 0u);
-}
-
 void check(const Case& s, bool with_bias, Act act, int threads) {
   SCOPED_TRACE(testing::Message() << "n " << s.n << " c " << s.c << " " << s.h << "x" << s.w << " kernel " << s.kh
                                   << "x" << s.kw << " stride " << s.stride << " act " << int(act) << " threads "
@@ -91,7 +82,7 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
   conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, -0.5f, 1.5f, y.data());
   for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
   y.resize(size);
-  expect_close(direct(s, x, wv, bias, act), y);
+  expect_close(direct(s, x, wv, bias, act), y, 1e-5f);
 }
 
 }  // namespace

@@ -50,15 +50,6 @@ std::vector<float> direct(const Case& s, const std::vector<float>& x, const std:
   return y;
 }
 
-void expect_close(const std::vector<float>& want, const std::vector<float>& got) {
-  ASSERT_EQ(want.size(), got.size());
-  size_t bad = 0;
-  for (size_t i = 0; i < want.size(); ++i)
-    if (std::abs(want[i] - got[i]) > 1e-4f + 1e-4f * std::abs(want[i]) && bad++ < 5)
-      ADD_FAILURE() << "at " << i << ": want " << want[i] << ", got " << got[i];
-  EXPECT_EQ(bad, 0u);
-}
-
 void check(const Case& s, bool with_bias, bool with_z, bool relu, int threads) {
   SCOPED_TRACE(testing::Message() << "n " << s.n << " c " << s.c << " k " << s.k << " " << s.h << "x" << s.w
                                   << " threads " << threads);
@@ -76,7 +67,7 @@ void check(const Case& s, bool with_bias, bool with_z, bool relu, int threads) {
   std::vector<float> y(size_t(s.n * s.oh() * s.ow() * s.k), -99.f);
   ThreadLimit limit(threads);
   conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, with_z ? z.data() : nullptr, relu, y.data());
-  expect_close(direct(s, x, wv, bias, z, relu), y);
+  expect_close(direct(s, x, wv, bias, z, relu), y, 1e-4f);
 }
 
 }  // namespace
