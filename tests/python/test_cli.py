@@ -190,3 +190,18 @@ def test_python_dash_m_kiln(tmp_path):
     r = subprocess.run([sys.executable, "-m", "kiln", "run", str(tmp_path / "nope.onnx")], capture_output=True,
                        text=True, env=env, timeout=60)
     assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_inspect_reports_what_onnx_checker_objects_to_and_a_session_still_runs(tmp_path, capsys):
+    # An output declared without a type: ONNX's checker objects, ONNX Runtime and Kiln run it.
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "untyped",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])], [helper.ValueInfoProto(name="y")])
+    path = save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path, "untyped.onnx")
+    code, out, err = run_cli(capsys, "inspect", path)
+    assert code == 0, err
+    assert "ONNX checker: " in out and "type" in out.split("ONNX checker: ")[1]
+    code, out, err = run_cli(capsys, "inspect", mlp(tmp_path))
+    assert code == 0 and "ONNX checker" not in out
+    import kiln
+    y = kiln.InferenceSession(path).run(None, {"x": np.array([-1, 2], np.float32)})[0]
+    np.testing.assert_array_equal(y, [0, 2])

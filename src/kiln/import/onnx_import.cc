@@ -379,14 +379,15 @@ bool checker_applies(const onnx::ModelProto& mp) {
   return mp.functions_size() == 0;
 }
 
-std::shared_ptr<ir::Model> import_model(onnx::ModelProto& mp, const std::string& path, const fs::path& base_dir) {
+std::shared_ptr<ir::Model> import_model(onnx::ModelProto& mp, const std::string& path, const fs::path& base_dir,
+                                        bool check) {
   const std::string label = path.empty() ? std::string("model bytes") : "model '" + path + "'";
   if (!mp.has_graph()) fail(ErrorCode::InvalidGraph, label, " has no graph");
   if (mp.ir_version() < kMinIr || mp.ir_version() > kMaxIr)
     fail(ErrorCode::InvalidGraph, label, ": IR version ", mp.ir_version(), " is not supported (Kiln loads ",
          kMinIr, " to ", kMaxIr, ")");
   std::string checker_message;
-  if (checker_applies(mp)) {
+  if (check && checker_applies(mp)) {
     try {
       onnx::checker::CheckerContext cctx;
       cctx.set_ir_version(int(mp.ir_version()));
@@ -488,7 +489,7 @@ bool parse(onnx::ModelProto& mp, const void* data, size_t size) {
 
 }  // namespace
 
-std::shared_ptr<ir::Model> load_model_file(const std::string& path) {
+std::shared_ptr<ir::Model> load_model_file(const std::string& path, bool check) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: file does not exist");
   if (fs::is_directory(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: it is a directory");
@@ -502,16 +503,16 @@ std::shared_ptr<ir::Model> load_model_file(const std::string& path) {
   if (!mp.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
     fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: the file is not a valid ONNX model (protobuf parsing failed)");
   fs::path base = fs::path(path).parent_path();
-  return import_model(mp, path, base.empty() ? fs::current_path() : base);
+  return import_model(mp, path, base.empty() ? fs::current_path() : base, check);
 }
 
-std::shared_ptr<ir::Model> load_model_bytes(const void* data, size_t size, const std::string& base_dir) {
+std::shared_ptr<ir::Model> load_model_bytes(const void* data, size_t size, const std::string& base_dir, bool check) {
   if (size >= size_t(INT32_MAX))
     fail(ErrorCode::InvalidProtobuf, "model bytes of ", size, " bytes are over protobuf's 2 GB limit");
   onnx::ModelProto mp;
   if (!parse(mp, data, size))
     fail(ErrorCode::InvalidProtobuf, "the bytes given are not a valid ONNX model (protobuf parsing failed)");
-  return import_model(mp, "", base_dir.empty() ? fs::current_path() : fs::path(base_dir));
+  return import_model(mp, "", base_dir.empty() ? fs::current_path() : fs::path(base_dir), check);
 }
 
 }  // namespace kiln

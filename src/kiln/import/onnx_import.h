@@ -9,8 +9,13 @@
 
 namespace kiln {
 
-std::shared_ptr<ir::Model> load_model_file(const std::string& path);
+// With `check`, ONNX's checker also judges the model where it can (opsets up to 17, IR up to 8)
+// and its objection lands in Model::checker_message; it never refuses a model. Sessions skip it:
+// its first use in a process builds ONNX's whole operator-schema registry (about 10 ms), and
+// Kiln's own rules check what a session runs.
+std::shared_ptr<ir::Model> load_model_file(const std::string& path, bool check = false);
 // External data of a model given as bytes is resolved against `base_dir` ("" = current folder).
-std::shared_ptr<ir::Model> load_model_bytes(const void* data, size_t size, const std::string& base_dir = "");
+std::shared_ptr<ir::Model> load_model_bytes(const void* data, size_t size, const std::string& base_dir = "",
+                                            bool check = false);
 
 }  // namespace kiln

@@ -297,9 +297,9 @@ py::dict inspect_model(py::object model) {
   std::shared_ptr<ir::Model> m;
   if (py::isinstance<py::bytes>(model)) {
     std::string_view bytes = model.cast<std::string_view>();
-    m = load_model_bytes(bytes.data(), bytes.size());
+    m = load_model_bytes(bytes.data(), bytes.size(), "", true);
   } else {
-    m = load_model_file(py::str(model).cast<std::string>());
+    m = load_model_file(py::str(model).cast<std::string>(), true);
   }
   py::dict d;
   std::vector<const ir::ValueInfo*> ins, outs;
