@@ -13,13 +13,16 @@ runtime's threads still spin shares the cores with them (a chain of 1x1280x1280 
 5.5 ms and ONNX Runtime 3.4 back to back, 2.4 and 2.6 with 0.2 s between).
 
 Prints per model: median latency of each runtime, the Kiln / ONNX Runtime ratio, session
-creation times, and the largest difference from PyTorch's reference output. ONNX Runtime comes
+creation times (warm: in this process, after other sessions; cold: in a fresh one), peak memory,
+and the largest difference from PyTorch's reference output. ONNX Runtime comes
 from PyPI's `onnxruntime` (installed into the venv on first use); it is only a peer here, never
 Kiln's engine.
 
-Peak memory: each runtime loads the model and runs it 10 times in a fresh process of its own;
-the column is that process's peak resident set (VmHWM) minus its resident set just before the
-session was created (interpreter and libraries imported), in MB.
+Peak memory and cold creation: each runtime loads the model and runs it 10 times in a fresh
+process of its own, three times, runtimes alternating. The peak column is such a process's
+peak resident set (VmHWM) minus its resident set just before the session was created
+(interpreter and libraries imported), in MB; the cold column is that process's session
+creation, the one a user's script waits for. Both are medians of the three processes.
 
 --first-run: the cost of a new input shape. Each runtime runs a model's dynamic variant 5 times
 at the zoo's shape, then once at the batch doubled (timed: the first run), then 20 more times
@@ -131,20 +134,28 @@ def session_maker(runtime, path, threads, ort=None):
 
 
 def peak_child(runtime, name, threads, batch):
-    """In a fresh process: load and run the model, print the peak resident memory it added."""
+    """In a fresh process: load and run the model, print the peak resident memory it added (MB)
+    and the session creation time (ms)."""
     p, feeds = model_and_feeds(name, batch)
     make = session_maker(runtime, p["onnx"], threads, import_onnxruntime() if runtime == "ort" else None)
     base = status_kb("VmRSS")
+    t0 = time.perf_counter()
     sess = make()
+    cold_ms = (time.perf_counter() - t0) * 1e3
     for _ in range(10):
         sess.run(None, feeds)
-    print((status_kb("VmHWM") - base) / 1024)
+    print((status_kb("VmHWM") - base) / 1024, cold_ms)
 
 
-def peak_mb(runtime, name, threads, batch):
-    out = subprocess.run([sys.executable, __file__, "--peak-child", runtime, name, str(threads), str(batch)],
-                         capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[-1])
+def fresh_processes(name, threads, batch, count=3):
+    """{runtime: (peak MB, cold creation ms)}, medians over `count` fresh processes each."""
+    got = {"kiln": [], "ort": []}
+    for _ in range(count):
+        for rt in got:
+            out = subprocess.run([sys.executable, __file__, "--peak-child", rt, name, str(threads), str(batch)],
+                                 capture_output=True, text=True, check=True)
+            got[rt].append([float(v) for v in out.stdout.split()[-2:]])
+    return {rt: tuple(statistics.median(v[i] for v in vals) for i in range(2)) for rt, vals in got.items()}
 
 
 def bench_model(name, threads, args, ort):
@@ -190,8 +201,8 @@ def bench_model(name, threads, args, ort):
         row[r.name + "_load"] = r.load_s * 1e3
     if args.memory:
         del runners, outputs
-        for rt in ("kiln", "ort"):
-            row[rt + "_mb"] = peak_mb(rt, name, threads, args.batch)
+        for rt, (mb, cold_ms) in fresh_processes(name, threads, args.batch).items():
+            row[rt + "_mb"], row[rt + "_cold"] = mb, cold_ms
     return row
 
 
@@ -253,9 +264,9 @@ def main(argv=None):
         return main_first_run(args, ort)
     rows = []
     header = ("| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | "
-              "kiln peak MB | ort peak MB | max abs diff |")
+              "kiln cold load ms | ort cold load ms | kiln peak MB | ort peak MB | max abs diff |")
     print(header)
-    print("|" + "---|" * 12)
+    print("|" + "---|" * 14)
     lines = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in args.models.split(","):
@@ -267,7 +278,8 @@ def main(argv=None):
             rows.append(row)
             line = (f"| {name} | {threads} | {args.batch} | {row['kiln']:.2f} | {row['ort']:.2f} | "
                     f"{row.get('torch', float('nan')):.2f} | {row['ratio']:.3f} | {row['kiln_load']:.0f} | "
-                    f"{row['ort_load']:.0f} | {row.get('kiln_mb', float('nan')):.0f} | "
+                    f"{row['ort_load']:.0f} | {row.get('kiln_cold', float('nan')):.0f} | "
+                    f"{row.get('ort_cold', float('nan')):.0f} | {row.get('kiln_mb', float('nan')):.0f} | "
                     f"{row.get('ort_mb', float('nan')):.0f} | {row['diff']:.2e} |")
             print(line, flush=True)
             lines.append(line)
@@ -281,7 +293,7 @@ def main(argv=None):
     if args.out:
         with open(args.out, "a") as f:
             f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')} `bench/benchmark.py {' '.join(argv or sys.argv[1:])}`\n\n")
-            f.write(header + "\n|" + "---|" * 12 + "\n" + "\n".join(lines) + "\n")
+            f.write(header + "\n|" + "---|" * 14 + "\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
