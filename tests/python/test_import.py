@@ -69,6 +69,31 @@ def test_external_data_range_beyond_file_is_refused(tmp_path):
         kiln.InferenceSession(str(tmp_path / "m.onnx"))
 
 
+def test_large_file_with_weights_over_50_mb_loads_exactly(tmp_path):
+    # Files of 48 MB and more go to protobuf whole while a thread drops the pages read; a weight
+    # over 50 MB is one protobuf would otherwise grow in steps. Weights on both sides of it.
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((4, 14 << 18)).astype(np.float32)  # 56 MiB
+    a = rng.standard_normal((1, 4)).astype(np.float32)
+    b = rng.standard_normal((1, w.shape[1])).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Add", ["x", "a"], ["xa"]), helper.make_node("MatMul", ["xa", "w"], ["p"]),
+                           helper.make_node("Add", ["p", "b"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, w.shape[1]])],
+                          [numpy_helper.from_array(a, "a"), numpy_helper.from_array(w, "w"),
+                           numpy_helper.from_array(b, "b")])
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    assert len(data) > 48 << 20
+    path = tmp_path / "big.onnx"
+    path.write_bytes(data)
+    x = rng.standard_normal((1, 4)).astype(np.float32)
+    y = kiln.InferenceSession(str(path)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(y, (x.astype(np.float64) + a) @ w + b, rtol=1e-5, atol=1e-4)
+    path.write_bytes(data[:len(data) * 2 // 3])  # cut inside the big weight
+    with pytest.raises(state.InvalidProtobuf, match="big.onnx.*not a valid ONNX model"):
+        kiln.InferenceSession(str(path))
+
+
 def test_initializer_size_mismatch_is_refused():
     m = matmul_model(np.zeros((4, 2), np.float32))
     m.graph.initializer[0].raw_data = b"\0" * 12

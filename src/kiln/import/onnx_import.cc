@@ -3,17 +3,13 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "kiln/core/error.h"
+#include "kiln/import/model_file.h"
 
 namespace kiln {
 
@@ -423,63 +419,6 @@ std::shared_ptr<ir::Model> import_model(onnx::ModelProto& mp, const std::string&
   return m;
 }
 
-// The model file mapped read-only and handed to the parser in 4 MB chunks. The parser copies
-// what it keeps, so the pages of chunks it has moved past are released as it goes: the file's
-// bytes are never all resident beside the parsed weights, and nothing is copied twice.
-class MappedFileStream : public google::protobuf::io::ZeroCopyInputStream {
- public:
-  explicit MappedFileStream(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot open the file");
-    struct stat st {};
-    if (::fstat(fd, &st) == 0) size_ = size_t(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      base_ = p == MAP_FAILED ? nullptr : static_cast<const char*>(p);
-    }
-    ::close(fd);
-    if (size_ > 0 && !base_) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: cannot map the file");
-  }
-  ~MappedFileStream() override {
-    if (base_) ::munmap(const_cast<char*>(base_), size_);
-  }
-  MappedFileStream(const MappedFileStream&) = delete;
-  MappedFileStream& operator=(const MappedFileStream&) = delete;
-
-  size_t size() const { return size_; }
-  bool Next(const void** data, int* size) override {
-    release_before(pos_);
-    if (pos_ >= size_) return false;
-    const size_t n = std::min(kChunk, size_ - pos_);
-    *data = base_ + pos_;
-    *size = int(n);
-    pos_ += n;
-    return true;
-  }
-  void BackUp(int count) override { pos_ -= size_t(count); }
-  bool Skip(int count) override {
-    const size_t n = std::min(size_t(count), size_ - pos_);
-    pos_ += n;
-    return n == size_t(count);
-  }
-  int64_t ByteCount() const override { return int64_t(pos_); }
-
- private:
-  static constexpr size_t kChunk = size_t(4) << 20;
-  // Drops the whole pages before `end` from memory (they are re-read from the file if touched).
-  void release_before(size_t end) {
-    const size_t page = size_t(::sysconf(_SC_PAGESIZE));
-    end = end / page * page;
-    if (end > released_ + kChunk) {
-      ::madvise(const_cast<char*>(base_) + released_, end - released_, MADV_DONTNEED);
-      released_ = end;
-    }
-  }
-
-  const char* base_ = nullptr;
-  size_t size_ = 0, pos_ = 0, released_ = 0;
-};
-
 bool parse(onnx::ModelProto& mp, const void* data, size_t size) {
   google::protobuf::io::ArrayInputStream raw(data, int(size));
   google::protobuf::io::CodedInputStream in(&raw);
@@ -490,18 +429,8 @@ bool parse(onnx::ModelProto& mp, const void* data, size_t size) {
 }  // namespace
 
 std::shared_ptr<ir::Model> load_model_file(const std::string& path, bool check) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: file does not exist");
-  if (fs::is_directory(path, ec)) fail(ErrorCode::NoSuchFile, "Load model from ", path, " failed: it is a directory");
-  MappedFileStream file(path);
-  if (file.size() >= size_t(INT32_MAX))
-    fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: ", file.size(),
-         " bytes is over protobuf's 2 GB limit; store the weights as external data");
   onnx::ModelProto mp;
-  google::protobuf::io::CodedInputStream in(&file);
-  in.SetTotalBytesLimit(INT32_MAX);
-  if (!mp.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
-    fail(ErrorCode::InvalidProtobuf, "Load model from ", path, " failed: the file is not a valid ONNX model (protobuf parsing failed)");
+  parse_model_file(path, mp);
   fs::path base = fs::path(path).parent_path();
   return import_model(mp, path, base.empty() ? fs::current_path() : base, check);
 }
