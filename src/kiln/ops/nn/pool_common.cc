@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kiln/core/parallel.h"
+#include "kiln/ops/math/fast_math.h"
 
 namespace kiln::nn {
 
@@ -153,45 +155,59 @@ void PoolKernel::prepare_dnnl(const Shape& x_shape, const Shape& y_shape, DType 
 // window's input rows (whole rows at once, so contiguous vector work), then per output pixel
 // the maximum of that row's window columns, read from L1. Faster than oneDNN 2.6's nhwc pooling
 // (SqueezeNet's 3x3/2 pool of 64 channels at 111x111: 0.35 ms there) and than a loop over
-// each pixel's taps (0.32 ms).
+// each pixel's taps (0.32 ms); taking all of a window's rows in one pass, 0.21-0.22 ms against
+// 0.24-0.30 for a pass per row.
 void PoolKernel::max_nhwc(const float* x, float* y, int64_t images, int64_t channels) const {
   const int64_t ih = in_[0], iw = in_[1], oh = out_[0], ow = out_[1];
   const int64_t kh = win_.kernel[0], kw = win_.kernel[1], dh = win_.dilations[0], dw = win_.dilations[1];
   const int64_t sh = win_.strides[0], sw = win_.strides[1], ph = win_.pads_begin[0], pw = win_.pads_begin[1];
   const int64_t row_len = iw * channels;
-  constexpr float kLowest = -std::numeric_limits<float>::infinity();
-  // out = in, or out = max(out, in) after the first of a window's taps. A NaN wins, as in
-  // PyTorch's max pooling, wherever in the window it is.
-  auto merge = [](float* out, const float* in, int64_t n, bool first) {
-    if (first) {
-      std::copy(in, in + n, out);
+  // out = the maximum of in[0..taps) elementwise, in one pass (one store per element, where a
+  // tap at a time stored each partial maximum). A NaN wins, as in PyTorch's max pooling,
+  // wherever in the window it is.
+  auto max_of = [](float* out, const float* const* in, int64_t taps, int64_t n) {
+    if (taps == 0) {
+      std::fill(out, out + n, -std::numeric_limits<float>::infinity());  // a window wholly in the padding
       return;
     }
-#pragma omp simd
-    for (int64_t k = 0; k < n; ++k) out[k] = in[k] > out[k] || in[k] != in[k] ? in[k] : out[k];
+    int64_t k = 0;
+#if defined(__AVX512F__)
+    for (; k < n; k += 16) {
+      const __mmask16 m = fastmath::avx512::tail_mask(n - k);
+      __m512 v = _mm512_maskz_loadu_ps(m, in[0] + k);
+      for (int64_t t = 1; t < taps; ++t) {
+        const __m512 x = _mm512_maskz_loadu_ps(m, in[t] + k);
+        const __mmask16 wins = _mm512_cmp_ps_mask(x, v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+        v = _mm512_mask_mov_ps(v, wins, x);
+      }
+      _mm512_mask_storeu_ps(out + k, m, v);
+    }
+#endif
+    for (; k < n; ++k) {
+      float v = in[0][k];
+      for (int64_t t = 1; t < taps; ++t) v = in[t][k] > v || in[t][k] != in[t][k] ? in[t][k] : v;
+      out[k] = v;
+    }
   };
   parallel_for(images * oh, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * channels)), [&](int64_t b, int64_t e) {
     float* rows = static_cast<float*>(thread_scratch(kPoolScratchSlot, sizeof(float) * size_t(row_len)));
+    std::vector<const float*> taps(size_t(std::max(kh, kw)));
     for (int64_t row = b; row < e; ++row) {
       const int64_t n = row / oh, r = row % oh;
-      bool first = true;
+      int64_t t = 0;
       for (int64_t i = 0; i < kh; ++i) {
         const int64_t h = r * sh - ph + i * dh;
-        if (h < 0 || h >= ih) continue;
-        merge(rows, x + (n * ih + h) * row_len, row_len, first);
-        first = false;
+        if (h >= 0 && h < ih) taps[size_t(t++)] = x + (n * ih + h) * row_len;
       }
-      if (first) std::fill(rows, rows + row_len, kLowest);  // a window wholly in the padding
+      max_of(rows, taps.data(), t, row_len);
       float* out = y + row * ow * channels;
       for (int64_t c0 = 0; c0 < ow; ++c0, out += channels) {
-        first = true;
+        t = 0;
         for (int64_t j = 0; j < kw; ++j) {
           const int64_t w = c0 * sw - pw + j * dw;
-          if (w < 0 || w >= iw) continue;
-          merge(out, rows + w * channels, channels, first);
-          first = false;
+          if (w >= 0 && w < iw) taps[size_t(t++)] = rows + w * channels;
         }
-        if (first) std::fill(out, out + channels, kLowest);
+        max_of(out, taps.data(), t, channels);
       }
     }
   });
