@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+import kiln
 from kiln.cli import main
 
 RNG = np.random.default_rng(3)
@@ -202,6 +203,5 @@ def test_inspect_reports_what_onnx_checker_objects_to_and_a_session_still_runs(t
     assert "ONNX checker: " in out and "type" in out.split("ONNX checker: ")[1]
     code, out, err = run_cli(capsys, "inspect", mlp(tmp_path))
     assert code == 0 and "ONNX checker" not in out
-    import kiln
     y = kiln.InferenceSession(path).run(None, {"x": np.array([-1, 2], np.float32)})[0]
     np.testing.assert_array_equal(y, [0, 2])

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream.h>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -160,9 +161,10 @@ class ReleaseBehind {
 };
 
 // protobuf copies a string that runs past the end of a piece by reserving at most 50 MB and
-// then doubling: GPT-2's two 147 MB weights touched 300 MB of pages more than they hold, 30% of
-// its parse. A file that can hold such a string goes to the parser whole, which copies every
-// string at once, while ReleaseBehind keeps the file's pages from all staying resident.
+// then doubling: GPT-2's two 147 MB weights touched 300 MB of pages more than they hold, a third
+// of its parse and more. A file that can hold such a string goes to the parser whole, which
+// copies every string at once, while ReleaseBehind keeps the file's pages from all staying
+// resident.
 constexpr size_t kWholeFrom = size_t(48) << 20;
 
 }  // namespace
