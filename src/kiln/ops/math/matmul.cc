@@ -282,7 +282,11 @@ class MatMul : public Kernel {
       // weights of a megabyte and more, which it streams from memory while it computes (BERT's
       // 768x768 and 768x3072 products 9-15% faster than on gemm and brgemm, GPT-2's LM head 14%).
       // Large products of small weights run on oneDNN's brgemm, whose creation their work pays for.
-      if (!gemm_ && !bf16_ && weight_ &&
+      // A gemm-path weight (runs_on_gemm) streams from panels too at 2 to 32 rows, where oneDNN's
+      // gemm waits on memory (MobileNetV3's 1280x1000 classifier at 8 images, weight evicted:
+      // 596 -> 265 us; 3072x768 at 8 and 32 rows 1130 -> 710, 1970 -> 1510): the panels are a
+      // second copy of the weight, made at the first such run, shared by the session's frames.
+      if ((!gemm_ || (rows > 1 && rows <= 32)) && !bf16_ && weight_ &&
           (2.0 * double(rows) * double(k) * double(n) <= kOwnGemmFlops || k * n >= (int64_t(1) << 18)) &&
           find_panels(k, n)) {
         own_ = true;
