@@ -369,17 +369,13 @@ class MatMul : public Kernel {
     ThreadLimit limit(threads_);
     // A Z that broadcasts is added after the product, which then lands in product_.
     Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
-    if (own_) {
+    if (own_ || (gemm_ && rows_ == 1)) {  // Kiln's kernels: packed_gemm, or gemv for one row
       const GemmEpilogue ep{bias_ ? bias_->data<float>() : nullptr, act_,
                             residual_ && z_in_place_ ? ctx.input(3).data<float>() : nullptr};
-      packed_gemm(a.data<float>(), rows_, *panels_, ep, dst.data<float>());
-      if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
-      return;
-    }
-    if (gemm_ && rows_ == 1) {
-      const GemmEpilogue ep{bias_ ? bias_->data<float>() : nullptr, act_,
-                            residual_ && z_in_place_ ? ctx.input(3).data<float>() : nullptr};
-      gemv(a.data<float>(), weight_ ? weight_->data<float>() : b.data<float>(), k_, n_, w_nk_, ep, dst.data<float>());
+      if (own_)
+        packed_gemm(a.data<float>(), rows_, *panels_, ep, dst.data<float>());
+      else
+        gemv(a.data<float>(), weight_ ? weight_->data<float>() : b.data<float>(), k_, n_, w_nk_, ep, dst.data<float>());
       if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
       return;
     }
