@@ -123,39 +123,40 @@ constexpr int kStride2Width = 4;
 constexpr int kWidths[] = {4, 7, 8, 14, 16};
 constexpr int widest(int group) { return group > 1 ? 8 : 16; }
 
+// The picks below cover every shape suits() takes and every width run() chooses (from
+// kWidths, at most widest(group)).
 template <int KW, DepthwiseConv::Act A>
-bool pick_width(int t, TileFns& fns) {
+void pick_width(int t, TileFns& fns) {
   constexpr int G = group_of(KW, 1);
   switch (t) {
-    case 4: pick<KW, 1, 4, G, A>(fns); return true;
-    case 7: pick<KW, 1, 7, G, A>(fns); return true;
-    case 8: pick<KW, 1, 8, G, A>(fns); return true;
+    case 4: pick<KW, 1, 4, G, A>(fns); return;
+    case 7: pick<KW, 1, 7, G, A>(fns); return;
+    case 8: pick<KW, 1, 8, G, A>(fns); return;
   }
   if constexpr (widest(G) > 8) {
     switch (t) {
-      case 14: pick<KW, 1, 14, G, A>(fns); return true;
-      case 16: pick<KW, 1, 16, G, A>(fns); return true;
+      case 14: pick<KW, 1, 14, G, A>(fns); return;
+      case 16: pick<KW, 1, 16, G, A>(fns); return;
     }
   }
-  return false;
 }
 
 template <int KW, DepthwiseConv::Act A>
-bool pick_stride(int s, int t, TileFns& fns) {
-  if (s != 2) return pick_width<KW, A>(t, fns);
-  pick<KW, 2, kStride2Width, group_of(KW, 2), A>(fns);
-  return true;
+void pick_stride(int s, int t, TileFns& fns) {
+  if (s == 2)
+    pick<KW, 2, kStride2Width, group_of(KW, 2), A>(fns);
+  else
+    pick_width<KW, A>(t, fns);
 }
 
 template <DepthwiseConv::Act A>
-bool pick_shape(int kw, int s, int t, TileFns& fns) {
-  if (kw == 3) return pick_stride<3, A>(s, t, fns);
-  if (kw == 5) return pick_stride<5, A>(s, t, fns);
-  if (kw == 7) return pick_stride<7, A>(s, t, fns);
-  return false;
+void pick_shape(int kw, int s, int t, TileFns& fns) {
+  if (kw == 3) pick_stride<3, A>(s, t, fns);
+  if (kw == 5) pick_stride<5, A>(s, t, fns);
+  if (kw == 7) pick_stride<7, A>(s, t, fns);
 }
 
-bool pick_all(DepthwiseConv::Act a, int kw, int s, int t, TileFns& fns) {
+void pick_all(DepthwiseConv::Act a, int kw, int s, int t, TileFns& fns) {
   using Act = DepthwiseConv::Act;
   switch (a) {
     case Act::None: return pick_shape<Act::None>(kw, s, t, fns);
@@ -164,7 +165,6 @@ bool pick_all(DepthwiseConv::Act a, int kw, int s, int t, TileFns& fns) {
     case Act::HardSwish: return pick_shape<Act::HardSwish>(kw, s, t, fns);
     case Act::Silu: return pick_shape<Act::Silu>(kw, s, t, fns);
   }
-  return false;
 }
 
 #endif
