@@ -1,6 +1,8 @@
 """Model loading: external data (and its path checks), hostile files, IR and opset ranges."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -92,6 +94,35 @@ def test_large_file_with_weights_over_50_mb_loads_exactly(tmp_path):
     path.write_bytes(data[:len(data) * 2 // 3])  # cut inside the big weight
     with pytest.raises(state.InvalidProtobuf, match="big.onnx.*not a valid ONNX model"):
         kiln.InferenceSession(str(path))
+
+
+def test_large_file_pages_do_not_stay_beside_the_weights(tmp_path):
+    # A 200 MB file of 25 MB weights: while the parser copies them out, the file's pages behind
+    # it are dropped, so creation's peak stays far below the file plus the weights it keeps.
+    # In a fresh process, whose peak resident set is this load's alone.
+    rng = np.random.default_rng(6)
+    ws = [rng.standard_normal((64, 100_000)).astype(np.float32) for _ in range(8)]
+    nodes, x = [], "x"
+    for i in range(len(ws)):
+        nodes.append(helper.make_node("Add", [x, f"w{i}"], [f"s{i}"]))
+        x = f"s{i}"
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(ws[0].shape))],
+                          [helper.make_tensor_value_info(x, TensorProto.FLOAT, list(ws[0].shape))],
+                          [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate(ws)])
+    path = tmp_path / "big.onnx"
+    path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    size_mb = path.stat().st_size / 2**20
+    script = (
+        "import sys, kiln\n"
+        "def kb(key):\n"
+        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key + ':'))\n"
+        "base = kb('VmRSS')\n"
+        "s = kiln.InferenceSession(sys.argv[1])\n"
+        "print((kb('VmHWM') - base) / 1024, (kb('VmRSS') - base) / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    peak_mb, kept_mb = (float(v) for v in out.stdout.split())
+    assert kept_mb > 0.9 * size_mb  # the session holds the weights
+    assert peak_mb < kept_mb + 0.25 * size_mb, f"peak {peak_mb:.0f} MB for a {size_mb:.0f} MB file, {kept_mb:.0f} kept"
 
 
 def test_initializer_size_mismatch_is_refused():

@@ -88,14 +88,14 @@ class MappedFileStream : public google::protobuf::io::ZeroCopyInputStream {
 };
 
 // While the parser reads a mapping given to it whole, a thread finds how far it has read (the
-// last present page, from /proc/self/pagemap) and drops the pages well behind it.
+// end of the run of present pages behind it, from /proc/self/pagemap) and drops the pages well behind it.
 class ReleaseBehind {
  public:
   ReleaseBehind(const char* base, size_t size) : base_(base), size_(size) {
 #if defined(__linux__)
     pagemap_ = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 #endif
-    if (pagemap_ >= 0 && present(0) < 0) {  // entries unreadable here: nothing to follow with
+    if (pagemap_ >= 0 && !readable(0)) {  // entries unreadable here: nothing to follow with
       ::close(pagemap_);
       pagemap_ = -1;
     }
@@ -117,37 +117,42 @@ class ReleaseBehind {
 
  private:
   static constexpr size_t kMargin = size_t(8) << 20;  // left mapped behind the parser
+  static constexpr size_t kHuge = size_t(2) << 20;
 
-  // 1 if page `p` of the mapping is in memory, 0 if not, -1 if its entry cannot be read.
-  int present(size_t p) const {
-    uint64_t entry = 0;
-    const off_t at = off_t((reinterpret_cast<uintptr_t>(base_) / kPage + p) * sizeof entry);
-    if (::pread(pagemap_, &entry, sizeof entry, at) != ssize_t(sizeof entry)) return -1;
-    return int(entry >> 63);
-  }
+  // Whether the mapping's page `p` has a readable pagemap entry.
+  bool readable(size_t p) const { return present_run(p, 1) >= 0; }
 
-  // The parser touches pages in order, so from the first page not yet dropped the present ones
-  // run up to where it reads: a binary search finds the end of that run.
-  size_t last_read(size_t first) const {
-    size_t lo = first, hi = (size_ + kPage - 1) / kPage;
-    if (present(lo) != 1) return first;
-    while (hi - lo > 1) {
-      const size_t mid = lo + (hi - lo) / 2;
-      if (present(mid) == 1) lo = mid;
-      else hi = mid;
+  // How many pages from page `first` on, at most `limit`, are in memory without a gap; -1 if
+  // the entries cannot be read. Pages ahead of the parser may be present too (memcpy reads a
+  // long string's last bytes first, a fault maps a whole folio), so the parser's position is
+  // where the run starting behind it ends, not the last present page.
+  long present_run(size_t first, size_t limit) const {
+    uint64_t entries[512];
+    size_t n = 0;
+    while (n < limit) {
+      const size_t want = std::min(limit - n, std::size(entries));
+      const off_t at = off_t((reinterpret_cast<uintptr_t>(base_) / kPage + first + n) * sizeof entries[0]);
+      const ssize_t got = ::pread(pagemap_, entries, want * sizeof entries[0], at);
+      if (got <= 0) return n == 0 ? -1 : long(n);
+      for (size_t i = 0; i < size_t(got) / sizeof entries[0]; ++i, ++n)
+        if (!(entries[i] >> 63)) return long(n);
     }
-    return lo;
+    return long(n);
   }
 
   void follow() {
     size_t released = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     while (!wake_.wait_for(lock, std::chrono::milliseconds(1), [this] { return stop_; })) {
-      const size_t reached = last_read(released / kPage) * kPage;
-      if (reached > released + 2 * kMargin) {
-        drop_pages(base_, released, reached - kMargin);
-        released = reached - kMargin;
-      }
+      const size_t pages = (size_ + kPage - 1) / kPage, first = released / kPage;
+      const size_t reached = (first + size_t(std::max(0L, present_run(first, pages - first)))) * kPage;
+      if (reached < released + 2 * kMargin) continue;
+      // Dropping part of a huge page's mapping unmaps all of it, so a drop ends on a 2 MB
+      // boundary: the run of present pages then still starts at `released`.
+      const uintptr_t base = reinterpret_cast<uintptr_t>(base_);
+      const size_t to = (base + reached - kMargin) / kHuge * kHuge - base;
+      drop_pages(base_, released, to);
+      released = to;
     }
   }
 
