@@ -3,6 +3,7 @@
     .venv/bin/python bench/benchmark.py [--models resnet50,bert_base] [--threads 1,2] [--rounds 5]
         [--batch 8] [--no-torch] [--no-memory] [--out docs/benchmarks.md]
     .venv/bin/python bench/benchmark.py --first-run [--models ...] [--threads 1]
+    .venv/bin/python bench/benchmark.py --fast-math --models resnet50,bert_base [--threads 1]
 
 Each (model, threads) pair loads every runtime once, then runs `rounds` rounds; in each round
 every runtime (in rotated order) runs a block of timed iterations. Ratios are taken per round
@@ -30,6 +31,10 @@ at that shape; the table gives the first run against the median of the last 10. 
 take turns per model, not per block, and the next one's session creation outlasts the spinning
 of the previous one's threads, so this mode does not pause (a pause would put the waking of
 sleeping threads into the first run).
+
+--fast-math: Kiln's sessions take `kiln.fast_math=1` (bfloat16 products with fp32 accumulation,
+on AMX where the CPU has it) against ONNX Runtime in fp32; the last column is then the
+norm-relative difference of Kiln's outputs from ONNX Runtime's fp32 ones, ||kiln - ort|| / ||ort||.
 """
 
 import argparse
@@ -121,11 +126,13 @@ def status_kb(key):
     return 0
 
 
-def session_maker(runtime, path, threads, ort=None):
+def session_maker(runtime, path, threads, ort=None, fast_math=False):
     """A function that creates the runtime's session for the model at `path` on `threads` threads."""
     if runtime == "kiln":
         so = kiln.SessionOptions()
         so.intra_op_num_threads = threads
+        if fast_math:
+            so.add_session_config_entry("kiln.fast_math", "1")
         return lambda: kiln.InferenceSession(path, so)
     oo = ort.SessionOptions()
     oo.intra_op_num_threads = threads
@@ -133,11 +140,11 @@ def session_maker(runtime, path, threads, ort=None):
     return lambda: ort.InferenceSession(path, oo, providers=["CPUExecutionProvider"])
 
 
-def peak_child(runtime, name, threads, batch):
+def peak_child(runtime, name, threads, batch, fast_math):
     """In a fresh process: load and run the model, print the peak resident memory it added (MB)
     and the session creation time (ms)."""
     p, feeds = model_and_feeds(name, batch)
-    make = session_maker(runtime, p["onnx"], threads, import_onnxruntime() if runtime == "ort" else None)
+    make = session_maker(runtime, p["onnx"], threads, import_onnxruntime() if runtime == "ort" else None, fast_math)
     base = status_kb("VmRSS")
     t0 = time.perf_counter()
     sess = make()
@@ -147,12 +154,13 @@ def peak_child(runtime, name, threads, batch):
     print((status_kb("VmHWM") - base) / 1024, cold_ms)
 
 
-def fresh_processes(name, threads, batch, count=3):
+def fresh_processes(name, threads, batch, fast_math, count=3):
     """{runtime: (peak MB, cold creation ms)}, medians over `count` fresh processes each."""
     got = {"kiln": [], "ort": []}
     for _ in range(count):
         for rt in got:
-            out = subprocess.run([sys.executable, __file__, "--peak-child", rt, name, str(threads), str(batch)],
+            out = subprocess.run([sys.executable, __file__, "--peak-child", rt, name, str(threads), str(batch),
+                                  str(int(fast_math))],
                                  capture_output=True, text=True, check=True)
             got[rt].append([float(v) for v in out.stdout.split()[-2:]])
     return {rt: tuple(statistics.median(v[i] for v in vals) for i in range(2)) for rt, vals in got.items()}
@@ -161,7 +169,7 @@ def fresh_processes(name, threads, batch, count=3):
 def bench_model(name, threads, args, ort):
     p, feeds = model_and_feeds(name, args.batch)
 
-    runners = [Runner(rt, session_maker(rt, p["onnx"], threads, ort), lambda s: s.run(None, feeds))
+    runners = [Runner(rt, session_maker(rt, p["onnx"], threads, ort, args.fast_math), lambda s: s.run(None, feeds))
                for rt in ("kiln", "ort")]
     if args.torch:
         import torch
@@ -172,8 +180,13 @@ def bench_model(name, threads, args, ort):
 
     outputs = {r.name: r.run(r.state) for r in runners}
     ref = outputs.get("torch") or outputs["ort"]
-    diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - b))) if np.asarray(b).size else 0.0
-               for a, b in zip(outputs["kiln"], ref))
+    if args.fast_math:  # how far bfloat16 took Kiln from fp32
+        ref = outputs["ort"]
+        diff = max(float(np.linalg.norm(np.asarray(a, np.float64) - b) / max(np.linalg.norm(b), 1e-30))
+                   for a, b in zip(outputs["kiln"], ref) if np.asarray(b).size)
+    else:
+        diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - b))) if np.asarray(b).size else 0.0
+                   for a, b in zip(outputs["kiln"], ref))
 
     # Block size: about block_s seconds of the slowest runtime.
     t0 = time.perf_counter()
@@ -201,7 +214,7 @@ def bench_model(name, threads, args, ort):
         row[r.name + "_load"] = r.load_s * 1e3
     if args.memory:
         del runners, outputs
-        for rt, (mb, cold_ms) in fresh_processes(name, threads, args.batch).items():
+        for rt, (mb, cold_ms) in fresh_processes(name, threads, args.batch, args.fast_math).items():
             row[rt + "_mb"], row[rt + "_cold"] = mb, cold_ms
     return row
 
@@ -253,18 +266,21 @@ def main(argv=None):
     ap.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory processes")
     ap.add_argument("--out", help="append the table to this markdown file")
     ap.add_argument("--first-run", action="store_true", help="time the first run at a new input shape")
-    ap.add_argument("--peak-child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--fast-math", action="store_true", help="Kiln in bfloat16 (kiln.fast_math=1), ONNX Runtime in fp32")
+    ap.add_argument("--peak-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.peak_child:
-        rt, name, threads, batch = args.peak_child
-        return peak_child(rt, name, int(threads), int(batch))
+        rt, name, threads, batch, fast_math = args.peak_child
+        return peak_child(rt, name, int(threads), int(batch), fast_math == "1")
     ort = import_onnxruntime()
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, ONNX Runtime {ort.__version__}\n")
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, ONNX Runtime {ort.__version__}"
+          + (", Kiln with kiln.fast_math=1 (bfloat16)" if args.fast_math else "") + "\n")
     if args.first_run:
         return main_first_run(args, ort)
     rows = []
     header = ("| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | "
-              "kiln cold load ms | ort cold load ms | kiln peak MB | ort peak MB | max abs diff |")
+              "kiln cold load ms | ort cold load ms | kiln peak MB | ort peak MB | " +
+              ("relative diff from ort fp32 |" if args.fast_math else "max abs diff |"))
     print(header)
     print("|" + "---|" * 14)
     lines = []
