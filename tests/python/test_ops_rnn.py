@@ -260,6 +260,16 @@ def test_one_session_across_shapes_and_weights(op):
         np.testing.assert_allclose(got[1], want["Y_h"], rtol=1e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_recurrent_product_at_every_row_tiling(op, threads):
+    # Batches of up to 24 rows take Kiln's recurrent product in passes of up to 6 rows, each pass
+    # over 16-unit blocks of R (40 units: two blocks and a partial one); larger ones oneDNN's.
+    for batch in [1, 2, 3, 4, 5, 6, 7, 8, 13, 24, 25]:
+        ins = make_inputs(op, 3, batch, 6, 40, seed=batch)
+        check(op, ins, hidden_size=40, constants=("W", "R", "B"), threads=threads)
+
+
 def test_lstm_peepholes_clip_input_forget():
     ins = make_inputs("LSTM", 6, 3, 4, 5, 2, peep=True, seed=4)
     ins["X"] *= 4  # push pre-activations past the clip

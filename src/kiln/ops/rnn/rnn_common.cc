@@ -225,16 +225,18 @@ template <int G>
 void gemv_rows(const float* w, const float* h, int64_t batch, int64_t K, float* out, int64_t H, int64_t blk0,
                int64_t blk1) {
   using Tile = void (*)(const float*, const float*, int64_t, float*, int64_t, int64_t);
-  static constexpr Tile tiles[3][2] = {{gemv_tile<G, 1, 1>, gemv_tile<G, 1, 2>},
-                                       {gemv_tile<G, 2, 1>, gemv_tile<G, 2, 2>},
-                                       {gemv_tile<G, 3, 1>, gemv_tile<G, 3, 2>}};
+  // Up to 3 rows take two unit blocks at a time, 4 to 6 rows one: at most 24 sums.
+  static constexpr Tile tiles[6][2] = {{gemv_tile<G, 1, 1>, gemv_tile<G, 1, 2>}, {gemv_tile<G, 2, 1>, gemv_tile<G, 2, 2>},
+                                       {gemv_tile<G, 3, 1>, gemv_tile<G, 3, 2>}, {gemv_tile<G, 4, 1>, nullptr},
+                                       {gemv_tile<G, 5, 1>, nullptr},            {gemv_tile<G, 6, 1>, nullptr}};
   constexpr int64_t U = GateGemv::kUnits;
-  // Rows in as few passes over R as 3-row tiles allow, spread evenly (4 rows: 2 + 2, not 3 + 1).
-  const int64_t passes = (batch + 2) / 3;
+  // R comes from L2 once per pass, and the pass, not the arithmetic, sets the time: rows in as
+  // few passes as 6-row tiles allow, spread evenly (8 rows: 4 + 4, not 6 + 2).
+  const int64_t passes = (batch + 5) / 6;
   for (int64_t i = 0, r0 = 0; i < passes; ++i) {
-    const int64_t rb = (batch - r0) / (passes - i);
+    const int64_t rb = (batch - r0) / (passes - i), widest = rb <= 3 ? 2 : 1;
     for (int64_t blk = blk0; blk < blk1;) {
-      const int64_t nb = std::min<int64_t>(2, blk1 - blk);
+      const int64_t nb = std::min(widest, blk1 - blk);
       tiles[rb - 1][nb - 1](w + blk * K * G * U, h + r0 * K, K, out + r0 * G * H, H, blk * U);
       blk += nb;
     }
