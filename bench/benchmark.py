@@ -23,7 +23,10 @@ Peak memory and cold creation: each runtime loads the model and runs it 10 times
 process of its own, three times, runtimes alternating. The peak column is such a process's
 peak resident set (VmHWM) minus its resident set just before the session was created
 (interpreter and libraries imported), in MB; the cold column is that process's session
-creation, the one a user's script waits for. Both are medians of the three processes.
+creation, the one a user's script waits for, and the cold first run column that process's first
+run: Kiln packs a convolution's weight for its primitive at the first run, not at creation, so
+creation plus first run is the time a script waits for its first answer. All are medians of the
+three processes.
 
 --first-run: the cost of a new input shape. Each runtime runs a model's dynamic variant 5 times
 at the zoo's shape, then once at the batch doubled (timed: the first run), then 20 more times
@@ -141,29 +144,32 @@ def session_maker(runtime, path, threads, ort=None, fast_math=False):
 
 
 def peak_child(runtime, name, threads, batch, fast_math):
-    """In a fresh process: load and run the model, print the peak resident memory it added (MB)
-    and the session creation time (ms)."""
+    """In a fresh process: load and run the model, print the peak resident memory it added (MB),
+    the session creation time and the first run's (ms)."""
     p, feeds = model_and_feeds(name, batch)
     make = session_maker(runtime, p["onnx"], threads, import_onnxruntime() if runtime == "ort" else None, fast_math)
     base = status_kb("VmRSS")
     t0 = time.perf_counter()
     sess = make()
     cold_ms = (time.perf_counter() - t0) * 1e3
-    for _ in range(10):
+    t0 = time.perf_counter()
+    sess.run(None, feeds)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for _ in range(9):
         sess.run(None, feeds)
-    print((status_kb("VmHWM") - base) / 1024, cold_ms)
+    print((status_kb("VmHWM") - base) / 1024, cold_ms, first_ms)
 
 
 def fresh_processes(name, threads, batch, fast_math, count=3):
-    """{runtime: (peak MB, cold creation ms)}, medians over `count` fresh processes each."""
+    """{runtime: (peak MB, cold creation ms, first run ms)}, medians over `count` fresh processes each."""
     got = {"kiln": [], "ort": []}
     for _ in range(count):
         for rt in got:
             out = subprocess.run([sys.executable, __file__, "--peak-child", rt, name, str(threads), str(batch),
                                   str(int(fast_math))],
                                  capture_output=True, text=True, check=True)
-            got[rt].append([float(v) for v in out.stdout.split()[-2:]])
-    return {rt: tuple(statistics.median(v[i] for v in vals) for i in range(2)) for rt, vals in got.items()}
+            got[rt].append([float(v) for v in out.stdout.split()[-3:]])
+    return {rt: tuple(statistics.median(v[i] for v in vals) for i in range(3)) for rt, vals in got.items()}
 
 
 def bench_model(name, threads, args, ort):
@@ -214,8 +220,8 @@ def bench_model(name, threads, args, ort):
         row[r.name + "_load"] = r.load_s * 1e3
     if args.memory:
         del runners, outputs
-        for rt, (mb, cold_ms) in fresh_processes(name, threads, args.batch, args.fast_math).items():
-            row[rt + "_mb"], row[rt + "_cold"] = mb, cold_ms
+        for rt, (mb, cold_ms, first_ms) in fresh_processes(name, threads, args.batch, args.fast_math).items():
+            row[rt + "_mb"], row[rt + "_cold"], row[rt + "_first"] = mb, cold_ms, first_ms
     return row
 
 
@@ -279,10 +285,11 @@ def main(argv=None):
         return main_first_run(args, ort)
     rows = []
     header = ("| model | threads | batch | kiln ms | ort ms | torch ms | kiln/ort | kiln load ms | ort load ms | "
-              "kiln cold load ms | ort cold load ms | kiln peak MB | ort peak MB | " +
+              "kiln cold load ms | ort cold load ms | kiln cold first run ms | ort cold first run ms | "
+              "kiln peak MB | ort peak MB | " +
               ("relative diff from ort fp32 |" if args.fast_math else "max abs diff |"))
     print(header)
-    print("|" + "---|" * 14)
+    print("|" + "---|" * 16)
     lines = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in args.models.split(","):
@@ -295,7 +302,8 @@ def main(argv=None):
             line = (f"| {name} | {threads} | {args.batch} | {row['kiln']:.2f} | {row['ort']:.2f} | "
                     f"{row.get('torch', float('nan')):.2f} | {row['ratio']:.3f} | {row['kiln_load']:.0f} | "
                     f"{row['ort_load']:.0f} | {row.get('kiln_cold', float('nan')):.0f} | "
-                    f"{row.get('ort_cold', float('nan')):.0f} | {row.get('kiln_mb', float('nan')):.0f} | "
+                    f"{row.get('ort_cold', float('nan')):.0f} | {row.get('kiln_first', float('nan')):.1f} | "
+                    f"{row.get('ort_first', float('nan')):.1f} | {row.get('kiln_mb', float('nan')):.0f} | "
                     f"{row.get('ort_mb', float('nan')):.0f} | {row['diff']:.2e} |")
             print(line, flush=True)
             lines.append(line)
@@ -309,7 +317,7 @@ def main(argv=None):
     if args.out:
         with open(args.out, "a") as f:
             f.write(f"\n## {time.strftime('%Y-%m-%d %H:%M')} `bench/benchmark.py {' '.join(argv or sys.argv[1:])}`\n\n")
-            f.write(header + "\n|" + "---|" * 14 + "\n" + "\n".join(lines) + "\n")
+            f.write(header + "\n|" + "---|" * 16 + "\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
