@@ -88,7 +88,8 @@ class MappedFileStream : public google::protobuf::io::ZeroCopyInputStream {
 };
 
 // While the parser reads a mapping given to it whole, a thread finds how far it has read (the
-// end of the run of present pages behind it, from /proc/self/pagemap) and drops the pages well behind it.
+// end of the run of present pages behind it, from /proc/self/pagemap) and drops the pages well
+// behind it.
 class ReleaseBehind {
  public:
   ReleaseBehind(const char* base, size_t size) : base_(base), size_(size) {

@@ -226,9 +226,12 @@ void gemv_rows(const float* w, const float* h, int64_t batch, int64_t K, float* 
                int64_t blk1) {
   using Tile = void (*)(const float*, const float*, int64_t, float*, int64_t, int64_t);
   // Up to 3 rows take two unit blocks at a time, 4 to 6 rows one: at most 24 sums.
-  static constexpr Tile tiles[6][2] = {{gemv_tile<G, 1, 1>, gemv_tile<G, 1, 2>}, {gemv_tile<G, 2, 1>, gemv_tile<G, 2, 2>},
-                                       {gemv_tile<G, 3, 1>, gemv_tile<G, 3, 2>}, {gemv_tile<G, 4, 1>, nullptr},
-                                       {gemv_tile<G, 5, 1>, nullptr},            {gemv_tile<G, 6, 1>, nullptr}};
+  static constexpr Tile tiles[6][2] = {{gemv_tile<G, 1, 1>, gemv_tile<G, 1, 2>},
+                                       {gemv_tile<G, 2, 1>, gemv_tile<G, 2, 2>},
+                                       {gemv_tile<G, 3, 1>, gemv_tile<G, 3, 2>},
+                                       {gemv_tile<G, 4, 1>, nullptr},
+                                       {gemv_tile<G, 5, 1>, nullptr},
+                                       {gemv_tile<G, 6, 1>, nullptr}};
   constexpr int64_t U = GateGemv::kUnits;
   // R comes from L2 once per pass, and the pass, not the arithmetic, sets the time: rows in as
   // few passes as 6-row tiles allow, spread evenly (8 rows: 4 + 4, not 6 + 2).
