@@ -264,12 +264,12 @@ def test_one_session_across_shapes_and_weights(op):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_recurrent_product_at_every_row_tiling(op, threads):
     # Batches of up to 24 rows take Kiln's recurrent product in passes of up to 6 rows, each pass
-    # over 16-unit blocks of R (40 units: two blocks and a partial one); larger ones oneDNN's.
+    # over 16-unit blocks of R (200 units: 12 blocks and a partial one); larger ones oneDNN's.
     # From 4 rows, 2 threads split the rows rather than the units. Rows end at their own lengths.
     for batch in [1, 2, 3, 4, 5, 6, 7, 8, 13, 24, 25]:
-        ins = make_inputs(op, 3, batch, 6, 40, seed=batch)
+        ins = make_inputs(op, 3, batch, 6, 200, seed=batch)
         ins["sequence_lens"] = np.random.default_rng(batch).integers(0, 4, batch).astype(np.int32)
-        check(op, ins, hidden_size=40, constants=("W", "R", "B"), threads=threads)
+        check(op, ins, hidden_size=200, constants=("W", "R", "B"), threads=threads)
 
 
 def test_lstm_peepholes_clip_input_forget():
