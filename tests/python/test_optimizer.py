@@ -88,6 +88,22 @@ def test_conv_bn_activation_and_residual_fusions(opset, tmp_path):
     assert ops["kiln_y_nhwc"] == 1 and ops["kiln_x_nhwc"] == 1, ops
 
 
+def test_new_batch_sizes_at_two_threads():
+    # A run at a new batch size that scales the last one (2 -> 4 -> 6 -> 3 -> 1) first makes the
+    # convolutions' primitives for it on both threads; the run must give the same answers.
+    block = ConvBlock().eval()
+    data = export(block, torch.zeros(2, 8, 9, 7), dynamic={"in0": {0: "n"}, "out": {0: "n"}})
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    rng = np.random.default_rng(4)
+    for n in [2, 4, 6, 3, 1, 4]:
+        x = rng.standard_normal((n, 8, 9, 7)).astype(np.float32)
+        with torch.no_grad():
+            want = block(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(sess.run(None, {"in0": x})[0], want, rtol=1e-4, atol=1e-5, err_msg=f"n={n}")
+
+
 class FeedForward(nn.Module):
     def __init__(self, d=32, h=96, approximate=False):
         super().__init__()

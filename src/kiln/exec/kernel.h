@@ -67,6 +67,11 @@ class Kernel {
   // An input whose buffer output 0 may take over (elementwise ops), or -1. The frame does so
   // only when the types and shapes match and nothing else holds or reads that input later.
   virtual int inplace_input() const { return -1; }
+  // When a run's inputs scale the batch of the shapes this kernel last prepared for by num/den:
+  // work its prepare() will do for the new batch that touches nothing of the kernel's, done
+  // before the run beside other kernels' on the session's threads (making a oneDNN primitive,
+  // which lands in oneDNN's cache); none by default.
+  virtual std::function<void()> ahead(int64_t /*num*/, int64_t /*den*/) const { return {}; }
 };
 
 struct KernelInit {

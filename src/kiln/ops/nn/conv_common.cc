@@ -80,6 +80,14 @@ namespace {
 // first, which the packed_gemm path does not use.
 constexpr int kGatherSlot = 0;
 
+// X or Y as Kiln stores it: plain, or channels-last.
+dnnl::memory::desc conv_stored(const Shape& s, bool nhwc) {
+  if (!nhwc) return plain_desc(s, DType::Float32);
+  using tag = dnnl::memory::format_tag;
+  const tag t = s.size() == 3 ? tag::nwc : s.size() == 4 ? tag::nhwc : tag::ndhwc;
+  return dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, t);
+}
+
 // Whether `from` broadcasts to `to` without changing it (numpy rules, one direction).
 bool broadcasts_to(const Shape& from, const Shape& to) {
   if (from.size() > to.size()) return false;
@@ -217,8 +225,35 @@ void ConvKernel::prepare(OpContext& ctx) {
          shape_str(x.shape()), ", Y ", shape_str(y_shape), ": run with graph_optimization_level below ORT_ENABLE_ALL");
 }
 
+dnnl::convolution_forward::primitive_desc ConvPrimitiveSpec::primitive_desc() const {
+  const int64_t m = y[1], g = w.size() > x.size() ? w[0] : 1;
+  auto any = [](const Shape& s, bool bf16 = false) {
+    return dnnl::memory::desc(dnnl_dims(s), bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32,
+                              dnnl::memory::format_tag::any);
+  };
+  dnnl::memory::dims dil(window.rank());
+  for (size_t d = 0; d < window.rank(); ++d) dil[d] = window.dilations[d] - 1;
+  using fwd = dnnl::convolution_forward;
+  const auto prop = dnnl::prop_kind::forward_inference;
+  const auto alg = dnnl::algorithm::convolution_direct;
+  const dnnl::memory::desc bias_md = has_bias ? plain_desc({m}, DType::Float32) : dnnl::memory::desc();
+  // Activations stay plain NCHW between ops for now, and most convolutions are worth reordering
+  // into oneDNN's blocked layout and back (3x3 64ch @56: 1.4 ms against 2.6-6.5 ms on NCHW,
+  // which falls to gemm). Not so a pointwise convolution that keeps or narrows the channels
+  // over a large image: on NCHW it is one plain GEMM (256->64 @56: 0.62 ms against 0.85 ms;
+  // 96->24 @56: 0.11 against 0.22), while widening ones (128->512 @28) favour blocked.
+  const bool pointwise = g == 1 && x[1] >= m && shape_size(Shape(y.begin() + 2, y.end())) >= 256 &&
+                         window.is_pointwise() && !x_nhwc && !y_nhwc && !bf16;
+  const auto src_md = pointwise ? conv_stored(x, x_nhwc) : any(x, bf16);
+  const auto dst_md = pointwise ? conv_stored(y, y_nhwc) : any(y);
+  fwd::desc d = has_bias ? fwd::desc(prop, alg, src_md, any(w, bf16), bias_md, dst_md, window.strides, dil,
+                                     window.pads_begin, window.pads_end)
+                         : fwd::desc(prop, alg, src_md, any(w, bf16), dst_md, window.strides, dil, window.pads_begin,
+                                     window.pads_end);
+  return fwd::primitive_desc(d, make_attr(post), dnnl_engine());
+}
+
 void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape) {
-  const Window& win = geo_.window;
   const int64_t g = group_, m = geo_.out_channels;
   Shape wdims = w.shape();
   if (g > 1) {  // oneDNN's grouped weights [G, M/G, C/G, k...]: the same bytes as ONNX's W
@@ -226,48 +261,34 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
     wdims.insert(wdims.begin(), g);
   }
   w_plain_ = plain_desc(wdims, DType::Float32);
-  auto any = [](const Shape& s, bool bf16 = false) {
-    return dnnl::memory::desc(dnnl_dims(s), bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32,
-                              dnnl::memory::format_tag::any);
-  };
-  dnnl::memory::dims dil(win.rank());
-  for (size_t d = 0; d < win.rank(); ++d) dil[d] = win.dilations[d] - 1;
-  using fwd = dnnl::convolution_forward;
-  const auto prop = dnnl::prop_kind::forward_inference;
-  const auto alg = dnnl::algorithm::convolution_direct;
   bias_md_ = has_bias_ ? plain_desc({m}, DType::Float32) : dnnl::memory::desc();
-  // Activations stay plain NCHW between ops for now, and most convolutions are worth reordering
-  // into oneDNN's blocked layout and back (3x3 64ch @56: 1.4 ms against 2.6-6.5 ms on NCHW,
-  // which falls to gemm). Not so a pointwise convolution that keeps or narrows the channels
-  // over a large image: on NCHW it is one plain GEMM (256->64 @56: 0.62 ms against 0.85 ms;
-  // 96->24 @56: 0.11 against 0.22), while widening ones (128->512 @28) favour blocked.
-  const bool pointwise = g == 1 && geo_.in_channels >= m && shape_size(geo_.out) >= 256 && win.is_pointwise() &&
-                         !x_nhwc_ && !y_nhwc_ && !bf16_;
-  auto stored = [](const Shape& s, bool nhwc) {
-    if (!nhwc) return plain_desc(s, DType::Float32);
-    using tag = dnnl::memory::format_tag;
-    const tag t = s.size() == 3 ? tag::nwc : s.size() == 4 ? tag::nhwc : tag::ndhwc;
-    return dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, t);
-  };
-  const dnnl::memory::desc src_plain = stored(x.shape(), x_nhwc_), dst_plain = stored(y_shape, y_nhwc_);
-  const auto src_md = pointwise ? src_plain : any(x.shape(), bf16_), dst_md = pointwise ? dst_plain : any(y_shape);
-  fwd::desc d = has_bias_ ? fwd::desc(prop, alg, src_md, any(wdims, bf16_), bias_md_, dst_md, win.strides, dil,
-                                      win.pads_begin, win.pads_end)
-                          : fwd::desc(prop, alg, src_md, any(wdims, bf16_), dst_md, win.strides, dil, win.pads_begin,
-                                      win.pads_end);
   // SiLU runs as Kiln's own pass over the output: oneDNN's swish post-op divides, 0.42 ns per
   // element here (1x1 16->96 at 112x112: 411 us plain, 926 with swish), and the pass, division
   // free, costs less even with its extra read and write (EfficientNet-B0 4-5% faster).
   own_silu_ = post_.act.kind == Activation::Kind::Silu && !z_broadcast_;
   PostOps in_primitive = z_broadcast_ ? PostOps{} : post_;
   if (own_silu_) in_primitive.act = Activation{};
-  fwd::primitive_desc pd(d, make_attr(in_primitive), dnnl_engine());
-  prim_ = fwd(pd);
+  spec_ = ConvPrimitiveSpec{x.shape(), wdims, y_shape, geo_.window, has_bias_, x_nhwc_, y_nhwc_, bf16_, in_primitive};
+  const dnnl::convolution_forward::primitive_desc pd = spec_.primitive_desc();
+  prim_ = dnnl::convolution_forward(pd);
+  const dnnl::memory::desc src_plain = conv_stored(x.shape(), x_nhwc_), dst_plain = conv_stored(y_shape, y_nhwc_);
   src_.init(src_plain, pd.src_desc(), 0, true, false);
   dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum && !z_broadcast_, true);
   packed_.pack(weight_, w_plain_, pd.weights_desc());
   // Weights fed at run time are reordered on every run.
   wei_.init(w_plain_, weight_ ? w_plain_ : pd.weights_desc(), 2, true, false);
+}
+
+std::function<void()> ConvKernel::ahead(int64_t num, int64_t den) const {
+  if (!use_dnnl_ || use_winograd_ || use_gemm_ || use_depthwise_ || !prim_ || geo_.batch * num % den != 0) return {};
+  ConvPrimitiveSpec spec = spec_;
+  spec.x[0] = spec.y[0] = geo_.batch * num / den;
+  const int64_t per_output = shape_size(spec.w) / std::max<int64_t>(geo_.out_channels, 1);
+  const double flops = 2.0 * double(shape_size(spec.y)) * double(per_output);
+  return [spec, threads = primitive_threads(flops)] {
+    ThreadLimit limit(threads);
+    dnnl::convolution_forward made(spec.primitive_desc());
+  };
 }
 
 void ConvKernel::compute(OpContext& ctx) {

@@ -65,6 +65,16 @@ class Relayout {
   dnnl::reorder to_, from_;
 };
 
+// What a oneDNN convolution primitive is made from: plain values, so a primitive can be made
+// on another thread than the kernel's (ConvKernel::ahead).
+struct ConvPrimitiveSpec {
+  Shape x, w, y;  // W as oneDNN takes it: [G, M/G, C/G, k...] when grouped
+  Window window;
+  bool has_bias = false, x_nhwc = false, y_nhwc = false, bf16 = false;
+  PostOps post;  // what runs inside the primitive
+  dnnl::convolution_forward::primitive_desc primitive_desc() const;
+};
+
 // Conv (opsets 1, 11) and FusedConv. Inputs: X, W, optional B, and for FusedConv optional Z.
 class ConvKernel : public Kernel {
  public:
@@ -74,6 +84,7 @@ class ConvKernel : public Kernel {
   // The residual Z's buffer becomes Y's when Z dies here: the sum post-op adds in place, with
   // no copy of Z first.
   int inplace_input() const override { return post_.sum ? 3 : -1; }
+  std::function<void()> ahead(int64_t num, int64_t den) const override;
 
  private:
   void prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape);
@@ -106,6 +117,7 @@ class ConvKernel : public Kernel {
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   dnnl::convolution_forward prim_;
+  ConvPrimitiveSpec spec_;  // prim_'s
   Relayout src_, dst_, wei_;
   PackedWeights packed_;  // constant weights in the primitive's layout
   dnnl::memory::desc w_plain_, bias_md_;
