@@ -185,14 +185,12 @@ def bench_model(name, threads, args, ort):
         runners.append(Runner("torch", lambda: model, lambda m: build_zoo.run_torch(m, feeds)))
 
     outputs = {r.name: r.run(r.state) for r in runners}
-    ref = outputs.get("torch") or outputs["ort"]
-    if args.fast_math:  # how far bfloat16 took Kiln from fp32
-        ref = outputs["ort"]
-        diff = max(float(np.linalg.norm(np.asarray(a, np.float64) - b) / max(np.linalg.norm(b), 1e-30))
-                   for a, b in zip(outputs["kiln"], ref) if np.asarray(b).size)
+    if args.fast_math:  # how far bfloat16 took Kiln from ONNX Runtime's fp32
+        ref, dist = outputs["ort"], lambda a, b: np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)
     else:
-        diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - b))) if np.asarray(b).size else 0.0
-                   for a, b in zip(outputs["kiln"], ref))
+        ref, dist = outputs.get("torch") or outputs["ort"], lambda a, b: np.max(np.abs(a - b))
+    diff = max((float(dist(np.asarray(a, np.float64), b)) for a, b in zip(outputs["kiln"], ref) if np.asarray(b).size),
+               default=0.0)
 
     # Block size: about block_s seconds of the slowest runtime.
     t0 = time.perf_counter()

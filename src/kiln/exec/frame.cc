@@ -273,7 +273,7 @@ bool batch_scale(const std::vector<Shape>& before, const std::vector<Shape>& now
     const Shape &a = before[i], &b = now[i];
     if (a.size() != b.size() || a.empty() || a[0] <= 0 || b[0] <= 0) return false;
     if (!std::equal(a.begin() + 1, a.end(), b.begin() + 1)) return false;
-    const int64_t n = b[0] / std::gcd(a[0], b[0]), d = a[0] / std::gcd(a[0], b[0]);
+    const int64_t common = std::gcd(a[0], b[0]), n = b[0] / common, d = a[0] / common;
     if (den && (n != num || d != den)) return false;
     num = n, den = d;
   }

@@ -211,12 +211,7 @@ void ConvKernel::prepare(OpContext& ctx) {
   use_gemm_ = use_gemm_ && panels_;
   if (use_winograd_ || use_gemm_ || use_depthwise_) threads_ = 0;
   try {
-    if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_) {
-      const double flops = 2.0 * double(shape_size(y_shape)) * double(w.size() / std::max<int64_t>(m, 1));
-      threads_ = primitive_threads(flops);
-      ThreadLimit limit(threads_);
-      prepare_dnnl(x, w, y_shape);
-    }
+    if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_) prepare_dnnl(x, w, y_shape);
   } catch (const dnnl::error&) {
     use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
   }
@@ -253,6 +248,11 @@ dnnl::convolution_forward::primitive_desc ConvPrimitiveSpec::primitive_desc() co
   return fwd::primitive_desc(d, make_attr(post), dnnl_engine());
 }
 
+int ConvPrimitiveSpec::threads() const {
+  const int64_t per_output = shape_size(w) / std::max<int64_t>(y[1], 1);  // multiply-adds per output value
+  return primitive_threads(2.0 * double(shape_size(y)) * double(per_output));
+}
+
 void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape) {
   const int64_t g = group_, m = geo_.out_channels;
   Shape wdims = w.shape();
@@ -261,7 +261,6 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
     wdims.insert(wdims.begin(), g);
   }
   w_plain_ = plain_desc(wdims, DType::Float32);
-  bias_md_ = has_bias_ ? plain_desc({m}, DType::Float32) : dnnl::memory::desc();
   // SiLU runs as Kiln's own pass over the output: oneDNN's swish post-op divides, 0.42 ns per
   // element here (1x1 16->96 at 112x112: 411 us plain, 926 with swish), and the pass, division
   // free, costs less even with its extra read and write (EfficientNet-B0 4-5% faster).
@@ -269,8 +268,11 @@ void ConvKernel::prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_s
   PostOps in_primitive = z_broadcast_ ? PostOps{} : post_;
   if (own_silu_) in_primitive.act = Activation{};
   spec_ = ConvPrimitiveSpec{x.shape(), wdims, y_shape, geo_.window, has_bias_, x_nhwc_, y_nhwc_, bf16_, in_primitive};
+  threads_ = spec_.threads();
+  ThreadLimit limit(threads_);
   const dnnl::convolution_forward::primitive_desc pd = spec_.primitive_desc();
   prim_ = dnnl::convolution_forward(pd);
+  bias_md_ = pd.bias_desc();
   const dnnl::memory::desc src_plain = conv_stored(x.shape(), x_nhwc_), dst_plain = conv_stored(y_shape, y_nhwc_);
   src_.init(src_plain, pd.src_desc(), 0, true, false);
   dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum && !z_broadcast_, true);
@@ -283,10 +285,8 @@ std::function<void()> ConvKernel::ahead(int64_t num, int64_t den) const {
   if (!use_dnnl_ || use_winograd_ || use_gemm_ || use_depthwise_ || !prim_ || geo_.batch * num % den != 0) return {};
   ConvPrimitiveSpec spec = spec_;
   spec.x[0] = spec.y[0] = geo_.batch * num / den;
-  const int64_t per_output = shape_size(spec.w) / std::max<int64_t>(geo_.out_channels, 1);
-  const double flops = 2.0 * double(shape_size(spec.y)) * double(per_output);
-  return [spec, threads = primitive_threads(flops)] {
-    ThreadLimit limit(threads);
+  return [spec] {
+    ThreadLimit limit(spec.threads());
     dnnl::convolution_forward made(spec.primitive_desc());
   };
 }

@@ -73,6 +73,8 @@ struct ConvPrimitiveSpec {
   bool has_bias = false, x_nhwc = false, y_nhwc = false, bf16 = false;
   PostOps post;  // what runs inside the primitive
   dnnl::convolution_forward::primitive_desc primitive_desc() const;
+  // primitive_threads() of its work: the thread count the primitive is made and run with.
+  int threads() const;
 };
 
 // Conv (opsets 1, 11) and FusedConv. Inputs: X, W, optional B, and for FusedConv optional Z.

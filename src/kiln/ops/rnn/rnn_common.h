@@ -316,31 +316,20 @@ void RnnBase::time_loop(Pass<T>& p, Cell&& cell) {
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
         const int64_t ti = omp_get_thread_num(), tn = omp_get_num_threads();
-        if (by_rows) {
-          const int64_t r0 = batch_ * ti / tn, r1 = batch_ * (ti + 1) / tn;
-          for (int64_t s = 0; s < p.max_len; ++s) {
-            const T* hin = hbuf[s & 1];
-            T* hout = hbuf[(s + 1) & 1];
-            gv.run(hin + r0 * H, r1 - r0, gates + r0 * gates_ * H, 0, nblk);
-            for (int64_t b = r0; b < r1; ++b) {
-              const int64_t len = lens_[size_t(b)];
-              if (s < len) cell(b, p.reverse ? len - 1 - s : s, int64_t(0), H, hin + b * H, hout + b * H);
-              else std::copy(hin + b * H, hin + b * H + H, hout + b * H);
-            }
+        // This thread's rows [r0, r1) and unit blocks [b0, b1) (units [j0, j1)).
+        const int64_t r0 = by_rows ? batch_ * ti / tn : 0, r1 = by_rows ? batch_ * (ti + 1) / tn : batch_;
+        const int64_t b0 = by_rows ? 0 : nblk * ti / tn, b1 = by_rows ? nblk : nblk * (ti + 1) / tn;
+        const int64_t j0 = std::min(H, b0 * GateGemv::kUnits), j1 = std::min(H, b1 * GateGemv::kUnits);
+        for (int64_t s = 0; s < p.max_len; ++s) {
+          const T* hin = hbuf[s & 1];
+          T* hout = hbuf[(s + 1) & 1];
+          gv.run(hin + r0 * H, r1 - r0, gates + r0 * gates_ * H, b0, b1);
+          for (int64_t b = r0; b < r1; ++b) {
+            const int64_t len = lens_[size_t(b)];
+            if (s < len) cell(b, p.reverse ? len - 1 - s : s, j0, j1, hin + b * H, hout + b * H);
+            else std::copy(hin + b * H + j0, hin + b * H + j1, hout + b * H + j0);
           }
-        } else {
-          const int64_t b0 = nblk * ti / tn, b1 = nblk * (ti + 1) / tn;
-          const int64_t j0 = std::min(H, b0 * GateGemv::kUnits), j1 = std::min(H, b1 * GateGemv::kUnits);
-          for (int64_t s = 0; s < p.max_len; ++s) {
-            const T* hin = hbuf[s & 1];
-            T* hout = hbuf[(s + 1) & 1];
-            gv.run(hin, batch_, gates, b0, b1);
-            for (int64_t b = 0; b < batch_; ++b) {
-              const int64_t len = lens_[size_t(b)];
-              if (s < len) cell(b, p.reverse ? len - 1 - s : s, j0, j1, hin + b * H, hout + b * H);
-              else std::copy(hin + b * H + j0, hin + b * H + j1, hout + b * H + j0);
-            }
-            // Next step reads every unit of hout and overwrites hin.
+          if (!by_rows) {  // the next step reads every unit of hout and overwrites hin
 #pragma omp barrier
           }
         }
