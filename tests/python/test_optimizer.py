@@ -204,7 +204,11 @@ def test_tanh_gelu_fusion(tmp_path):
     x = np.random.default_rng(10).standard_normal((2, 7, 16)).astype(np.float32) * 3
     _, ops = optimized_ops(TanhGeluMlp(), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["Tanh"] == 0 and ops["Pow"] == 0 and ops["Mul"] == 0, ops
-    assert ops["kiln::FusedMatMul"] == 2, ops  # the GELUs ride on the matmuls
+    # The GELUs ride on the matmuls, which then run as one chain.
+    assert ops["kiln::MatMulChain"] == 1 and ops["kiln::FusedMatMul"] == 0, ops
+    m = onnx.load(str(tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"))
+    chain = next(n for n in m.graph.node if n.op_type == "MatMulChain")
+    assert [s.decode() for a in chain.attribute if a.name == "activations" for s in a.strings] == ["GeluTanh"] * 2
 
 
 def test_decomposed_layer_norm_fusion(tmp_path):
@@ -272,18 +276,18 @@ def test_shape_computations_fold(batch, tmp_path):
 
 class Projections(nn.Module):
     """Weights big enough to be packed at load: a Linear (MatMul + Add), a Gemm with transB and
-    one without, sharing nothing."""
+    one without, sharing nothing; the first two too large for a chain of small products."""
 
     def __init__(self):
         super().__init__()
         torch.manual_seed(13)
-        self.a = nn.Linear(128, 256)
-        self.b = nn.Parameter(torch.randn(256, 192) / 16)  # Gemm, transB = 0
-        self.c = nn.Linear(192, 96)                          # Gemm, transB = 1
+        self.a = nn.Linear(128, 1280)
+        self.b = nn.Parameter(torch.randn(1280, 192) / 16)  # Gemm, transB = 0
+        self.c = nn.Linear(192, 96)                           # Gemm, transB = 1
 
     def forward(self, x):
         y = torch.relu(self.a(x))
-        y = torch.addmm(torch.zeros(192), y.reshape(-1, 256), self.b)
+        y = torch.addmm(torch.zeros(192), y.reshape(-1, 1280), self.b)
         return self.c(y)
 
 
@@ -719,3 +723,92 @@ def test_empty_weight_keeps_bias_and_residual():
     z = np.arange(6, dtype=np.float32).reshape(2, 3)
     out, _ = run(data, {"x": np.zeros((2, 0), np.float32), "z": z}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)
     np.testing.assert_array_equal(out, z + [1, 2, 3])
+
+
+class SmallMlp(nn.Module):
+    """Small products feeding one another: Linear + ReLU, Linear + GELU, a Gemm with transB
+    (addmm of a transposed weight), a last Linear; `tap` also returns the second layer's output."""
+
+    def __init__(self, tap=False):
+        super().__init__()
+        torch.manual_seed(21)
+        self.tap = tap
+        self.a, self.b, self.d = nn.Linear(40, 96), nn.Linear(96, 80), nn.Linear(64, 10)
+        self.c = nn.Parameter(torch.randn(64, 80) / 9)
+
+    def forward(self, x):
+        h = F.gelu(self.b(torch.relu(self.a(x))))
+        y = self.d(torch.addmm(torch.full((64,), 0.1), h, self.c.t()))
+        return (y, h) if self.tap else y
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_small_products_run_as_one_chain(threads, tmp_path):
+    module = SmallMlp()
+    x = np.random.default_rng(22).standard_normal((5, 40)).astype(np.float32)
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}})
+    assert ops["kiln::MatMulChain"] == 1 and ops["kiln::FusedMatMul"] == 0 and ops["Gemm"] == 0, ops
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = kiln.InferenceSession(data, so)
+    reloaded = kiln.InferenceSession(str(tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"), so)
+    # Rows split over the threads (from 4 a thread), one block and several, and too few to split.
+    for n in (1, 3, 7, 8, 12, 13, 48, 97, 1000):
+        xn = np.random.default_rng(n).standard_normal((n, 40)).astype(np.float32)
+        with torch.no_grad():
+            ref = module(torch.from_numpy(xn)).numpy()
+        np.testing.assert_allclose(sess.run(None, {"in0": xn})[0], ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(reloaded.run(None, {"in0": xn})[0], ref, rtol=1e-4, atol=1e-5)
+    assert sess.run(None, {"in0": np.zeros((0, 40), np.float32)})[0].shape == (0, 10)
+
+
+def test_chain_stops_where_a_product_is_read_elsewhere(tmp_path):
+    module = SmallMlp(tap=True)
+    x = np.random.default_rng(23).standard_normal((6, 40)).astype(np.float32)
+    data = export(module, torch.from_numpy(x))
+    so = kiln.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    got = kiln.InferenceSession(data, so).run(None, {"in0": x})
+    with torch.no_grad():
+        want = module(torch.from_numpy(x))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-5)
+    m = onnx.load(str(tmp_path / "opt.onnx"))
+    chains = [n for n in m.graph.node if n.op_type == "MatMulChain"]
+    # h is a graph output: the first two layers make one chain, the last two another.
+    assert len(chains) == 2 and all(len(n.input) == 5 for n in chains), [n.op_type for n in m.graph.node]
+
+
+def test_chain_serves_concurrent_runs():
+    data = export(SmallMlp(), torch.zeros((4, 40)), dynamic={"in0": {0: "n"}})
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    module = SmallMlp()
+    errors = []
+
+    def worker(k):
+        for n in (16 + k, 3, 64 + 5 * k):
+            xn = np.random.default_rng(100 * k + n).standard_normal((n, 40)).astype(np.float32)
+            with torch.no_grad():
+                ref = module(torch.from_numpy(xn)).numpy()
+            got = sess.run(None, {"in0": xn})[0]
+            if not np.allclose(got, ref, rtol=1e-4, atol=1e-5):
+                errors.append((k, n, float(np.abs(got - ref).max())))
+
+    run_concurrently(worker, 4)
+    assert not errors, errors
+
+
+def test_chain_of_a_model_rejects_mismatched_layers():
+    """A MatMulChain whose layers do not fit together is refused at load, naming the layers."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    inits = [numpy_helper.from_array(np.ones(s, np.float32), name) for name, s in
+             (("w1", (4, 5)), ("b1", (5,)), ("w2", (6, 3)), ("b2", (3,)))]
+    node = helper.make_node("MatMulChain", ["x", "w1", "b1", "w2", "b2"], ["y"], domain="kiln",
+                            activations=["Relu", ""])
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("kiln", 1)])
+    with pytest.raises(Exception, match="layer 1 takes K=6 but layer 0 gives N=5"):
+        kiln.InferenceSession(model.SerializeToString())

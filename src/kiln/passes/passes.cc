@@ -15,7 +15,10 @@ void optimize_graph(ir::Model& model, const SessionConfig& config) {
     fuse_convolutions(model.graph);
     fuse_transformer_ops(model.graph);
   }
-  if (level >= OptLevel::All) choose_conv_layouts(model.graph);
+  if (level >= OptLevel::All) {
+    choose_conv_layouts(model.graph);
+    fuse_matmul_chains(model.graph);
+  }
 }
 
 }  // namespace kiln

@@ -48,12 +48,6 @@ bool is_matmul(const ir::Node& n) {
 // The largest product (in flops) packed_gemm takes: 64x256x1024.
 constexpr double kOwnGemmFlops = double(1 << 25);
 
-// [K, N] float as a weight is stored: row-major, or transposed ([N, K] row-major) when `nk`.
-dnnl::memory::desc weight_desc(int64_t k, int64_t n, bool nk) {
-  if (!nk) return plain_desc({k, n}, DType::Float32);
-  return dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k});
-}
-
 bool weight_is_nk(const ir::Node& n) { return n.attr_int("kiln_weight_nk", 0) != 0; }
 
 dnnl::memory::desc desc_from_attr(const ir::Node& n) {
@@ -85,7 +79,7 @@ void pack_matmul_weights(ir::Graph& g) {
       continue;
     const int64_t k = nk ? t->dim(1) : t->dim(0), cols = nk ? t->dim(0) : t->dim(1);
     if (runs_on_gemm(k, cols)) continue;
-    const dnnl::memory::desc layout = matmul_weight_layout(k, cols), plain = weight_desc(k, cols, nk);
+    const dnnl::memory::desc layout = matmul_weight_layout(k, cols), plain = stored_weight_desc(k, cols, nk);
     if (layout == plain) continue;
     // A weight nothing else holds is repacked into its own storage, through one scratch buffer
     // that stays warm: fresh pages for every packed copy made a third of ViT-B/16's load page
@@ -293,7 +287,7 @@ class MatMul : public Kernel {
         return;
       }
       if (gemm_) {  // one primitive for every M; these descriptors give this run's
-        a_md_ = plain_desc({rows, k}, dtype_), b_md_ = weight_desc(k, n, w_nk_), c_md_ = plain_desc({rows, n}, dtype_);
+        a_md_ = plain_desc({rows, k}, dtype_), b_md_ = stored_weight_desc(k, n, w_nk_), c_md_ = plain_desc({rows, n}, dtype_);
         packed_ = PackedWeights();
         const bool sum = residual_ && z_in_place_;
         if (!gemm_prim_ || gemm_k_ != k || gemm_n_ != n || gemm_sum_ != sum) make_gemm_primitive(k, n, sum);
@@ -326,7 +320,7 @@ class MatMul : public Kernel {
       auto pd = make_pd(weight_ ? dnnl::memory::desc({k, n}, w_type, tag::any) : plain_desc({k, n}, dtype_));
       prim_ = dnnl::matmul(pd);
       b_md_ = pd.weights_desc();
-      auto b_plain = weight_desc(k, n, w_nk_);
+      auto b_plain = stored_weight_desc(k, n, w_nk_);
       packed_.pack(weight_, b_plain, pd.weights_desc());
       if (!packed_) b_md_ = b_plain;
     } else {
@@ -478,7 +472,7 @@ class MatMul : public Kernel {
       if (!packed_shape_.empty()) {
         panels_ = PackedPanels::from(packed_layout_, weight_->raw());
       } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
-        panels_ = PackedPanels::pack(panel_pack_, weight_, weight_desc(k, n, w_nk_));
+        panels_ = PackedPanels::pack(panel_pack_, weight_, stored_weight_desc(k, n, w_nk_));
       }
     }
     return panels_.has_value();

@@ -17,6 +17,11 @@ dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n) {
   return dnnl::matmul::primitive_desc(d, dnnl_engine()).weights_desc();
 }
 
+dnnl::memory::desc stored_weight_desc(int64_t k, int64_t n, bool nk) {
+  if (!nk) return plain_desc({k, n}, DType::Float32);
+  return dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k});
+}
+
 std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor* weight,
                                                const dnnl::memory::desc& plain) {
   const dnnl::memory::dims kn = plain.dims();

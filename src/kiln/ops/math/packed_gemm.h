@@ -26,6 +26,9 @@ namespace kiln {
 // one of the panel layouts below.
 dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n);
 
+// A [K, N] float weight as stored: row-major, or transposed ([N, K] row-major) when `nk`.
+dnnl::memory::desc stored_weight_desc(int64_t k, int64_t n, bool nk);
+
 // A [K, N] weight in column panels of `width` floats, panel p starting at data + p * panel_stride.
 struct PackedPanels {
   const float* data = nullptr;
