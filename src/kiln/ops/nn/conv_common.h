@@ -118,6 +118,7 @@ class ConvKernel : public Kernel {
   bool use_gemm_ = false;  // a pointwise convolution (every s-th pixel if strided) as one packed_gemm product
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
+  bool use_gemv_ = false;  // one image of one pixel (a squeeze-excite layer): W as stored, one dot per filter
   dnnl::convolution_forward prim_;
   ConvPrimitiveSpec spec_;  // prim_'s
   Relayout src_, dst_, wei_;
