@@ -88,16 +88,19 @@ def test_conv_bn_activation_and_residual_fusions(opset, tmp_path):
     assert ops["kiln_y_nhwc"] == 1 and ops["kiln_x_nhwc"] == 1, ops
 
 
-def test_new_batch_sizes_at_two_threads():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_new_batch_sizes(threads):
     # A run at a new batch size that scales the last one (2 -> 4 -> 6 -> 3 -> 1) first makes the
-    # convolutions' primitives for it on both threads; the run must give the same answers.
+    # convolutions' primitives for it on the session's threads, or, at up to twice the batch a
+    # primitive was made for (1 -> 2, 4 -> 8, and back to 4), runs that primitive on each half;
+    # the runs must give the same answers.
     block = ConvBlock().eval()
     data = export(block, torch.zeros(2, 8, 9, 7), dynamic={"in0": {0: "n"}, "out": {0: "n"}})
     so = kiln.SessionOptions()
-    so.intra_op_num_threads = 2
+    so.intra_op_num_threads = threads
     sess = kiln.InferenceSession(data, so)
     rng = np.random.default_rng(4)
-    for n in [2, 4, 6, 3, 1, 4]:
+    for n in [2, 4, 6, 3, 1, 4, 1, 2, 4, 8, 4, 2, 1]:
         x = rng.standard_normal((n, 8, 9, 7)).astype(np.float32)
         with torch.no_grad():
             want = block(torch.from_numpy(x)).numpy()

@@ -223,7 +223,19 @@ void Frame::finish_recording(int num_steps) {
   recorded_.clear();
   recorded_owner_.clear();
   replay_ = true;
+  settle_due_ = true;
   plan_inputs_ = std::move(run_inputs_);
+}
+
+void Frame::run_spread(const std::vector<std::function<void()>>& work) {
+  if (work.empty()) return;
+#pragma omp parallel for schedule(dynamic, 1) if (num_threads() > 1 && !omp_in_parallel())
+  for (size_t i = 0; i < work.size(); ++i) {
+    try {
+      work[i]();
+    } catch (...) {  // the run's own prepare() meets and reports whatever went wrong
+    }
+  }
 }
 
 void Frame::reset_slots() {
@@ -339,14 +351,14 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
       std::vector<std::function<void()>> work;
       for (int s = 0; s < num_steps; ++s)
         if (std::function<void()> fn = states_[size_t(s)].kernel->ahead(num, den)) work.push_back(std::move(fn));
-#pragma omp parallel for schedule(dynamic, 1)
-      for (size_t i = 0; i < work.size(); ++i) {
-        try {
-          work[i]();
-        } catch (...) {  // the run's own prepare() meets and reports whatever went wrong
-        }
-      }
+      run_spread(work);
     }
+  } else if (settle_due_) {  // the second run at these shapes
+    settle_due_ = false;
+    std::vector<std::function<void()>> work;
+    for (int s = 0; s < num_steps; ++s)
+      if (std::function<void()> fn = states_[size_t(s)].kernel->settle()) work.push_back(std::move(fn));
+    run_spread(work);
   }
   try {
     for (int s = 0; s < num_steps; ++s) {

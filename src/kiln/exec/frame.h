@@ -69,6 +69,8 @@ class Frame {
   void set_output(int step, int out, Value v);
   void finish_recording(int num_steps);
   void reset_slots();
+  // Runs the kernels' ahead() or settle() work, spread over the session's threads.
+  void run_spread(const std::vector<std::function<void()>>& work);
   // Whether t lives in the arena by the plan.
   bool in_arena(const Tensor& t) const;
 
@@ -83,6 +85,7 @@ class Frame {
   // Memory plan state.
   bool replay_ = false;          // the arena plan is in force
   bool replay_ok_ = true;        // this run matched the plan so far
+  bool settle_due_ = false;      // the next replay first asks the kernels to settle()
   // Shapes fed (and read from outer scopes): by the recording run, and by the plan's.
   std::vector<Shape> run_inputs_, plan_inputs_;
   std::unordered_map<int64_t, Planned> planned_;  // key: step * 65536 + output

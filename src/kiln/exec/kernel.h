@@ -72,6 +72,11 @@ class Kernel {
   // before the run beside other kernels' on the session's threads (making a oneDNN primitive,
   // which lands in oneDNN's cache); none by default.
   virtual std::function<void()> ahead(int64_t /*num*/, int64_t /*den*/) const { return {}; }
+  // Before the second run at new shapes, when the first made do with what earlier shapes had
+  // made (a convolution runs its primitive on each half of a doubled batch): work that makes what
+  // these shapes run best with, done beside other kernels' on the session's threads. It may
+  // change this kernel and nothing else; none by default.
+  virtual std::function<void()> settle() { return {}; }
 };
 
 struct KernelInit {

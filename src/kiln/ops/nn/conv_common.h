@@ -75,6 +75,10 @@ struct ConvPrimitiveSpec {
   dnnl::convolution_forward::primitive_desc primitive_desc() const;
   // primitive_threads() of its work: the thread count the primitive is made and run with.
   int threads() const;
+  // The number of slices of this spec's batch that `want` is, when it differs in the batch
+  // alone and by at most kMaxSlices times; else 0.
+  int64_t slices_of(const ConvPrimitiveSpec& want) const;
+  static constexpr int64_t kMaxSlices = 2;
 };
 
 // Conv (opsets 1, 11) and FusedConv. Inputs: X, W, optional B, and for FusedConv optional Z.
@@ -87,9 +91,12 @@ class ConvKernel : public Kernel {
   // no copy of Z first.
   int inplace_input() const override { return post_.sum ? 3 : -1; }
   std::function<void()> ahead(int64_t num, int64_t den) const override;
+  // A batch run in slices gets a primitive of its own.
+  std::function<void()> settle() override;
 
  private:
-  void prepare_dnnl(const Tensor& x, const Tensor& w, const Shape& y_shape);
+  // `slice`: an existing primitive may serve this batch in slices.
+  void prepare_dnnl(const Shape& x, const Shape& w, const Shape& y_shape, bool slice);
   template <typename T>
   void reference(OpContext& ctx);
   void add_broadcast_residual(OpContext& ctx) const;
@@ -121,6 +128,8 @@ class ConvKernel : public Kernel {
   bool use_gemv_ = false;  // one image of one pixel (a squeeze-excite layer): W as stored, one dot per filter
   dnnl::convolution_forward prim_;
   ConvPrimitiveSpec spec_;  // prim_'s
+  int64_t slices_ = 1;      // prim_ runs on this many slices of the batch, one after another
+  Shape x_shape_, w_shape_, y_shape_;  // what prepare() last saw
   Relayout src_, dst_, wei_;
   PackedWeights packed_;  // constant weights in the primitive's layout
   dnnl::memory::desc w_plain_, bias_md_;
