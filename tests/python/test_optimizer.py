@@ -818,26 +818,28 @@ def test_chain_of_a_model_rejects_mismatched_layers():
 
 
 class OnePixel(nn.Module):
-    """1x1 convolutions over one pixel, as squeeze-excite blocks have them: ReLU, a residual,
-    HardSigmoid, Clip, none."""
+    """1x1 convolutions over one pixel, as squeeze-excite blocks have them: ReLU, a residual
+    (an input, and an intermediate whose buffer the output takes) with HardSigmoid or ReLU after
+    it, Clip, none."""
 
     def __init__(self):
         super().__init__()
         torch.manual_seed(31)
         self.a, self.b = nn.Conv2d(24, 40, 1), nn.Conv2d(40, 24, 1)
         self.c, self.d = nn.Conv2d(24, 36, 1, bias=False), nn.Conv2d(36, 20, 1)
+        self.e, self.f, self.g = nn.Conv2d(20, 20, 1), nn.Conv2d(36, 20, 1), nn.Conv2d(20, 10, 1)
 
     def forward(self, x):
         y = self.b(torch.relu(self.a(x))) + x
         y = torch.clamp(self.c(F.hardsigmoid(y)), -0.3, 0.4)
-        return self.d(y)
+        return self.g(torch.relu(self.e(self.d(y)) + self.f(y)))
 
 
 def test_one_pixel_convolutions(tmp_path):
     module = OnePixel()
     x = np.random.default_rng(32).standard_normal((1, 24, 1, 1)).astype(np.float32)
     data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}}, plain_too=True)
-    assert ops["kiln::FusedConv"] + ops["Conv"] == 4 and ops["Add"] == ops["Relu"] == ops["Clip"] == 0, ops
+    assert ops["kiln::FusedConv"] + ops["Conv"] == 7 and ops["Add"] == ops["Relu"] == ops["Clip"] == 0, ops
     for n in (1, 3):  # one image runs as vector products, more on the primitive
         xn = np.random.default_rng(n).standard_normal((n, 24, 1, 1)).astype(np.float32)
         with torch.no_grad():

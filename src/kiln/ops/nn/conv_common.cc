@@ -215,8 +215,9 @@ void ConvKernel::prepare(OpContext& ctx) {
   use_gemv_ = use_dnnl_ && !bf16_ && weight_ && !z_broadcast_ && geo_.group == 1 && n == 1 && unit.is_pointwise() &&
               shape_size(in) == 1 && shape_size(out) == 1;
   if (use_winograd_ || use_gemm_ || use_depthwise_ || use_gemv_) threads_ = 0;
+  x_shape_ = x.shape(), w_shape_ = w.shape(), y_shape_ = y_shape;
+  slices_ = 1;  // prepare_dnnl may find the primitive serves this batch in slices
   try {
-    x_shape_ = x.shape(), w_shape_ = w.shape(), y_shape_ = y_shape;
     if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_ && !use_gemv_)
       prepare_dnnl(x_shape_, w_shape_, y_shape_, true);
   } catch (const dnnl::error&) {
@@ -377,18 +378,15 @@ void ConvKernel::compute(OpContext& ctx) {
     packed_gemm(a, y.size() / geo_.out_channels, *panels_, ep, y.data<float>());
     return;
   }
-  if (use_gemv_) {
+  if (use_gemv_) {  // Z (which may be Y's own buffer) before the activation, as the post-ops have it
     GemmEpilogue ep;
     ep.bias = has_bias_ ? ctx.input(2).data<float>() : nullptr;
+    ep.z = post_.sum ? ctx.input(3).data<float>() : nullptr;
+    ep.z_first = true;
     const bool relu = post_.act.kind == Activation::Kind::Relu;
-    if (relu && !post_.sum) ep.act = GemmEpilogue::Act::Relu;
+    if (relu) ep.act = GemmEpilogue::Act::Relu;
     gemv(x.data<float>(), weight_->data<float>(), geo_.in_channels, geo_.out_channels, true, ep, y.data<float>());
-    if (post_.sum || (!relu && post_.act.kind != Activation::Kind::None)) {  // Z, then the activation
-      float* py = y.data<float>();
-      if (post_.sum)
-        for (int64_t j = 0; j < y.size(); ++j) py[j] += ctx.input(3).data<float>()[j];
-      post_.act.apply(py, y.size());
-    }
+    if (!relu) post_.act.apply(y.data<float>(), y.size());
     return;
   }
   const Tensor& w = ctx.input(1);
