@@ -22,8 +22,8 @@ namespace kiln {
 
 namespace {
 
-constexpr int64_t kBlockRows = 48;          // whole tiles of 6, 8 and 12 rows
-constexpr int kHiddenSlots[2] = {6, 7};      // thread_scratch slots of the hidden blocks
+constexpr int64_t kBlockRows = 48;      // whole tiles of 6, 8 and 12 rows
+constexpr int kHiddenSlots[2] = {6, 7};  // thread_scratch slots of the hidden blocks
 
 struct Layer {
   const Tensor* weight = nullptr;
