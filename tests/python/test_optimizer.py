@@ -141,6 +141,30 @@ def test_optimized_model_is_valid_onnx_and_reloads(tmp_path):
     np.testing.assert_array_equal(out, again)
 
 
+def test_new_batch_sizes_in_concurrent_runs():
+    # Runs on several threads at once, each walking its own batch sizes (a doubled batch runs
+    # the old primitives on halves until its next run settles), must all match PyTorch.
+    block = ConvBlock().eval()
+    data = export(block, torch.zeros(2, 8, 9, 7), dynamic={"in0": {0: "n"}, "out": {0: "n"}})
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    errors = []
+
+    def worker(k):
+        rng = np.random.default_rng(40 + k)
+        for n in [1, 2, 2, 4, 8, 8, 4, 2, 4, 4][k:] + [3, 6]:
+            x = rng.standard_normal((n, 8, 9, 7)).astype(np.float32)
+            with torch.no_grad():
+                want = block(torch.from_numpy(x)).numpy()
+            got = sess.run(None, {"in0": x})[0]
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                errors.append((k, n, float(np.abs(got - want).max())))
+
+    run_concurrently(worker, 3)
+    assert not errors, errors
+
+
 class MobileBlock(nn.Module):
     """Stem conv + max pool, a SiLU inverted-residual block with squeeze-excite, and a fire-style
     Concat of two branches: everything between the convolutions can stay channels-last."""
