@@ -1,6 +1,6 @@
 // kiln::MatMulChain: Y = act_n(... act_1(X W_1 + b_1) ... W_n + b_n) against a loop in double,
 // with rows enough to split over the session's threads and too few, a weight stored [N, K],
-// X of rank 1 and 3; a K that does not fit is an error naming it.
+// X of rank 1 and 3; a K that does not fit and an empty weight are errors naming them.
 #include <cmath>
 
 #include "op_tester.h"
@@ -73,6 +73,16 @@ TEST(MatMulChain, RefusesAnXThatDoesNotEndInK) {
       .attr("activations", std::vector<std::string>{""})
       .output<float>("Y", {2, 2}, {0, 0, 0, 0})
       .expect_failure("does not end in K=4");
+}
+
+TEST(MatMulChain, RefusesAnEmptyWeight) {
+  OpTester("MatMulChain", 1, "kiln")
+      .input<float>("X", {2, 0}, {})
+      .constant<float>("W", {0, 2}, {})
+      .constant<float>("B", {2}, {0.f, 0.f})
+      .attr("activations", std::vector<std::string>{""})
+      .output<float>("Y", {2, 2}, {0, 0, 0, 0})
+      .expect_failure("weight [0,2] is empty");
 }
 
 }  // namespace kiln::test

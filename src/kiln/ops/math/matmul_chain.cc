@@ -74,6 +74,9 @@ class MatMulChain : public Kernel {
         fail(ErrorCode::InvalidGraph, "MatMulChain '", node.name, "' layer ", i,
              ": needs a constant 2-D float weight and a constant float bias");
       l.k = l.weight->dim(l.nk ? 1 : 0), l.n = l.weight->dim(l.nk ? 0 : 1);
+      if (l.k == 0 || l.n == 0)
+        fail(ErrorCode::InvalidGraph, "MatMulChain '", node.name, "' layer ", i, ": weight ",
+             shape_str(l.weight->shape()), " is empty");
       if (l.bias->size() != l.n)
         fail(ErrorCode::InvalidGraph, "MatMulChain '", node.name, "' layer ", i, ": bias has ", l.bias->size(),
              " values for N=", l.n);
