@@ -227,7 +227,10 @@ void Frame::finish_recording(int num_steps) {
   plan_inputs_ = std::move(run_inputs_);
 }
 
-void Frame::run_spread(const std::vector<std::function<void()>>& work) {
+void Frame::run_spread(const std::function<std::function<void()>(Kernel&)>& work_of) {
+  std::vector<std::function<void()>> work;
+  for (StepState& st : states_)
+    if (std::function<void()> fn = work_of(*st.kernel)) work.push_back(std::move(fn));
   if (work.empty()) return;
 #pragma omp parallel for schedule(dynamic, 1) if (num_threads() > 1 && !omp_in_parallel())
   for (size_t i = 0; i < work.size(); ++i) {
@@ -347,18 +350,11 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     // once, spread over the threads, and the run's prepare() calls find them made. Made one by
     // one in the run, on one thread while the other waited, they took 7-8 ms of MobileNetV3's
     // and SqueezeNet's first run at 8 images, 2 threads (27-30 ms; now 24-27, warm 13-14).
-    if (num_threads() > 1 && !omp_in_parallel() && batch_scale(plan_inputs_, run_inputs_, num, den)) {
-      std::vector<std::function<void()>> work;
-      for (int s = 0; s < num_steps; ++s)
-        if (std::function<void()> fn = states_[size_t(s)].kernel->ahead(num, den)) work.push_back(std::move(fn));
-      run_spread(work);
-    }
+    if (num_threads() > 1 && !omp_in_parallel() && batch_scale(plan_inputs_, run_inputs_, num, den))
+      run_spread([&](Kernel& k) { return k.ahead(num, den); });
   } else if (settle_due_) {  // the second run at these shapes
     settle_due_ = false;
-    std::vector<std::function<void()>> work;
-    for (int s = 0; s < num_steps; ++s)
-      if (std::function<void()> fn = states_[size_t(s)].kernel->settle()) work.push_back(std::move(fn));
-    run_spread(work);
+    run_spread([](Kernel& k) { return k.settle(); });
   }
   try {
     for (int s = 0; s < num_steps; ++s) {

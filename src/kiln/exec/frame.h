@@ -69,8 +69,9 @@ class Frame {
   void set_output(int step, int out, Value v);
   void finish_recording(int num_steps);
   void reset_slots();
-  // Runs the kernels' ahead() or settle() work, spread over the session's threads.
-  void run_spread(const std::vector<std::function<void()>>& work);
+  // Runs the work `work_of` finds in each step's kernel (its ahead() or settle()), spread over
+  // the session's threads.
+  void run_spread(const std::function<std::function<void()>(Kernel&)>& work_of);
   // Whether t lives in the arena by the plan.
   bool in_arena(const Tensor& t) const;
 
