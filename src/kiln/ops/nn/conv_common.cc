@@ -215,11 +215,10 @@ void ConvKernel::prepare(OpContext& ctx) {
   use_gemv_ = use_dnnl_ && !bf16_ && weight_ && !z_broadcast_ && geo_.group == 1 && n == 1 && unit.is_pointwise() &&
               shape_size(in) == 1 && shape_size(out) == 1;
   if (use_winograd_ || use_gemm_ || use_depthwise_ || use_gemv_) threads_ = 0;
-  x_shape_ = x.shape(), w_shape_ = w.shape(), y_shape_ = y_shape;
   slices_ = 1;  // prepare_dnnl may find the primitive serves this batch in slices
   try {
     if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_ && !use_gemv_)
-      prepare_dnnl(x_shape_, w_shape_, y_shape_, true);
+      prepare_dnnl(x.shape(), w.shape(), y_shape, true);
   } catch (const dnnl::error&) {
     use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
   }
@@ -294,8 +293,8 @@ void ConvKernel::prepare_dnnl(const Shape& x, const Shape& w, const Shape& y_sha
   // so the first run at a larger batch makes nothing: oneDNN's creation and first executions
   // were a third of SqueezeNet's first run at 8 images after 4. settle() makes the batch's own
   // primitive before the next run (sliced, small layers at 2 threads ran 3-6% slower).
-  if (slice && prim_ && weight_) {
-    if (const int64_t slices = spec_.slices_of(want)) {
+  if (slice) {
+    if (const int64_t slices = slices_for(want)) {
       slices_ = slices;
       return;
     }
@@ -320,18 +319,24 @@ std::function<void()> ConvKernel::ahead(int64_t num, int64_t den) const {
   if (!use_dnnl_ || use_winograd_ || use_gemm_ || use_depthwise_ || use_gemv_ || !prim_ || geo_.batch * num % den != 0) return {};
   ConvPrimitiveSpec spec = spec_;
   spec.x[0] = spec.y[0] = geo_.batch * num / den;
-  if (weight_ && spec_.slices_of(spec) > 0) return {};  // runs on prim_, slice by slice
+  if (slices_for(spec) > 0) return {};  // runs on prim_, slice by slice
   return [spec] {
     ThreadLimit limit(spec.threads());
     dnnl::convolution_forward made(spec.primitive_desc());
   };
 }
 
+int64_t ConvKernel::slices_for(const ConvPrimitiveSpec& want) const {
+  return prim_ && weight_ ? spec_.slices_of(want) : 0;
+}
+
 std::function<void()> ConvKernel::settle() {
   if (slices_ <= 1) return {};
-  return [this] {
+  return [this] {  // the shapes prim_ was made for, at the batch it runs in slices
+    Shape x = spec_.x, y = spec_.y;
+    x[0] = y[0] = geo_.batch;
     try {
-      prepare_dnnl(x_shape_, w_shape_, y_shape_, false);
+      prepare_dnnl(x, weight_->shape(), y, false);
     } catch (const dnnl::error&) {  // no primitive for the whole batch: the slices go on
     }
   };

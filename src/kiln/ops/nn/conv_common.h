@@ -97,6 +97,8 @@ class ConvKernel : public Kernel {
  private:
   // `slice`: an existing primitive may serve this batch in slices.
   void prepare_dnnl(const Shape& x, const Shape& w, const Shape& y_shape, bool slice);
+  // How many slices of its batch prim_ runs `want` in, or 0 (made anew).
+  int64_t slices_for(const ConvPrimitiveSpec& want) const;
   template <typename T>
   void reference(OpContext& ctx);
   void add_broadcast_residual(OpContext& ctx) const;
@@ -129,7 +131,6 @@ class ConvKernel : public Kernel {
   dnnl::convolution_forward prim_;
   ConvPrimitiveSpec spec_;  // prim_'s
   int64_t slices_ = 1;      // prim_ runs on this many slices of the batch, one after another
-  Shape x_shape_, w_shape_, y_shape_;  // what prepare() last saw
   Relayout src_, dst_, wei_;
   PackedWeights packed_;  // constant weights in the primitive's layout
   dnnl::memory::desc w_plain_, bias_md_;
