@@ -15,7 +15,6 @@
 
 #include "kiln/core/parallel.h"
 #include "kiln/exec/kernel.h"
-#include "kiln/ops/math/fast_math.h"
 #include "kiln/ops/math/packed_gemm.h"
 
 namespace kiln {
@@ -42,16 +41,6 @@ GemmEpilogue::Act parse_act(const std::string& s) {
   if (s == "Gelu") return Act::Gelu;
   if (s == "GeluTanh") return Act::GeluTanh;
   fail(ErrorCode::InvalidGraph, "MatMulChain: unknown activation '", s, "'");
-}
-
-float activate(float v, GemmEpilogue::Act act) {
-  switch (act) {
-    case GemmEpilogue::Act::None: return v;
-    case GemmEpilogue::Act::Relu: return std::max(v, 0.0f);
-    case GemmEpilogue::Act::Gelu: return fastmath::gelu(v);
-    case GemmEpilogue::Act::GeluTanh: return fastmath::gelu_tanh(v);
-  }
-  return v;
 }
 
 class MatMulChain : public Kernel {
@@ -137,17 +126,10 @@ class MatMulChain : public Kernel {
   }
 
   static void product(const Layer& l, const float* a, int64_t m, float* c) {
-    if (l.panels) return packed_gemm(a, m, *l.panels, GemmEpilogue{l.bias->data<float>(), l.act}, c);
-    // Without AVX-512 (a chain read back from a model optimized elsewhere): plain loops.
-    const float* w = l.weight->data<float>();
-    parallel_for(m, 1, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t j = 0; j < l.n; ++j) {
-          float v = l.bias->data<float>()[j];
-          for (int64_t q = 0; q < l.k; ++q) v += a[r * l.k + q] * (l.nk ? w[j * l.k + q] : w[q * l.n + j]);
-          c[r * l.n + j] = activate(v, l.act);
-        }
-    });
+    const GemmEpilogue ep{l.bias->data<float>(), l.act};
+    if (l.panels) return packed_gemm(a, m, *l.panels, ep, c);
+    // No panel layout (a chain read back on a CPU without AVX-512): a vector product per row.
+    for (int64_t r = 0; r < m; ++r) gemv(a + r * l.k, l.weight->data<float>(), l.k, l.n, l.nk, ep, c + r * l.n);
   }
 
   std::vector<Layer> layers_;
