@@ -48,8 +48,8 @@ void check(Shape x_shape) {
     const LayerSpec& l = layers[i];
     w.push_back(uniform_values(l.k * l.n, uint32_t(10 + i), 0.5f));
     b.push_back(uniform_values(l.n, uint32_t(20 + i)));
-    t.constant<float>("W" + std::to_string(i), l.nk ? Shape{l.n, l.k} : Shape{l.k, l.n}, w.back());
-    t.constant<float>("B" + std::to_string(i), {l.n}, b.back());
+    t.constant<float>(std::string("W").append(std::to_string(i)), l.nk ? Shape{l.n, l.k} : Shape{l.k, l.n}, w.back());
+    t.constant<float>(std::string("B").append(std::to_string(i)), {l.n}, b.back());
     acts.push_back(l.act);
     nk.push_back(l.nk);
   }

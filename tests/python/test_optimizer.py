@@ -42,6 +42,23 @@ def run(model_bytes, feeds, level, tmp_path=None):
     return out, ops
 
 
+def assert_concurrent_runs_match(sess, module, inputs, workers):
+    """Runs `sess` on `workers` threads at once, worker k on each array `inputs(k)` yields, and
+    checks every output against `module` in PyTorch."""
+    errors = []
+
+    def worker(k):
+        for x in inputs(k):
+            with torch.no_grad():
+                want = module(torch.from_numpy(x)).numpy()
+            got = sess.run(None, {"in0": x})[0]
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                errors.append((k, x.shape[0], float(np.abs(got - want).max())))
+
+    run_concurrently(worker, workers)
+    assert not errors, errors
+
+
 def optimized_ops(module, x, tmp_path, opset=17, dynamic=None, plain_too=False):
     """Exports `module`, checks the optimized (and, if asked, the unoptimized) session against
     PyTorch on `x`, and returns the model bytes and the optimized graph's op/attribute counts."""
@@ -149,20 +166,13 @@ def test_new_batch_sizes_in_concurrent_runs():
     so = kiln.SessionOptions()
     so.intra_op_num_threads = 2
     sess = kiln.InferenceSession(data, so)
-    errors = []
 
-    def worker(k):
+    def inputs(k):
         rng = np.random.default_rng(40 + k)
         for n in [1, 2, 2, 4, 8, 8, 4, 2, 4, 4][k:] + [3, 6]:
-            x = rng.standard_normal((n, 8, 9, 7)).astype(np.float32)
-            with torch.no_grad():
-                want = block(torch.from_numpy(x)).numpy()
-            got = sess.run(None, {"in0": x})[0]
-            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
-                errors.append((k, n, float(np.abs(got - want).max())))
+            yield rng.standard_normal((n, 8, 9, 7)).astype(np.float32)
 
-    run_concurrently(worker, 3)
-    assert not errors, errors
+    assert_concurrent_runs_match(sess, block, inputs, 3)
 
 
 class MobileBlock(nn.Module):
@@ -811,20 +821,12 @@ def test_chain_serves_concurrent_runs():
     so = kiln.SessionOptions()
     so.intra_op_num_threads = 2
     sess = kiln.InferenceSession(data, so)
-    module = SmallMlp()
-    errors = []
 
-    def worker(k):
+    def inputs(k):
         for n in (16 + k, 3, 64 + 5 * k):
-            xn = np.random.default_rng(100 * k + n).standard_normal((n, 40)).astype(np.float32)
-            with torch.no_grad():
-                ref = module(torch.from_numpy(xn)).numpy()
-            got = sess.run(None, {"in0": xn})[0]
-            if not np.allclose(got, ref, rtol=1e-4, atol=1e-5):
-                errors.append((k, n, float(np.abs(got - ref).max())))
+            yield np.random.default_rng(100 * k + n).standard_normal((n, 40)).astype(np.float32)
 
-    run_concurrently(worker, 4)
-    assert not errors, errors
+    assert_concurrent_runs_match(sess, SmallMlp(), inputs, 4)
 
 
 def test_chain_of_a_model_rejects_mismatched_layers():
