@@ -27,7 +27,7 @@ size_t link_bytes(const ir::Node& n, const GraphView& view) {
     return 0;
   const bool nk = n.attr_int("kiln_weight_nk", 0) != 0;
   const int64_t k = w->dim(nk ? 1 : 0), cols = w->dim(nk ? 0 : 1);
-  if (b->size() != cols || !PackedPanels::from(matmul_weight_layout(k, cols), nullptr)) return 0;
+  if (b->size() != cols || !PackedPanels::from(panel_layout(k, cols), nullptr)) return 0;
   return w->bytes();
 }
 

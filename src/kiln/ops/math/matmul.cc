@@ -37,7 +37,7 @@
 
 namespace kiln {
 
-bool runs_on_gemm(int64_t k, int64_t n) { return k > 1024 && n <= 1024 && k * n >= (int64_t(1) << 18); }
+bool runs_on_gemm(int64_t k, int64_t n) { return k > 1024 && n <= 1024 && streams_on_packed_gemm(k, n); }
 
 namespace {
 
@@ -281,7 +281,7 @@ class MatMul : public Kernel {
       // 596 -> 265 us; 3072x768 at 8 and 32 rows 1130 -> 710, 1970 -> 1510): the panels are a
       // second copy of the weight, made at the first such run, shared by the session's frames.
       if ((!gemm_ || (rows > 1 && rows <= 32)) && !bf16_ && weight_ &&
-          (2.0 * double(rows) * double(k) * double(n) <= kOwnGemmFlops || k * n >= (int64_t(1) << 18)) &&
+          (2.0 * double(rows) * double(k) * double(n) <= kOwnGemmFlops || streams_on_packed_gemm(k, n)) &&
           find_panels(k, n)) {
         own_ = true;
         return;

@@ -22,8 +22,17 @@
 
 namespace kiln {
 
-// The layout oneDNN's matmul wants for a constant [K, N] float weight: on AVX-512 machines
-// one of the panel layouts below.
+// A weight of a megabyte and more comes from memory on each run (a model's weights outgrow the
+// caches); packed_gemm streams it while it computes, at every row count.
+inline bool streams_on_packed_gemm(int64_t k, int64_t n) { return k * n >= (int64_t(1) << 18); }
+
+// The panels packed_gemm computes fastest for a constant [K, N] float weight: on AVX-512
+// machines 48 columns wide where oneDNN's matmul would take 64 (N over 64), else oneDNN's
+// choice (on other machines a layout PackedPanels::from refuses).
+dnnl::memory::desc panel_layout(int64_t k, int64_t n);
+
+// The layout a constant [K, N] float weight is packed in at load, for packed_gemm and oneDNN's
+// matmul alike: panel_layout for a weight that streams on packed_gemm, else oneDNN's choice.
 dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n);
 
 // A [K, N] float weight as stored: row-major, or transposed ([N, K] row-major) when `nk`.
@@ -37,7 +46,7 @@ struct PackedPanels {
   // The panels of `data` laid out as `layout`; none when the layout is another one, or this
   // build has no AVX-512.
   static std::optional<PackedPanels> from(const dnnl::memory::desc& layout, const void* data);
-  // A constant [K, N] weight (read as `plain`) packed into `into` in matmul_weight_layout, and
+  // A constant [K, N] weight (read as `plain`) packed into `into` in panel_layout, and
   // the panels over it; none, and nothing packed, where that layout is not a panel layout.
   static std::optional<PackedPanels> pack(PackedWeights& into, const Tensor* weight, const dnnl::memory::desc& plain);
 };

@@ -203,7 +203,7 @@ void ConvKernel::prepare(OpContext& ctx) {
   Window unit = win;
   unit.strides.assign(win.rank(), 1);
   const bool pointwise = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && unit.is_pointwise();
-  use_gemm_ = use_dnnl_ && pointwise && !bf16_ && weight_ && !z_broadcast_ && c * m >= (int64_t(1) << 18) &&
+  use_gemm_ = use_dnnl_ && pointwise && !bf16_ && weight_ && !z_broadcast_ && streams_on_packed_gemm(c, m) &&
               (act == Activation::Kind::None || act == Activation::Kind::Relu);
   if (use_gemm_ && !panels_)  // W [K, C, 1, 1] read as [C, K]: filter k is column k
     panels_ = PackedPanels::pack(gemm_pack_, weight_,
