@@ -66,27 +66,4 @@ TEST(Gemv, MatchesLoopBothOrientations) {
   }
 }
 
-TEST(Gemv, OneRowFusedMatMulOnAPlainWeight) {
-  // K over 1024, N at most 1024 and a megabyte keep the weight plain (oneDNN's gemm for many
-  // rows): one row of A runs on gemv, with the bias, Relu and a residual Z.
-  const int64_t k = 1100, n = 250;
-  const std::vector<float> a = uniform_values(k, 5), w = uniform_values(k * n, 6), b = uniform_values(n, 7),
-                           z = uniform_values(n, 8);
-  std::vector<float> want(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j) {
-    double v = b[size_t(j)];
-    for (int64_t q = 0; q < k; ++q) v += double(a[size_t(q)]) * double(w[size_t(q * n + j)]);
-    want[size_t(j)] = float(std::max(v, 0.0) + z[size_t(j)]);
-  }
-  OpTester("FusedMatMul", 1, "kiln")
-      .attr("activation", "Relu")
-      .input<float>("A", {1, k}, a)
-      .constant<float>("B", {k, n}, w)
-      .constant<float>("Bias", {n}, b)
-      .input<float>("Z", {1, n}, z)
-      .output<float>("Y", {1, n}, want)
-      .tolerance(1e-4, 1e-4)
-      .run();
-}
-
 }  // namespace kiln::test

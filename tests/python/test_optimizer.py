@@ -574,9 +574,9 @@ def test_split_projection_names_clash_with_nothing():
     np.testing.assert_array_equal(got[3], np.maximum(x, 0))
 
 
-def test_matmul_switching_between_gemm_and_other_paths():
-    # A fed B moves between shapes that take the gemm primitive (K > 1024, N <= 1024, >= 1 MB),
-    # brgemm (N 2048) and batched 3-D products; each run must use the primitive of its own shape.
+def test_matmul_switching_between_shapes_of_a_fed_b():
+    # A fed B moves between 2-D products of several shapes and batched 3-D ones; each run must
+    # use the primitive of its own shape.
     g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g",
                           [helper.make_tensor_value_info("a", TensorProto.FLOAT, None),
                            helper.make_tensor_value_info("b", TensorProto.FLOAT, None)],

@@ -21,7 +21,6 @@
 
 #include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
-#include "kiln/ops/math/matmul.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/passes/passes.h"
 
@@ -258,7 +257,7 @@ void gemm_as_matmul(ir::Graph& g) {
       continue;
     std::string weight = n.inputs[1];
     ir::Node f;
-    if (trans && c && !runs_on_gemm(w->dim(1), cols)) {  // FusedMatMul reads W as stored, [N, K], to pack it
+    if (trans && c) {  // FusedMatMul reads W as stored, [N, K], to pack it
       ir::Attribute nk;
       nk.kind = ir::Attribute::Kind::Int;
       nk.i = 1;
@@ -390,8 +389,7 @@ bool last_axis_slice(const ir::Node& n, const GraphView& view, int64_t cols, int
 
 // A projection whose product is only cut apart along its last axis (attention's fused Q, K, V:
 // Slices, or a Reshape then a Split) becomes one FusedMatMul per part, each with its columns
-// of W and the bias: the parts are written where they are read, with no copies, and each
-// product is narrower (N 768 runs on oneDNN's faster gemm path, see ops/math/matmul.cc).
+// of W and the bias: the parts are written where they are read, with no copies.
 void split_projections(ir::Graph& g) {
   GraphView view(g);
   FreshNames names(g);

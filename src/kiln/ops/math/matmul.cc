@@ -29,15 +29,12 @@
 #include "kiln/ops/common/broadcast.h"
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/common/elementwise.h"
-#include "kiln/ops/math/matmul.h"
 #include "kiln/ops/math/packed_gemm.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 #include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
 
 namespace kiln {
-
-bool runs_on_gemm(int64_t k, int64_t n) { return k > 1024 && n <= 1024 && streams_on_packed_gemm(k, n); }
 
 namespace {
 
@@ -78,7 +75,6 @@ void pack_matmul_weights(ir::Graph& g) {
         view.is_graph_output(w) || view.readers(w) != int(nodes.size()))
       continue;
     const int64_t k = nk ? t->dim(1) : t->dim(0), cols = nk ? t->dim(0) : t->dim(1);
-    if (runs_on_gemm(k, cols)) continue;
     const dnnl::memory::desc layout = matmul_weight_layout(k, cols), plain = stored_weight_desc(k, cols, nk);
     if (layout == plain) continue;
     // A weight nothing else holds is repacked into its own storage, through one scratch buffer
@@ -267,30 +263,20 @@ class MatMul : public Kernel {
     ThreadLimit limit(threads_);
     using tag = dnnl::memory::format_tag;
     const bool views = !perm_a_.empty() || !perm_b_.empty() || !perm_y_.empty();
-    gemm_ = sb.size() == 2 && !views && !bf16_ && !prepacked && runs_on_gemm(k, n);
     own_ = false;
     if (sb.size() == 2 && !views) {  // fold A's batch into M: one 2-D product with a packable weight
       const int64_t rows = shape_size(sa) / k;
       rows_ = rows;
       // Small products run on Kiln's packed_gemm, which makes nothing for a new M, and so do
-      // weights of a megabyte and more, which it streams from memory while it computes (BERT's
-      // 768x768 and 768x3072 products 9-15% faster than on gemm and brgemm, GPT-2's LM head 14%).
-      // Large products of small weights run on oneDNN's brgemm, whose creation their work pays for.
-      // A gemm-path weight (runs_on_gemm) streams from panels too at 2 to 32 rows, where oneDNN's
-      // gemm waits on memory (MobileNetV3's 1280x1000 classifier at 8 images, weight evicted:
-      // 596 -> 265 us; 3072x768 at 8 and 32 rows 1130 -> 710, 1970 -> 1510): the panels are a
-      // second copy of the weight, made at the first such run, shared by the session's frames.
-      if ((!gemm_ || (rows > 1 && rows <= 32)) && !bf16_ && weight_ &&
+      // weights of a megabyte and more at every row count, which it streams from memory while
+      // it computes (BERT's 768x768 and 768x3072 products 9-15% faster than on oneDNN's gemm and
+      // brgemm, GPT-2's LM head 14%; its 3072x768 ones 4-9% at 1 thread and 10-15% at 2, once
+      // in panels of 48 columns). Large products of small weights run on oneDNN's brgemm,
+      // whose creation their work pays for.
+      if (!bf16_ && weight_ &&
           (2.0 * double(rows) * double(k) * double(n) <= kOwnGemmFlops || streams_on_packed_gemm(k, n)) &&
           find_panels(k, n)) {
         own_ = true;
-        return;
-      }
-      if (gemm_) {  // one primitive for every M; these descriptors give this run's
-        a_md_ = plain_desc({rows, k}, dtype_), b_md_ = stored_weight_desc(k, n, w_nk_), c_md_ = plain_desc({rows, n}, dtype_);
-        packed_ = PackedWeights();
-        const bool sum = residual_ && z_in_place_;
-        if (!gemm_prim_ || gemm_k_ != k || gemm_n_ != n || gemm_sum_ != sum) make_gemm_primitive(k, n, sum);
         return;
       }
       auto a_md = plain_desc({rows, k}, bf16_ ? DType::BFloat16 : dtype_);
@@ -363,13 +349,10 @@ class MatMul : public Kernel {
     ThreadLimit limit(threads_);
     // A Z that broadcasts is added after the product, which then lands in product_.
     Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
-    if (own_ || (gemm_ && rows_ == 1)) {  // Kiln's kernels: packed_gemm, or gemv for one row
+    if (own_) {  // Kiln's packed_gemm
       const GemmEpilogue ep{bias_ ? bias_->data<float>() : nullptr, act_,
                             residual_ && z_in_place_ ? ctx.input(3).data<float>() : nullptr};
-      if (own_)
-        packed_gemm(a.data<float>(), rows_, *panels_, ep, dst.data<float>());
-      else
-        gemv(a.data<float>(), weight_ ? weight_->data<float>() : b.data<float>(), k_, n_, w_nk_, ep, dst.data<float>());
+      packed_gemm(a.data<float>(), rows_, *panels_, ep, dst.data<float>());
       if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
       return;
     }
@@ -385,7 +368,7 @@ class MatMul : public Kernel {
     if (residual_ && z_in_place_ && c.raw() != ctx.input(3).raw()) std::memcpy(c.raw(), ctx.input(3).raw(), c.bytes());
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, wrap(c_md_, dst.raw())}};
     if (bias_) args[DNNL_ARG_BIAS] = wrap(plain_desc({1, n_}, dtype_), bias_->raw());
-    (gemm_ ? gemm_prim_ : prim_).execute(stream, args);
+    prim_.execute(stream, args);
     stream.wait();
     if (residual_ && !z_in_place_) binary_loop<float, float>(product_, ctx.input(3), c, [](float x, float z) { return x + z; });
   }
@@ -454,16 +437,6 @@ class MatMul : public Kernel {
     return attr;
   }
 
-  // The gemm-based primitive for [rows, k] x [k, n] with rows a run-time dim: made once.
-  void make_gemm_primitive(int64_t k, int64_t n, bool sum) {
-    const auto f32 = dnnl::memory::data_type::f32;
-    const auto ab = dnnl::memory::format_tag::ab;
-    const dnnl::memory::desc a_md({DNNL_RUNTIME_DIM_VAL, k}, f32, ab), c_md({DNNL_RUNTIME_DIM_VAL, n}, f32, ab);
-    auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md_, plain_desc({1, n}, dtype_), c_md) : dnnl::matmul::desc(a_md, b_md_, c_md);
-    gemm_prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(desc, post_op_attr(sum), dnnl_engine()));
-    gemm_k_ = k, gemm_n_ = n, gemm_sum_ = sum;
-  }
-
   // The constant weight as panels packed_gemm reads: the load-time packed initializer, or a
   // copy packed here in the layout oneDNN would pick. Found once: K and N never change.
   bool find_panels(int64_t k, int64_t n) {
@@ -515,10 +488,6 @@ class MatMul : public Kernel {
   bool panels_tried_ = false;
   GemmEpilogue::Act act_ = GemmEpilogue::Act::None;
   int64_t rows_ = 0;  // M with A's batch folded in
-  bool gemm_ = false;     // this shape runs on gemm_prim_ (runs_on_gemm), not prim_
-  dnnl::matmul gemm_prim_;  // the gemm-based primitive, M a run-time dim, for:
-  int64_t gemm_k_ = -1, gemm_n_ = -1;
-  bool gemm_sum_ = false;
 };
 
 const OpRegistration kMatMul{"MatMul", make_kernel<MatMul>};
