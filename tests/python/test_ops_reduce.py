@@ -263,12 +263,15 @@ def test_softmax_attention_rows_match_torch():
 
 
 def test_softmax_masking_large_values_and_empty():
-    x = randn(3, 20)
+    x = randn(4, 20)
     x[0, 5:] = -np.inf  # masked positions get exactly 0
     x[1] = x[1] * 1e4
+    x[2, 1:] = -np.inf  # even beside a lone term of 1
+    x[3] = np.linspace(-100, 0, 20)  # terms from 1 down to e^-100, across the float range's end
     y = run1("Softmax", {"X": x})
     close(y, softmax_ref(x, -1), rtol=1e-5, atol=1e-7)
-    assert (y[0, 5:] == 0).all()
+    close(y[3], softmax_ref(x[3:], -1)[0], rtol=1e-5, atol=1e-37)
+    assert (y[0, 5:] == 0).all() and (y[2, 1:] == 0).all() and y[2, 0] == 1
     ls = run1("LogSoftmax", {"X": x})
     assert np.isneginf(ls[0, 5:]).all()
     assert np.isnan(run1("Softmax", {"X": np.full((1, 4), -np.inf, np.float32)})).all()  # as numpy
