@@ -440,7 +440,7 @@ class MatMul : public Kernel {
   }
 
   // The constant weight as panels packed_gemm reads: the load-time packed initializer, or a
-  // copy packed here in the layout oneDNN would pick. Found once: K and N never change.
+  // copy packed here in panel_layout. Found once: K and N never change.
   bool find_panels(int64_t k, int64_t n) {
     if (!panels_tried_) {
       panels_tried_ = true;

@@ -22,8 +22,9 @@ dnnl::memory::desc dnnl_weight_layout(int64_t k, int64_t n) {
 dnnl::memory::desc panel_layout(int64_t k, int64_t n) {
   // oneDNN picks panels of 64 columns, which packed_gemm computes 6 rows at a time; panels of
   // 48 take 8-row tiles and read a quarter less of the weight per flop. Interleaved at 1
-  // thread: 197x768x3072 153 -> 162 GFLOP/s, 128x3072x768 135 -> 145, 128x1024x1000 147 -> 157,
-  // 16x512x256 110 -> 120 (a 64-column weight stays whole: 156 -> 148 as 48 + 16).
+  // thread, weights from memory: 128x3072x768 147 -> 152 GFLOP/s, 128x768x768 175 -> 178,
+  // 16x512x256 114 -> 123, 197x768x3072 level (167); a 64-column weight stays whole (as 48 + 16
+  // columns 156 -> 148).
   const dnnl::memory::desc chosen = dnnl_weight_layout(k, n);
   const auto panels = PackedPanels::from(chosen, nullptr);
   if (!panels || panels->width != 64 || n <= 64) return chosen;

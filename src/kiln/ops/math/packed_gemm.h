@@ -1,4 +1,4 @@
-// Kiln's own float GEMM over a weight already packed in oneDNN's matmul layout, for the 2-D
+// Kiln's own float GEMM over a weight already packed in column panels, for the 2-D
 // products of MatMul and FusedMatMul with a constant weight, pointwise convolutions with a
 // megabyte weight, and Winograd's products:
 //
