@@ -79,11 +79,9 @@ void pack_matmul_weights(ir::Graph& g) {
     if (layout == plain) continue;
     // A weight nothing else holds is repacked into its own storage, through one scratch buffer
     // that stays warm: fresh pages for every packed copy made a third of ViT-B/16's load page
-    // faults. Otherwise (shared, a layout with padding, or storage not on a cache line: the
-    // parsed bytes sit 16 bytes past one, and every 64-byte row of a panel then straddles two
-    // lines, 10% off packed_gemm) the packed weight is a copy.
+    // faults. Otherwise (shared, or a layout with padding) the packed weight is a copy.
     const size_t size = layout.get_size();
-    const bool in_place = size <= t->bytes() && t->owner().use_count() == 1 && uintptr_t(t->raw()) % 64 == 0;
+    const bool in_place = size <= t->bytes() && t->owner().use_count() == 1;
     Tensor bytes;
     if (in_place) {
       if (scratch.bytes() < size) scratch = Tensor(DType::UInt8, {int64_t(size)});
