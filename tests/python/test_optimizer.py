@@ -351,6 +351,40 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
+def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
+    # Weights of a megabyte and more are packed where the parser left them, 16 bytes past a
+    # cache line; their panels move up to the next line and the packed bytes that no longer fit
+    # ride along in an attribute. Products at several row counts, at 1 and 2 threads, and the
+    # written model's weights must come out as they went in.
+    rng = np.random.default_rng(21)
+    w1 = rng.standard_normal((768, 512)).astype(np.float32)  # Gemm transB: read as stored, [N, K]
+    b1 = rng.standard_normal(768).astype(np.float32)
+    w2 = rng.standard_normal((768, 1000)).astype(np.float32)  # N not a multiple of the panel
+    b2 = rng.standard_normal(1000).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("MatMul", ["r", "w2"], ["p"]), helper.make_node("Add", ["p", "b2"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1000])],
+        [numpy_helper.from_array(a, name) for a, name in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))])
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    for threads in (1, 2):
+        so = kiln.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.optimized_model_filepath = str(tmp_path / f"opt{threads}.onnx")
+        sess = kiln.InferenceSession(data, so)
+        for n in (1, 7, 200):
+            x = rng.standard_normal((n, 512)).astype(np.float32)
+            want = np.maximum(x.astype(np.float64) @ w1.T + b1, 0) @ w2 + b2
+            np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-3, err_msg=f"n={n}")
+        m = onnx.load(so.optimized_model_filepath)
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        assert not any("kiln_packed" in name for name in inits), list(inits)
+        big = sorted((a for a in inits.values() if a.size >= 1 << 18), key=lambda a: a.shape)
+        np.testing.assert_array_equal(big[0], w1.T)
+        np.testing.assert_array_equal(big[1], w2)
+
+
 @pytest.mark.parametrize("trans_b", [False, True])
 def test_one_row_product_adds_a_residual_whose_buffer_it_takes(trans_b, tmp_path):
     # A 2048 -> 512 product (plain weight, K over 1024) of one row plus bias plus a residual that

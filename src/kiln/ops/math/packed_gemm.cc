@@ -210,7 +210,7 @@ namespace {
 void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int64_t p, const GemmEpilogue& ep,
            float* c, const float* z, int64_t ldc, const float* next = nullptr, int64_t next_lines = 0) {
   const int64_t n0 = p * b.width;
-  Tile t{a,    lda, b.data + p * b.panel_stride, b.width, b.k, c, z, ldc, ep.bias ? ep.bias + n0 : nullptr,
+  Tile t{a,    lda, b.panel(p), b.width, b.k, c, z, ldc, ep.bias ? ep.bias + n0 : nullptr,
          int(std::min(b.width, b.n - n0)), ep.act, ep.z_first, next, next_lines};
   auto run = [&]<bool Plain>() {
     switch ((t.cols + 15) / 16) {
@@ -242,7 +242,7 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
       const bool fetch = stream && p + 1 < panels && (p + 1) * chunks < end;
       const int64_t l0 = panel_lines * chunk / chunks, l1 = panel_lines * (chunk + 1) / chunks;
       panel(a + r0 * b.k, b.k, std::min(kChunk, m - r0), b, p, ep, c + r0 * b.n + n0,
-            ep.z ? ep.z + r0 * b.n + n0 : nullptr, b.n, fetch ? b.data + (p + 1) * b.panel_stride + l0 * 16 : nullptr,
+            ep.z ? ep.z + r0 * b.n + n0 : nullptr, b.n, fetch ? b.panel(p + 1) + l0 * 16 : nullptr,
             fetch ? l1 - l0 : 0);
     }
   });

@@ -38,10 +38,15 @@ dnnl::memory::desc matmul_weight_layout(int64_t k, int64_t n);
 // A [K, N] float weight as stored: row-major, or transposed ([N, K] row-major) when `nk`.
 dnnl::memory::desc stored_weight_desc(int64_t k, int64_t n, bool nk);
 
-// A [K, N] weight in column panels of `width` floats, panel p starting at data + p * panel_stride.
+// A [K, N] weight in column panels of `width` floats, panel p starting at data + p * panel_stride,
+// except the last one at `last` when that is set.
 struct PackedPanels {
   const float* data = nullptr;
   int64_t k = 0, n = 0, width = 0, panel_stride = 0;
+  const float* last = nullptr;
+
+  int64_t count() const { return (n + width - 1) / width; }
+  const float* panel(int64_t p) const { return last && p + 1 == count() ? last : data + p * panel_stride; }
 
   // The panels of `data` laid out as `layout`; none when the layout is another one, or this
   // build has no AVX-512.
