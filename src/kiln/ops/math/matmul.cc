@@ -218,10 +218,10 @@ class MatMul : public Kernel {
       const std::vector<int64_t> kn = node.attr_ints("kiln_packed_shape");
       packed_layout_ = desc_from_attr(node);
       tail_ = node.attr_string("kiln_packed_tail", "");
-      if (!weight_ || kn.size() != 2 || weight_->dtype() != DType::UInt8 ||
+      if (!weight_ || kn.size() != 2 || weight_->dtype() != DType::UInt8 || tail_.size() >= 64 ||
           size_t(weight_->size()) + tail_.size() != packed_layout_.get_size())
         fail(ErrorCode::InvalidGraph, "a packed weight must be a constant of ", packed_layout_.get_size(),
-             " bytes (with kiln_packed_tail's) and kiln_packed_shape [K, N]");
+             " bytes (with kiln_packed_tail's, under 64) and kiln_packed_shape [K, N]");
       packed_shape_ = Shape(kn.begin(), kn.end());
     }
     bf16_ = node.attr_int("kiln_bf16", 0) != 0 && weight_ && weight_->rank() == 2;
