@@ -354,8 +354,8 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
 def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
     # Weights of a megabyte and more are packed where the parser left them, 16 bytes past a
     # cache line; their panels move up to the next line and the packed bytes that no longer fit
-    # ride along in an attribute. Products at several row counts, at 1 and 2 threads, and the
-    # written model's weights must come out as they went in.
+    # ride along in an attribute. Products at several row counts, at 1 and 2 threads and from
+    # concurrent runs, and the written model's weights must come out as they went in.
     rng = np.random.default_rng(21)
     w1 = rng.standard_normal((768, 512)).astype(np.float32)  # Gemm transB: read as stored, [N, K]
     b1 = rng.standard_normal(768).astype(np.float32)
@@ -383,6 +383,18 @@ def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
         big = sorted((a for a in inits.values() if a.size >= 1 << 18), key=lambda a: a.shape)
         np.testing.assert_array_equal(big[0], w1.T)
         np.testing.assert_array_equal(big[1], w2)
+    # Concurrent runs on the last session: each frame reads the last panels the frames share.
+    errors = []
+
+    def worker(k):
+        for n in (200, 1, 7 + k):
+            x = np.random.default_rng(100 + k * 7 + n).standard_normal((n, 512)).astype(np.float32)
+            want = np.maximum(x.astype(np.float64) @ w1.T + b1, 0) @ w2 + b2
+            if not np.allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-3):
+                errors.append((k, n))
+
+    run_concurrently(worker, 3)
+    assert not errors, errors
 
 
 @pytest.mark.parametrize("trans_b", [False, True])

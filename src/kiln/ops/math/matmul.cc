@@ -472,12 +472,15 @@ class MatMul : public Kernel {
       panels_tried_ = true;
       if (!packed_shape_.empty()) {
         panels_ = PackedPanels::from(packed_layout_, weight_->raw());
-        if (panels_ && !tail_.empty()) {  // the last panel, whole, in a buffer of its own
-          const size_t panel_bytes = size_t(panels_->panel_stride) * sizeof(float), kept = panel_bytes - tail_.size();
-          last_panel_ = aligned_buffer(panel_bytes);
-          std::memcpy(last_panel_.get(), panels_->panel(panels_->count() - 1), kept);
-          std::memcpy(static_cast<char*>(last_panel_.get()) + kept, tail_.data(), tail_.size());
-          panels_->last = static_cast<const float*>(last_panel_.get());
+        if (panels_ && !tail_.empty()) {  // the last panel, whole, one copy for every frame
+          const int64_t floats = panels_->panel_stride;
+          const size_t kept = size_t(floats) * sizeof(float) - tail_.size();
+          const float* stored = panels_->panel(panels_->count() - 1);
+          last_panel_ = derive_weight(*weight_, packed_layout_, plain_desc({floats}, DType::Float32), [&](dnnl::memory& m) {
+            std::memcpy(m.get_data_handle(), stored, kept);
+            std::memcpy(static_cast<char*>(m.get_data_handle()) + kept, tail_.data(), tail_.size());
+          });
+          panels_->last = static_cast<const float*>(last_panel_->get_data_handle());
         }
       } else if (weight_->dtype() == DType::Float32 && weight_->rank() == 2) {
         panels_ = PackedPanels::pack(panel_pack_, weight_, stored_weight_desc(k, n, w_nk_));
@@ -501,7 +504,7 @@ class MatMul : public Kernel {
   bool w_nk_ = false;   // the constant weight is stored [N, K] (kiln_weight_nk)
   dnnl::memory::desc packed_layout_;
   std::string tail_;  // kiln_packed_tail: the packed bytes past the initializer's end
-  std::shared_ptr<void> last_panel_;  // with a tail: the last panel, whole
+  std::shared_ptr<const dnnl::memory> last_panel_;  // with a tail: the last panel, whole
   Tensor plain_weight_;  // the packed weight unpacked, if its layout stopped fitting
   std::vector<int64_t> perm_a_, perm_b_, perm_y_;  // kiln::MatMul's transposed views
   Shape out_;  // the product's shape before perm_y
