@@ -229,7 +229,7 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
 
 void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpilogue& ep, float* c) {
   constexpr int64_t kChunk = 48;  // rows per work item: whole blocks for 6, 8 and 12 rows
-  const int64_t panels = (b.n + b.width - 1) / b.width, chunks = (m + kChunk - 1) / kChunk;
+  const int64_t panels = b.count(), chunks = (m + kChunk - 1) / kChunk;
   // A weight of a megabyte and more comes from memory (a model's weights outgrow the caches):
   // while a thread works on one panel it fetches its next one, a share per block of rows, so
   // the stream overlaps the arithmetic (GPT-2's 768x50257 LM head: 82 ms without, 64 with).
