@@ -42,17 +42,23 @@ def run(model_bytes, feeds, level, tmp_path=None):
     return out, ops
 
 
-def assert_concurrent_runs_match(sess, module, inputs, workers):
-    """Runs `sess` on `workers` threads at once, worker k on each array `inputs(k)` yields, and
-    checks every output against `module` in PyTorch."""
+def assert_concurrent_runs_match(sess, reference, inputs, workers, feed="in0", atol=1e-5):
+    """Runs `sess` on `workers` threads at once, worker k on each array `inputs(k)` yields as
+    `feed`, and checks every output against `reference`: a PyTorch module, or a function of the
+    array."""
     errors = []
+
+    def want_of(x):
+        if not isinstance(reference, nn.Module):
+            return reference(x)
+        with torch.no_grad():
+            return reference(torch.from_numpy(x)).numpy()
 
     def worker(k):
         for x in inputs(k):
-            with torch.no_grad():
-                want = module(torch.from_numpy(x)).numpy()
-            got = sess.run(None, {"in0": x})[0]
-            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+            want = want_of(x)
+            got = sess.run(None, {feed: x})[0]
+            if not np.allclose(got, want, rtol=1e-4, atol=atol):
                 errors.append((k, x.shape[0], float(np.abs(got - want).max())))
 
     run_concurrently(worker, workers)
@@ -384,17 +390,12 @@ def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
         np.testing.assert_array_equal(big[0], w1.T)
         np.testing.assert_array_equal(big[1], w2)
     # Concurrent runs on the last session: each frame reads the last panels the frames share.
-    errors = []
-
-    def worker(k):
+    def inputs(k):
         for n in (200, 1, 7 + k):
-            x = np.random.default_rng(100 + k * 7 + n).standard_normal((n, 512)).astype(np.float32)
-            want = np.maximum(x.astype(np.float64) @ w1.T + b1, 0) @ w2 + b2
-            if not np.allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-3):
-                errors.append((k, n))
+            yield np.random.default_rng(100 + k * 7 + n).standard_normal((n, 512)).astype(np.float32)
 
-    run_concurrently(worker, 3)
-    assert not errors, errors
+    assert_concurrent_runs_match(sess, lambda x: np.maximum(x.astype(np.float64) @ w1.T + b1, 0) @ w2 + b2,
+                                 inputs, 3, feed="x", atol=1e-3)
 
 
 @pytest.mark.parametrize("trans_b", [False, True])
