@@ -12,7 +12,7 @@
 namespace kiln::test {
 namespace {
 
-using Act = nn::DepthwiseConv::Act;
+using Act = nn::ConvAct;
 
 struct Case {
   int64_t n, c, h, w, kh, kw, stride;

@@ -183,16 +183,23 @@ void ConvKernel::prepare(OpContext& ctx) {
   use_winograd_ = use_dnnl_ && x_nhwc_ && y_nhwc_ && !bf16_ && weight_ && !z_broadcast_ &&
                   (act == Activation::Kind::None || act == Activation::Kind::Relu) && WinogradConv::suits(geo_);
   if (use_winograd_ && !winograd_) winograd_.init(*weight_);
-  use_depthwise_ = use_dnnl_ && x_nhwc_ && y_nhwc_ && !bf16_ && weight_ && !post_.sum && DepthwiseConv::suits(geo_);
   switch (act) {
-    case Activation::Kind::None: depthwise_act_ = DepthwiseConv::Act::None; break;
-    case Activation::Kind::Relu: depthwise_act_ = DepthwiseConv::Act::Relu; break;
-    case Activation::Kind::Clip: depthwise_act_ = DepthwiseConv::Act::Clip; break;
-    case Activation::Kind::HardSwish: depthwise_act_ = DepthwiseConv::Act::HardSwish; break;
-    case Activation::Kind::Silu: depthwise_act_ = DepthwiseConv::Act::Silu; break;
-    default: use_depthwise_ = false;
+    case Activation::Kind::None: own_act_ = ConvAct::None; break;
+    case Activation::Kind::Relu: own_act_ = ConvAct::Relu; break;
+    case Activation::Kind::Clip: own_act_ = ConvAct::Clip; break;
+    case Activation::Kind::HardSwish: own_act_ = ConvAct::HardSwish; break;
+    case Activation::Kind::Silu: own_act_ = ConvAct::Silu; break;
+    default: own_act_.reset();
   }
+  const bool own = use_dnnl_ && !bf16_ && weight_ && !post_.sum && own_act_;
+  use_depthwise_ = own && x_nhwc_ && y_nhwc_ && DepthwiseConv::suits(geo_);
   if (use_depthwise_ && !depthwise_) depthwise_.init(*weight_);
+  // A network's first convolution reads the image as fed, with no reorder to channels-last
+  // first: per node in the models, 1 thread, oneDNN's reorder and brgconv against this kernel,
+  // SqueezeNet's 3 -> 64 3x3 405 -> 307-341 us, MobileNetV3's 3 -> 16 199 -> 134-147,
+  // EfficientNet-B0's 3 -> 32 with SiLU 378 -> 276-279, ResNet-50's 7x7 1.57 -> 1.40-1.48 ms.
+  use_stem_ = own && !x_nhwc_ && y_nhwc_ && StemConv::suits(geo_);
+  if (use_stem_ && !stem_) stem_.init(*weight_);
   // A 1x1 stride-1 convolution on channels-last data is the product [N*H*W, C] x [C, K]. With a
   // weight of a megabyte and more, which each run reads from memory, packed_gemm (fetching the
   // next panel while it computes) beats the primitive: ResNet-50's 1x1 convolutions of stages
@@ -214,10 +221,10 @@ void ConvKernel::prepare(OpContext& ctx) {
   // 960 -> 240 at 1x1: 45 us on oneDNN's primitive, 33 here, ONNX Runtime's 36).
   use_gemv_ = use_dnnl_ && !bf16_ && weight_ && !z_broadcast_ && geo_.group == 1 && n == 1 && unit.is_pointwise() &&
               shape_size(in) == 1 && shape_size(out) == 1;
-  if (use_winograd_ || use_gemm_ || use_depthwise_ || use_gemv_) threads_ = 0;
+  if (use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_gemv_) threads_ = 0;
   slices_ = 1;  // prepare_dnnl may find the primitive serves this batch in slices
   try {
-    if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_ && !use_gemv_)
+    if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_ && !use_stem_ && !use_gemv_)
       prepare_dnnl(x.shape(), w.shape(), y_shape, true);
   } catch (const dnnl::error&) {
     use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
@@ -316,7 +323,7 @@ void ConvKernel::prepare_dnnl(const Shape& x, const Shape& w, const Shape& y_sha
 }
 
 std::function<void()> ConvKernel::ahead(int64_t num, int64_t den) const {
-  if (!use_dnnl_ || use_winograd_ || use_gemm_ || use_depthwise_ || use_gemv_ || !prim_ || geo_.batch * num % den != 0) return {};
+  if (!use_dnnl_ || use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_gemv_ || !prim_ || geo_.batch * num % den != 0) return {};
   ConvPrimitiveSpec spec = spec_;
   spec.x[0] = spec.y[0] = geo_.batch * num / den;
   if (slices_for(spec) > 0) return {};  // runs on prim_, slice by slice
@@ -358,8 +365,13 @@ void ConvKernel::compute(OpContext& ctx) {
     return;
   }
   if (use_depthwise_) {
-    depthwise_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr, depthwise_act_,
+    depthwise_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_,
                    post_.act.alpha, post_.act.beta, y.data<float>());
+    return;
+  }
+  if (use_stem_) {
+    stem_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_, post_.act.alpha,
+              post_.act.beta, y.data<float>());
     return;
   }
   if (use_gemm_) {

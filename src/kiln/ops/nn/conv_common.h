@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "kiln/exec/kernel.h"
@@ -14,6 +15,7 @@
 #include "kiln/ops/math/packed_gemm.h"
 #include "kiln/ops/nn/conv_depthwise.h"
 #include "kiln/ops/nn/conv_reference.h"
+#include "kiln/ops/nn/conv_stem.h"
 #include "kiln/ops/nn/conv_winograd.h"
 
 namespace kiln::nn {
@@ -121,9 +123,12 @@ class ConvKernel : public Kernel {
   bool own_silu_ = false;  // a Silu activation applied by Kiln after the primitive
   bool use_winograd_ = false;  // this shape runs on winograd_ instead of the primitive
   WinogradConv winograd_;
+  // The activation as Kiln's own kernels (depthwise, stem) apply it, when they can.
+  std::optional<ConvAct> own_act_;
   bool use_depthwise_ = false;  // this shape runs on depthwise_ instead of the primitive
   DepthwiseConv depthwise_;
-  DepthwiseConv::Act depthwise_act_ = DepthwiseConv::Act::None;
+  bool use_stem_ = false;  // this shape runs on stem_ instead of the primitive
+  StemConv stem_;
   bool use_gemm_ = false;  // a pointwise convolution (every s-th pixel if strided) as one packed_gemm product
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_

@@ -33,24 +33,11 @@ struct Tile {
   __m512 bias[4];
 };
 
-template <DepthwiseConv::Act A>
-inline __m512 activate(__m512 v, __m512 lo, __m512 hi) {
-  using Act = DepthwiseConv::Act;
-  if constexpr (A == Act::Relu) return _mm512_max_ps(v, _mm512_setzero_ps());
-  if constexpr (A == Act::Clip) return _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-  if constexpr (A == Act::HardSwish) {
-    const __m512 g = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
-    return _mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(g, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
-  }
-  if constexpr (A == Act::Silu) return fastmath::avx512::silu(v);
-  return v;
-}
-
 // One tile of T output pixels over G channel blocks, kernel width KW, stride S. Edge: some of
 // the tile's input columns lie outside the image (padding, or past the end for a partial tile)
 // and are skipped. Masked: the last block is that of a channel count not a multiple of 16
 // (masked loads cost a tenth more even with every lane set).
-template <int KW, int S, int T, int G, bool Edge, bool Masked, DepthwiseConv::Act A>
+template <int KW, int S, int T, int G, bool Edge, bool Masked, ConvAct A>
 void tile(const Tile& t, __m512 lo, __m512 hi) {
   constexpr int span = (T - 1) * S + KW;  // input columns the tile reads
   __m512 acc[T][G];
@@ -100,7 +87,7 @@ using TileFn = void (*)(const Tile&, __m512, __m512);
 using TileFns = TileFn[4][4];
 
 // Fills the variants of tiles over 1 to G blocks.
-template <int KW, int S, int T, int G, DepthwiseConv::Act A>
+template <int KW, int S, int T, int G, ConvAct A>
 void pick(TileFns& fns) {
   if constexpr (G > 1) pick<KW, S, T, G - 1, A>(fns);
   fns[G - 1][0] = tile<KW, S, T, G, false, false, A>;
@@ -125,7 +112,7 @@ constexpr int widest(int group) { return group > 1 ? 8 : 16; }
 
 // The picks below cover every shape suits() takes and every width run() chooses (from
 // kWidths, at most widest(group)).
-template <int KW, DepthwiseConv::Act A>
+template <int KW, ConvAct A>
 void pick_width(int t, TileFns& fns) {
   constexpr int G = group_of(KW, 1);
   switch (t) {
@@ -141,7 +128,7 @@ void pick_width(int t, TileFns& fns) {
   }
 }
 
-template <int KW, DepthwiseConv::Act A>
+template <int KW, ConvAct A>
 void pick_stride(int s, int t, TileFns& fns) {
   if (s == 2)
     pick<KW, 2, kStride2Width, group_of(KW, 2), A>(fns);
@@ -149,21 +136,20 @@ void pick_stride(int s, int t, TileFns& fns) {
     pick_width<KW, A>(t, fns);
 }
 
-template <DepthwiseConv::Act A>
+template <ConvAct A>
 void pick_shape(int kw, int s, int t, TileFns& fns) {
   if (kw == 3) pick_stride<3, A>(s, t, fns);
   if (kw == 5) pick_stride<5, A>(s, t, fns);
   if (kw == 7) pick_stride<7, A>(s, t, fns);
 }
 
-void pick_all(DepthwiseConv::Act a, int kw, int s, int t, TileFns& fns) {
-  using Act = DepthwiseConv::Act;
+void pick_all(ConvAct a, int kw, int s, int t, TileFns& fns) {
   switch (a) {
-    case Act::None: return pick_shape<Act::None>(kw, s, t, fns);
-    case Act::Relu: return pick_shape<Act::Relu>(kw, s, t, fns);
-    case Act::Clip: return pick_shape<Act::Clip>(kw, s, t, fns);
-    case Act::HardSwish: return pick_shape<Act::HardSwish>(kw, s, t, fns);
-    case Act::Silu: return pick_shape<Act::Silu>(kw, s, t, fns);
+    case ConvAct::None: return pick_shape<ConvAct::None>(kw, s, t, fns);
+    case ConvAct::Relu: return pick_shape<ConvAct::Relu>(kw, s, t, fns);
+    case ConvAct::Clip: return pick_shape<ConvAct::Clip>(kw, s, t, fns);
+    case ConvAct::HardSwish: return pick_shape<ConvAct::HardSwish>(kw, s, t, fns);
+    case ConvAct::Silu: return pick_shape<ConvAct::Silu>(kw, s, t, fns);
   }
 }
 
@@ -198,7 +184,7 @@ void DepthwiseConv::init(const Tensor& w) {
   kw_ = kw;
 }
 
-void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bias, Act act, float lo, float hi,
+void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
                         float* y) const {
 #if defined(__AVX512F__)
   const Window& win = geo.window;

@@ -13,14 +13,13 @@
 #include <memory>
 
 #include "kiln/ops/common/dnnl.h"
+#include "kiln/ops/nn/conv_act.h"
 #include "kiln/ops/nn/conv_reference.h"
 
 namespace kiln::nn {
 
 class DepthwiseConv {
  public:
-  enum class Act { None, Relu, Clip, HardSwish, Silu };
-
   // Whether a float convolution of this geometry runs here: 2-D, one group per channel and one
   // filter per group, kernel width 3, 5 or 7, stride 1 or 2 along the width, dilation 1.
   static bool suits(const ConvGeometry& geo);
@@ -29,7 +28,7 @@ class DepthwiseConv {
   explicit operator bool() const { return bool(f_); }
   // Y = act(conv(X, W) + bias) with X and Y channels-last; bias may be null; Clip's bounds in
   // lo and hi. Splits the rows over the calling thread's OpenMP team.
-  void run(const ConvGeometry& geo, const float* x, const float* bias, Act act, float lo, float hi, float* y) const;
+  void run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi, float* y) const;
 
  private:
   std::shared_ptr<const dnnl::memory> f_;  // [C/16 blocks][kh][kw][16], zero past C

@@ -1,0 +1,150 @@
+// The stem convolution (few input channels, NCHW in, channels-last out) against a direct loop
+// in double: one to four input channels, one to four blocks of 16 filters, kernels 3x3 to 7x7
+// and non-square, strides 1 and 2 (and 3 down the rows), asymmetric pads, rows cut into partial
+// tiles and tiles at both ends, every activation, one to sixteen threads, and through FusedConv
+// as the layout pass leaves the first convolution of a channels-last chain.
+#include "kiln/ops/nn/conv_stem.h"
+
+#include <cmath>
+
+#include "kiln/core/parallel.h"
+#include "op_tester.h"
+
+namespace kiln::test {
+namespace {
+
+using Act = nn::ConvAct;
+
+struct Case {
+  int64_t n, c, k, h, w, kh, kw, sh, sw;
+  int64_t top, left, bottom, right;  // pads
+  int64_t oh() const { return (h + top + bottom - kh) / sh + 1; }
+  int64_t ow() const { return (w + left + right - kw) / sw + 1; }
+  nn::ConvGeometry geometry() const {
+    nn::Window win;
+    win.kernel = {kh, kw};
+    win.strides = {sh, sw};
+    win.dilations = {1, 1};
+    win.pads_begin = {top, left};
+    win.pads_end = {bottom, right};
+    return nn::ConvGeometry{n, c, k, 1, {h, w}, {oh(), ow()}, win};
+  }
+};
+
+double activate(double v, Act act) {
+  switch (act) {
+    case Act::None: return v;
+    case Act::Relu: return std::max(v, 0.0);
+    case Act::Clip: return std::min(std::max(v, -0.5), 1.5);
+    case Act::HardSwish: return v * std::min(std::max(v / 6 + 0.5, 0.0), 1.0);
+    case Act::Silu: return v / (1 + std::exp(-v));
+  }
+  return v;
+}
+
+// Y = act(conv(X, W) + bias), X [N, C, H, W], Y [N, OH, OW, K], W [K, C, kh, kw].
+std::vector<float> direct(const Case& s, const std::vector<float>& x, const std::vector<float>& w,
+                          const std::vector<float>& bias, Act act) {
+  std::vector<float> y(size_t(s.n * s.oh() * s.ow() * s.k));
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t oy = 0; oy < s.oh(); ++oy)
+      for (int64_t ox = 0; ox < s.ow(); ++ox)
+        for (int64_t o = 0; o < s.k; ++o) {
+          double sum = bias.empty() ? 0.0 : bias[size_t(o)];
+          for (int64_t ch = 0; ch < s.c; ++ch)
+            for (int64_t ky = 0; ky < s.kh; ++ky)
+              for (int64_t kx = 0; kx < s.kw; ++kx) {
+                const int64_t iy = oy * s.sh + ky - s.top, ix = ox * s.sw + kx - s.left;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                sum += double(x[size_t(((i * s.c + ch) * s.h + iy) * s.w + ix)]) *
+                       double(w[size_t(((o * s.c + ch) * s.kh + ky) * s.kw + kx)]);
+              }
+          y[size_t(((i * s.oh() + oy) * s.ow() + ox) * s.k + o)] = float(activate(sum, act));
+        }
+  return y;
+}
+
+void check(const Case& s, bool with_bias, Act act, int threads) {
+  SCOPED_TRACE(testing::Message() << "n " << s.n << " c " << s.c << " k " << s.k << " " << s.h << "x" << s.w
+                                  << " kernel " << s.kh << "x" << s.kw << " stride " << s.sh << "x" << s.sw
+                                  << " act " << int(act) << " threads " << threads);
+  const nn::ConvGeometry geo = s.geometry();
+  ASSERT_TRUE(nn::StemConv::suits(geo));
+  Tensor w(DType::Float32, {s.k, s.c, s.kh, s.kw});
+  const std::vector<float> wv = uniform_values(w.size(), 7, 2.f);
+  std::copy(wv.begin(), wv.end(), w.data<float>());
+  const std::vector<float> x = uniform_values(s.n * s.c * s.h * s.w, 11, 2.f);
+  const std::vector<float> bias = with_bias ? uniform_values(s.k, 13, 2.f) : std::vector<float>{};
+
+  nn::StemConv conv;
+  conv.init(w);
+  const size_t size = size_t(s.n * s.oh() * s.ow() * s.k);
+  std::vector<float> y(size + 16, -99.f);  // 16 past the end: nothing may be written there
+  ThreadLimit limit(threads);
+  conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, -0.5f, 1.5f, y.data());
+  for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
+  y.resize(size);
+  expect_close(direct(s, x, wv, bias, act), y, 1e-5f);
+}
+
+}  // namespace
+
+TEST(StemConv, MatchesDirectConvolution) {
+  check({1, 3, 64, 32, 30, 3, 3, 2, 2, 0, 0, 0, 0}, true, Act::Relu, 1);  // SqueezeNet's: 4 blocks, no pads
+  check({2, 3, 16, 21, 50, 3, 3, 2, 2, 1, 1, 1, 1}, true, Act::HardSwish, 2);  // one block, tiles of 24 cut short
+  check({1, 3, 32, 17, 40, 3, 3, 2, 2, 1, 1, 1, 1}, true, Act::Silu, 1);  // two blocks
+  check({1, 3, 64, 23, 45, 7, 7, 2, 2, 3, 3, 3, 3}, true, Act::None, 2);  // ResNet's 7x7
+  check({1, 1, 48, 13, 29, 5, 5, 1, 1, 2, 1, 0, 2}, false, Act::Clip, 1);  // three blocks, stride 1, odd pads
+  check({2, 4, 32, 15, 19, 3, 5, 3, 2, 1, 2, 1, 2}, true, Act::Relu, 16);  // 3x5, stride 3 down the rows
+  check({1, 2, 16, 9, 7, 7, 3, 1, 1, 3, 1, 3, 1}, true, Act::Silu, 1);  // 7x3 over a row narrower than a tile
+  check({1, 3, 64, 6, 6, 3, 3, 2, 2, 4, 4, 4, 4}, true, Act::Relu, 2);  // pads past the kernel: bias alone
+  check({1, 3, 16, 8, 100, 11, 11, 2, 2, 5, 5, 5, 5}, false, Act::None, 1);  // the widest kernel it takes
+}
+
+TEST(StemConv, TakesOnlyWhatItComputes) {
+  const nn::ConvGeometry ok = Case{1, 3, 32, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1}.geometry();
+  EXPECT_TRUE(nn::StemConv::suits(ok));
+  nn::ConvGeometry g = ok;
+  g.window.strides = {2, 3};
+  EXPECT_FALSE(nn::StemConv::suits(g));
+  g = ok;
+  g.window.dilations = {2, 2};
+  EXPECT_FALSE(nn::StemConv::suits(g));
+  g = ok;
+  g.window.kernel = {12, 3};
+  EXPECT_FALSE(nn::StemConv::suits(g));
+  g = ok;
+  g.in_channels = 5;
+  EXPECT_FALSE(nn::StemConv::suits(g));
+  g = ok;
+  g.out_channels = 24;  // not whole blocks of 16
+  EXPECT_FALSE(nn::StemConv::suits(g));
+  g = ok;
+  g.out_channels = 80;  // more sums than the registers hold
+  EXPECT_FALSE(nn::StemConv::suits(g));
+  g = ok;
+  g.group = 3;
+  EXPECT_FALSE(nn::StemConv::suits(g));
+}
+
+TEST(StemConv, FusedConvFromPlainInputToChannelsLast) {
+  // FusedConv as the layout pass marks a chain's first convolution: X as fed, [N, C, H, W];
+  // Y stored [N, H, W, K] under the logical [N, K, H, W] shape, Y = HardSwish(conv(X, W) + B).
+  const Case s{2, 3, 16, 20, 26, 3, 3, 2, 2, 1, 1, 1, 1};
+  const std::vector<float> x = uniform_values(s.n * s.c * s.h * s.w, 3, 2.f),
+                           w = uniform_values(s.k * s.c * 9, 5, 2.f), b = uniform_values(s.k, 9, 2.f);
+  OpTester("FusedConv", 17, "kiln")
+      .attr("kiln_x_nhwc", 0)
+      .attr("kiln_y_nhwc", 1)
+      .attr("activation", "HardSwish")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .input<float>("X", {s.n, s.c, s.h, s.w}, x)
+      .constant<float>("W", {s.k, s.c, 3, 3}, w)
+      .constant<float>("B", {s.k}, b)
+      .output<float>("Y", {s.n, s.k, s.oh(), s.ow()}, direct(s, x, w, b, Act::HardSwish))
+      .tolerance(1e-5, 1e-5)
+      .run();
+}
+
+}  // namespace kiln::test
