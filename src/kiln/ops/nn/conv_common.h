@@ -130,6 +130,7 @@ class ConvKernel : public Kernel {
   bool use_stem_ = false;  // this shape runs on stem_ instead of the primitive
   StemConv stem_;
   bool use_gemm_ = false;  // a pointwise convolution (every s-th pixel if strided) as one packed_gemm product
+  bool patches_ = false;   // the windows tile NCHW X: on use_gemm_, the product runs over its patches
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   bool use_gemv_ = false;  // one image of one pixel (a squeeze-excite layer): W as stored, one dot per filter

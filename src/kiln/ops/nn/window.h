@@ -28,6 +28,12 @@ struct Window {
       if (kernel[d] != 1 || strides[d] != 1 || pads_begin[d] != 0 || pads_end[d] != 0) return false;
     return true;
   }
+  // Kernel = stride, dense, unpadded: the windows tile the input (a patch embedding's patches).
+  bool tiles_input() const {
+    for (size_t d = 0; d < rank(); ++d)
+      if (strides[d] != kernel[d] || dilations[d] != 1 || pads_begin[d] != 0 || pads_end[d] != 0) return false;
+    return true;
+  }
 };
 
 // Reads strides, dilations, pads and auto_pad from `node` for `rank` spatial dimensions,
