@@ -2,7 +2,8 @@
 // in double: one to four input channels, one to four blocks of 16 filters, kernels 3x3 to 7x7
 // and non-square, strides 1 and 2 (and 3 down the rows), asymmetric pads, rows cut into partial
 // tiles and tiles at both ends, every activation, one to sixteen threads, and through FusedConv
-// as the layout pass leaves the first convolution of a channels-last chain.
+// as the layout pass leaves the first convolution of a channels-last chain; with a max pool
+// folded in, against the convolution then the pool.
 #include "kiln/ops/nn/conv_stem.h"
 
 #include <cmath>
@@ -87,7 +88,65 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
   expect_close(direct(s, x, wv, bias, act), y, 1e-5f);
 }
 
+// Max pool of channels-last Y [N, OH, OW, K] over `pool`, windows clipped to the image.
+std::vector<float> max_pool(const Case& s, const std::vector<float>& y, const nn::Window& pool, int64_t ph, int64_t pw) {
+  std::vector<float> out(size_t(s.n * ph * pw * s.k));
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t py = 0; py < ph; ++py)
+      for (int64_t px = 0; px < pw; ++px)
+        for (int64_t o = 0; o < s.k; ++o) {
+          float m = -INFINITY;
+          for (int64_t ky = 0; ky < pool.kernel[0]; ++ky)
+            for (int64_t kx = 0; kx < pool.kernel[1]; ++kx) {
+              const int64_t yy = py * pool.strides[0] + ky - pool.pads_begin[0];
+              const int64_t xx = px * pool.strides[1] + kx - pool.pads_begin[1];
+              if (yy < 0 || yy >= s.oh() || xx < 0 || xx >= s.ow()) continue;
+              m = std::max(m, y[size_t(((i * s.oh() + yy) * s.ow() + xx) * s.k + o)]);
+            }
+          out[size_t(((i * ph + py) * pw + px) * s.k + o)] = m;
+        }
+  return out;
+}
+
+void check_pooled(const Case& s, Act act, std::vector<int64_t> kernel, std::vector<int64_t> strides,
+                  std::vector<int64_t> pads, bool ceil, int threads) {
+  SCOPED_TRACE(testing::Message() << "n " << s.n << " k " << s.k << " " << s.h << "x" << s.w << " pool "
+                                  << kernel[0] << "x" << kernel[1] << " stride " << strides[0] << " pads "
+                                  << pads[0] << pads[1] << pads[2] << pads[3] << " ceil " << ceil << " threads "
+                                  << threads);
+  nn::Window pool;
+  pool.kernel = kernel;
+  pool.strides = strides;
+  pool.dilations = {1, 1};
+  pool.pads_begin = {pads[0], pads[1]};
+  pool.pads_end = {pads[2], pads[3]};
+  const Shape pooled = nn::window_output({s.oh(), s.ow()}, pool, ceil);
+  Tensor w(DType::Float32, {s.k, s.c, s.kh, s.kw});
+  const std::vector<float> wv = uniform_values(w.size(), 7, 2.f);
+  std::copy(wv.begin(), wv.end(), w.data<float>());
+  const std::vector<float> x = uniform_values(s.n * s.c * s.h * s.w, 11, 2.f), bias = uniform_values(s.k, 13, 2.f);
+  nn::StemConv conv;
+  conv.init(w);
+  const size_t size = size_t(s.n * pooled[0] * pooled[1] * s.k);
+  std::vector<float> y(size + 16, -99.f);
+  ThreadLimit limit(threads);
+  conv.run_pooled(s.geometry(), x.data(), bias.data(), act, -0.5f, 1.5f, pool, pooled, y.data());
+  for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
+  y.resize(size);
+  expect_close(max_pool(s, direct(s, x, wv, bias, act), pool, pooled[0], pooled[1]), y, 1e-5f);
+}
+
 }  // namespace
+
+TEST(StemConv, PooledMatchesConvolutionThenMaxPool) {
+  // SqueezeNet's stem and pool (ceil mode, a last window cut short), ResNet's (padded).
+  check_pooled({1, 3, 64, 45, 45, 3, 3, 2, 2, 0, 0, 0, 0}, Act::Relu, {3, 3}, {2, 2}, {0, 0, 0, 0}, true, 1);
+  check_pooled({2, 3, 64, 30, 26, 7, 7, 2, 2, 3, 3, 3, 3}, Act::Relu, {3, 3}, {2, 2}, {1, 1, 1, 1}, false, 2);
+  // Windows that do not overlap, asymmetric pads, rows shared by three windows, many threads.
+  check_pooled({1, 3, 32, 21, 33, 3, 3, 2, 2, 1, 1, 1, 1}, Act::HardSwish, {2, 2}, {2, 2}, {0, 0, 0, 0}, false, 2);
+  check_pooled({2, 1, 16, 19, 23, 5, 3, 1, 2, 2, 1, 2, 1}, Act::None, {4, 3}, {1, 2}, {1, 0, 2, 1}, true, 16);
+  check_pooled({1, 4, 48, 12, 40, 3, 3, 1, 1, 1, 1, 1, 1}, Act::Silu, {3, 5}, {3, 1}, {1, 2, 1, 2}, false, 1);
+}
 
 TEST(StemConv, MatchesDirectConvolution) {
   check({1, 3, 64, 32, 30, 3, 3, 2, 2, 0, 0, 0, 0}, true, Act::Relu, 1);  // SqueezeNet's: 4 blocks, no pads
@@ -145,6 +204,60 @@ TEST(StemConv, FusedConvFromPlainInputToChannelsLast) {
       .output<float>("Y", {s.n, s.k, s.oh(), s.ow()}, direct(s, x, w, b, Act::HardSwish))
       .tolerance(1e-5, 1e-5)
       .run();
+}
+
+}  // namespace kiln::test
+
+namespace kiln::test {
+
+TEST(StemConv, FusedConvWithFoldedMaxPool) {
+  // As fuse_stem_pools leaves a stem and its pool: Y = MaxPool(Relu(conv(X, W) + B)) stored
+  // channels-last under the logical pooled shape.
+  const Case s{1, 3, 16, 21, 18, 3, 3, 2, 2, 1, 1, 1, 1};
+  const std::vector<float> x = uniform_values(s.n * s.c * s.h * s.w, 3, 2.f),
+                           w = uniform_values(s.k * s.c * 9, 5, 2.f), b = uniform_values(s.k, 9, 2.f);
+  nn::Window pool;
+  pool.kernel = {3, 3};
+  pool.strides = {2, 2};
+  pool.dilations = {1, 1};
+  pool.pads_begin = {0, 0};
+  pool.pads_end = {0, 0};
+  const Shape pooled = nn::window_output({s.oh(), s.ow()}, pool, true);
+  auto tester = [&] {
+    OpTester t("FusedConv", 17, "kiln");
+    t.attr("kiln_x_nhwc", 0)
+        .attr("kiln_y_nhwc", 1)
+        .attr("activation", "Relu")
+        .attr("strides", std::vector<int64_t>{2, 2})
+        .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+        .attr("kiln_pool_kernel", std::vector<int64_t>{3, 3})
+        .attr("kiln_pool_strides", std::vector<int64_t>{2, 2})
+        .attr("kiln_pool_ceil", 1)
+        .input<float>("X", {s.n, s.c, s.h, s.w}, x)
+        .constant<float>("W", {s.k, s.c, 3, 3}, w)
+        .constant<float>("B", {s.k}, b);
+    return t;
+  };
+  tester()
+      .attr("kiln_pool_pads", std::vector<int64_t>{0, 0, 0, 0})
+      .output<float>("Y", {s.n, s.k, pooled[0], pooled[1]},
+                     max_pool(s, direct(s, x, w, b, Act::Relu), pool, pooled[0], pooled[1]))
+      .tolerance(1e-5, 1e-5)
+      .run();
+  tester()
+      .attr("kiln_pool_pads", std::vector<int64_t>{0, 0, 0})
+      .output<float>("Y", {s.n, s.k, pooled[0], pooled[1]}, std::vector<float>(size_t(s.k * pooled[0] * pooled[1])))
+      .expect_failure("kiln_pool_pads 4");
+  // 24 filters are not whole blocks of 16: no stem kernel, so no folded pool.
+  OpTester("FusedConv", 17, "kiln")
+      .attr("kiln_y_nhwc", 1)
+      .attr("kiln_pool_kernel", std::vector<int64_t>{2, 2})
+      .attr("kiln_pool_strides", std::vector<int64_t>{2, 2})
+      .attr("kiln_pool_pads", std::vector<int64_t>{0, 0, 0, 0})
+      .input<float>("X", {1, 3, 8, 8}, uniform_values(192, 3))
+      .constant<float>("W", {24, 3, 3, 3}, uniform_values(24 * 27, 5))
+      .output<float>("Y", {1, 24, 3, 3}, std::vector<float>(24 * 9))
+      .expect_failure("a folded pool runs on the stem kernel only");
 }
 
 }  // namespace kiln::test

@@ -215,10 +215,12 @@ def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
     # every SiLU rides on its convolution as a post-op
     assert ops["Sigmoid"] == 0 and ops["Relu"] == 0, ops
     assert ops["kiln::FusedConv"] == 8, ops
-    # MaxPool, both GlobalAveragePools, the SE Mul, Concat, AveragePool and the scaling Mul read
-    # channels-last data, and every convolution writes it; all but the stem and the first SE conv
-    # (reading the pooled [N, C, 1, 1] vector, the same bytes either way) read it too.
-    assert ops["kiln_nhwc"] == 7, ops
+    # The MaxPool rides on the stem; both GlobalAveragePools, the SE Mul, Concat, AveragePool and
+    # the scaling Mul read channels-last data, and every convolution writes it; all but the stem
+    # and the first SE conv (reading the pooled [N, C, 1, 1] vector, the same bytes either way)
+    # read it too.
+    assert ops["MaxPool"] == 0 and ops["kiln_pool_kernel"] == 1, ops
+    assert ops["kiln_nhwc"] == 6, ops
     assert ops["kiln_y_nhwc"] == 9 and ops["kiln_x_nhwc"] == 7, ops
     # another image size through the same session
     x2 = np.random.default_rng(8).standard_normal((1, 3, 20, 24)).astype(np.float32)
@@ -741,6 +743,30 @@ def test_channels_last_max_pool_between_convolutions(kernel, stride, padding, di
     x = np.random.default_rng(19).standard_normal((2, 3, 17, 14)).astype(np.float32)
     _, ops = optimized_ops(block, x, tmp_path)
     assert ops["kiln_nhwc"] == 1 and ops["MaxPool"] == 1, ops
+
+
+@pytest.mark.parametrize("out,kernel,stride,padding,dilation,ceil,act", [
+    (64, 3, 2, 0, 1, True, nn.ReLU()),  # SqueezeNet's stem and pool
+    (64, 3, 2, 1, 1, False, nn.ReLU()),  # ResNet's pool (after a 7x7 stem below)
+    (32, 2, 2, 0, 1, False, nn.Hardswish()),
+    (16, 3, 1, 1, 1, True, None),
+    (32, 2, 1, 1, 2, False, nn.ReLU())])  # dilated: stays a MaxPool
+def test_stem_and_max_pool_as_one_node(out, kernel, stride, padding, dilation, ceil, act, tmp_path):
+    torch.manual_seed(20)
+    stem = nn.Conv2d(3, out, 7 if padding == 1 and out == 64 else 3, stride=2, padding=3 if out == 64 and padding else 1)
+    layers = [stem] + ([act] if act else []) + [nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil),
+                                               nn.Conv2d(out, 8, 1)]
+    x = np.random.default_rng(21).standard_normal((2, 3, 37, 29)).astype(np.float32)
+    data, ops = optimized_ops(nn.Sequential(*layers), x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}})
+    fused = dilation == 1
+    assert ops["MaxPool"] == (0 if fused else 1) and ops["kiln_pool_kernel"] == (1 if fused else 0), ops
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    rng = np.random.default_rng(22)
+    assert_concurrent_runs_match(sess, nn.Sequential(*layers).eval(),
+                                 lambda k: [rng.standard_normal((1 + k % 3, 3, 37 - k, 29)).astype(np.float32)
+                                            for _ in range(3)], 3)
 
 
 class Conv1DGelu(nn.Module):

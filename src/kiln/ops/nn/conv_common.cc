@@ -141,6 +141,21 @@ ConvKernel::ConvKernel(const KernelInit& init, PostOps post)
   y_nhwc_ = init.node.attr_int("kiln_y_nhwc", 0) != 0;
   bf16_ = init.node.attr_int("kiln_bf16", 0) != 0;
   if (init.node.has_attr("kernel_shape")) kernel_attr_ = read_kernel_shape(init.node, -1);
+  if (init.node.has_attr("kiln_pool_kernel")) {  // a MaxPool of Y folded in by fuse_stem_pool
+    pool_.kernel = init.node.attr_ints("kiln_pool_kernel");
+    pool_.strides = init.node.attr_ints("kiln_pool_strides");
+    const std::vector<int64_t> pads = init.node.attr_ints("kiln_pool_pads");
+    pool_ceil_ = init.node.attr_int("kiln_pool_ceil", 0) != 0;
+    if (pool_.kernel.size() != 2 || pool_.strides.size() != 2 || pads.size() != 4)
+      fail(ErrorCode::InvalidGraph, "kiln_pool_kernel and kiln_pool_strides take 2 values and kiln_pool_pads 4, got ",
+           dims_str(pool_.kernel), ", ", dims_str(pool_.strides), ", ", dims_str(pads));
+    for (size_t d = 0; d < 2; ++d)
+      if (pool_.kernel[d] < 1 || pool_.strides[d] < 1 || pads[d] < 0 || pads[d + 2] < 0)
+        fail(ErrorCode::InvalidGraph, "the folded pool's kernel and strides must be positive and its pads not negative");
+    pool_.dilations = {1, 1};
+    pool_.pads_begin = {pads[0], pads[1]};
+    pool_.pads_end = {pads[2], pads[3]};
+  }
 }
 
 void ConvKernel::prepare(OpContext& ctx) {
@@ -178,7 +193,16 @@ void ConvKernel::prepare(OpContext& ctx) {
            " (the output's shape) or broadcast to it, got ", dtype_name(z.dtype()), " ", shape_str(z.shape()));
     z_broadcast_ = z.shape() != y_shape;
   }
-  ctx.set_output(0, x.dtype(), y_shape);
+  Shape stored = y_shape;  // Y as this node outputs it: pooled when a pool was folded in
+  if (pooled()) {
+    if (in.size() != 2)
+      fail(ErrorCode::InvalidArgument, "a folded pool needs 2-D images, got X ", shape_str(x.shape()));
+    Window pool = pool_;
+    pooled_ = window_output(out, pool, pool_ceil_);
+    pool_ = pool;
+    stored = {n, m, pooled_[0], pooled_[1]};
+  }
+  ctx.set_output(0, x.dtype(), stored);
   geo_ = ConvGeometry{n, c, m, group_, in, out, win};
   use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && in.size() <= 3;
   const Activation::Kind act = post_.act.kind;
@@ -202,6 +226,10 @@ void ConvKernel::prepare(OpContext& ctx) {
   // EfficientNet-B0's 3 -> 32 with SiLU 378 -> 276-279, ResNet-50's 7x7 1.57 -> 1.40-1.48 ms.
   use_stem_ = own && !x_nhwc_ && y_nhwc_ && StemConv::suits(geo_);
   if (use_stem_ && !stem_) stem_.init(*weight_);
+  if (pooled() && !use_stem_ && shape_size(stored) > 0)
+    fail(ErrorCode::NotImplemented, "a folded pool runs on the stem kernel only (a constant float W of at most 4 "
+         "input and 16-64 output channels, channels-last Y, no Z), got X ", shape_str(x.shape()), " and W ",
+         shape_str(w.shape()));
   // A 1x1 stride-1 convolution on channels-last data is the product [N*H*W, C] x [C, K]. With a
   // weight of a megabyte and more, which each run reads from memory, packed_gemm (fetching the
   // next panel while it computes) beats the primitive: ResNet-50's 1x1 convolutions of stages
@@ -380,8 +408,12 @@ void ConvKernel::compute(OpContext& ctx) {
     return;
   }
   if (use_stem_) {
-    stem_.run(geo_, x.data<float>(), has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_, post_.act.alpha,
-              post_.act.beta, y.data<float>());
+    const float* bias = has_bias_ ? ctx.input(2).data<float>() : nullptr;
+    if (pooled())
+      stem_.run_pooled(geo_, x.data<float>(), bias, *own_act_, post_.act.alpha, post_.act.beta, pool_, pooled_,
+                       y.data<float>());
+    else
+      stem_.run(geo_, x.data<float>(), bias, *own_act_, post_.act.alpha, post_.act.beta, y.data<float>());
     return;
   }
   if (use_gemm_) {

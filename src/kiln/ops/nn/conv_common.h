@@ -129,6 +129,12 @@ class ConvKernel : public Kernel {
   DepthwiseConv depthwise_;
   bool use_stem_ = false;  // this shape runs on stem_ instead of the primitive
   StemConv stem_;
+  // A max pool of Y folded in (attributes kiln_pool_*): its window, and the pooled Y's spatial
+  // sizes, which this node outputs.
+  Window pool_;
+  bool pool_ceil_ = false;
+  Shape pooled_;
+  bool pooled() const { return !pool_.kernel.empty(); }
   bool use_gemm_ = false;  // a pointwise convolution (every s-th pixel if strided) as one packed_gemm product
   bool patches_ = false;   // the windows tile NCHW X: on use_gemm_, the product runs over its patches
   PackedWeights gemm_pack_;

@@ -1,7 +1,9 @@
 #include "kiln/ops/nn/conv_stem.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kiln/core/parallel.h"
 
@@ -62,6 +64,9 @@ void tile(const Tile& t, __m512 lo, __m512 hi) {
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) _mm512_storeu_ps(t.y + p * t.k + 16 * g, activate<A>(acc[p][g], lo, hi));
 }
+
+// The thread_scratch slot of a pooled convolution's ring of rows (no other slot is in use then).
+constexpr int kRingSlot = 0;
 
 // Pixels per tile: 24 sums beside G filter vectors and the broadcast input.
 constexpr int width_of(int g) { return g == 1 ? 24 : g == 2 ? 12 : g == 3 ? 8 : 6; }
@@ -148,6 +153,10 @@ bool StemConv::suits(const ConvGeometry& geo) {
 #endif
 }
 
+StemConv::Packed StemConv::packed() const {
+  return {static_cast<const float*>(f_->get_data_handle()), c_, k_, kh_, kw_};
+}
+
 void StemConv::init(const Tensor& w) {
   const int64_t k = w.dim(0), c = w.dim(1), kh = w.dim(2), kw = w.dim(3);
   const dnnl::memory::desc to = plain_desc({c, kh, kw, k}, DType::Float32);
@@ -163,46 +172,107 @@ void StemConv::init(const Tensor& w) {
   kw_ = kw;
 }
 
+#if defined(__AVX512F__)
+namespace {
+
+// Output rows of one convolution, one at a time: what each row's tiles share, set up once per
+// thread.
+class Rows {
+ public:
+  Rows(const StemConv::Packed& p, const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo,
+       float hi)
+      : geo_(geo), x_(x), width_(width_of(int(p.k / 16))), vlo_(_mm512_set1_ps(lo)), vhi_(_mm512_set1_ps(hi)) {
+    pick_all(act, geo.window.strides[1], p.k / 16, fns_);
+    t_.f = p.f;
+    t_.c = p.c;
+    t_.k = p.k;
+    t_.kh = p.kh;
+    t_.kw = p.kw;
+    for (int64_t g = 0; g < p.k / 16; ++g) t_.bias[g] = bias ? _mm512_loadu_ps(bias + 16 * g) : _mm512_setzero_ps();
+    span_ = (width_ - 1) * geo.window.strides[1] + p.kw;
+  }
+
+  // Row `row` (images one after another) of the [N * OH, OW, K] output into `out`.
+  void compute(int64_t row, float* out) {
+    const int64_t h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
+    const int64_t sw = geo_.window.strides[1], pl = geo_.window.pads_begin[1];
+    const int64_t ih0 = row % oh * geo_.window.strides[0] - geo_.window.pads_begin[0];
+    t_.kh0 = std::max<int64_t>(0, -ih0);
+    t_.kh1 = std::min<int64_t>(t_.kh, h - ih0);
+    for (int64_t ow0 = 0; ow0 < ow; ow0 += width_) {
+      t_.x = x_ + row / oh * t_.c * h * w;
+      t_.h = h;
+      t_.w = w;
+      t_.ih0 = ih0;
+      t_.iw0 = ow0 * sw - pl;
+      t_.count = int(std::min(width_, ow - ow0));
+      t_.y = out + ow0 * t_.k;
+      if (t_.iw0 < 0 || t_.iw0 + span_ > w) copy_edge(t_, span_, copy_);
+      fns_[t_.count < width_](t_, vlo_, vhi_);
+    }
+  }
+
+ private:
+  const ConvGeometry& geo_;
+  const float* x_;
+  int64_t width_, span_;
+  __m512 vlo_, vhi_;
+  TileFns fns_ = {};
+  Tile t_;
+  alignas(64) float copy_[4 * kMaxKernel * kSpan];
+};
+
+}  // namespace
+#endif
+
 void StemConv::run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
                    float* y) const {
 #if defined(__AVX512F__)
-  const Window& win = geo.window;
-  const int64_t h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
-  const int64_t sh = win.strides[0], sw = win.strides[1], pt = win.pads_begin[0], pl = win.pads_begin[1];
-  const int64_t blocks = k_ / 16, width = width_of(int(blocks));
-  TileFns fns = {};
-  pick_all(act, sw, blocks, fns);
-  const float* f = static_cast<const float*>(f_->get_data_handle());
-  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-  __m512 vbias[4];
-  for (int64_t g = 0; g < blocks; ++g) vbias[g] = bias ? _mm512_loadu_ps(bias + 16 * g) : _mm512_setzero_ps();
-
+  const int64_t oh = geo.out[0], ow = geo.out[1];
   // Work items are output rows, a few thousand multiply-adds at the least.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, ow * k_ * c_ * kh_ * kw_));
   parallel_for(geo.batch * oh, grain, [&](int64_t begin, int64_t end) {
-    Tile t;
-    t.f = f;
-    t.c = c_;
-    t.k = k_;
-    t.kh = kh_;
-    t.kw = kw_;
-    std::copy(vbias, vbias + blocks, t.bias);
-    alignas(64) float copy[4 * kMaxKernel * kSpan];
-    const int64_t span = (width - 1) * sw + kw_;
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t ih0 = row % oh * sh - pt;
-      t.kh0 = std::max<int64_t>(0, -ih0);
-      t.kh1 = std::min<int64_t>(kh_, h - ih0);
-      for (int64_t ow0 = 0; ow0 < ow; ow0 += width) {
-        t.x = x + row / oh * c_ * h * w;
-        t.h = h;
-        t.w = w;
-        t.ih0 = ih0;
-        t.iw0 = ow0 * sw - pl;
-        t.count = int(std::min(width, ow - ow0));
-        t.y = y + (row * ow + ow0) * k_;
-        if (t.iw0 < 0 || t.iw0 + span > w) copy_edge(t, span, copy);
-        fns[t.count < width](t, vlo, vhi);
+    Rows rows(packed(), geo, x, bias, act, lo, hi);
+    for (int64_t row = begin; row < end; ++row) rows.compute(row, y + row * ow * k_);
+  });
+#endif
+}
+
+void StemConv::run_pooled(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
+                          const Window& pool, const Shape& pooled, float* y) const {
+#if defined(__AVX512F__)
+  const int64_t oh = geo.out[0], ow = geo.out[1], ph = pooled[0], pw = pooled[1], blocks = k_ / 16;
+  const int64_t kh = pool.kernel[0], kw = pool.kernel[1], sh = pool.strides[0], sw = pool.strides[1];
+  const int64_t pt = pool.pads_begin[0], pl = pool.pads_begin[1];
+  // The convolution rows a thread's pooled rows read, kept in a ring of kh + sh rows: each is
+  // computed once per thread (neighbouring pooled rows share kh - sh of them) and read from cache.
+  const int64_t ring = kh + sh, row_floats = ow * k_;
+  parallel_for(geo.batch * ph, 1, [&](int64_t begin, int64_t end) {
+    Rows rows(packed(), geo, x, bias, act, lo, hi);
+    float* buf = static_cast<float*>(thread_scratch(kRingSlot, sizeof(float) * size_t(ring * row_floats)));
+    std::vector<int64_t> held(size_t(ring), -1);  // the convolution row in each ring slot
+    std::vector<const float*> src(static_cast<size_t>(kh));  // the rows of one pooling window
+    auto conv_row = [&](int64_t r) {  // r: a row of the whole batch's [N * OH] output
+      float* slot = buf + r % ring * row_floats;
+      if (held[size_t(r % ring)] != r) {
+        rows.compute(r, slot);
+        held[size_t(r % ring)] = r;
+      }
+      return slot;
+    };
+    for (int64_t prow = begin; prow < end; ++prow) {
+      const int64_t img = prow / ph, r0 = prow % ph * sh - pt;
+      const int64_t a = std::max<int64_t>(0, r0), b = std::min(oh, r0 + kh);  // the window's rows
+      for (int64_t r = a; r < b; ++r) src[size_t(r - a)] = conv_row(img * oh + r);
+      float* out = y + prow * pw * k_;
+      for (int64_t pc = 0; pc < pw; ++pc) {
+        const int64_t c0 = std::max<int64_t>(0, pc * sw - pl), c1 = std::min(ow, pc * sw - pl + kw);
+        for (int64_t g = 0; g < blocks; ++g) {
+          __m512 m = _mm512_set1_ps(-INFINITY);
+          for (int64_t r = 0; r < b - a; ++r)
+            for (int64_t c = c0; c < c1; ++c) m = _mm512_max_ps(m, _mm512_load_ps(src[size_t(r)] + c * k_ + 16 * g));
+          _mm512_storeu_ps(out + pc * k_ + 16 * g, m);
+        }
       }
     }
   });

@@ -27,8 +27,20 @@ class StemConv {
   // Y = act(conv(X, W) + bias) with X NCHW and Y channels-last; bias may be null; Clip's bounds
   // in lo and hi. Splits the output rows over the calling thread's OpenMP team.
   void run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi, float* y) const;
+  // The same followed by a max pool over `pool` (2-D, dilation 1) of the convolution's output,
+  // whose result [N, pooled..., K] alone is written: the rows the pool reads stay in cache.
+  void run_pooled(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
+                  const Window& pool, const Shape& pooled, float* y) const;
+
+  // The packed taps and their dimensions.
+  struct Packed {
+    const float* f;
+    int64_t c, k, kh, kw;
+  };
 
  private:
+  Packed packed() const;
+
   std::shared_ptr<const dnnl::memory> f_;  // [C][kh][kw][K]: each tap's K filters side by side
   int64_t c_ = 0, k_ = 0, kh_ = 0, kw_ = 0;
 };
