@@ -1,11 +1,14 @@
 // A frame's arena: recording runs take ranges first fit and give them back when their tensors
-// die; a plan keeps the pages it needs and hands back a much larger tail.
+// die; a plan keeps the pages it needs and hands back a much larger tail. Buffers outside it
+// are aligned and the large ones recycled.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <vector>
 
+#include "kiln/core/tensor.h"
 #include "kiln/exec/arena.h"
 
 namespace kiln::test {
@@ -75,6 +78,35 @@ TEST(Arena, KeepHandsBackAMuchLargerTail) {
   arena->keep(4 * page);  // the plan shrank to an eighth: the tail goes back
   EXPECT_EQ(resident_pages(arena->data(), 4 * page), 4u);
   EXPECT_EQ(resident_pages(arena->data() + 4 * page, 28 * page), 0u);
+}
+
+}  // namespace kiln::test
+
+namespace kiln::test {
+
+// Buffers outside the arena (graph outputs, scratch): 64-byte aligned, and a large one handed
+// back serves the next of about its size, whose pages are then already resident.
+TEST(AlignedBuffer, LargeBuffersAreRecycled) {
+  release_free_memory();  // no blocks kept from earlier tests
+  for (size_t bytes : {size_t(1), size_t(100), size_t(3) << 20})
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(aligned_buffer(bytes).get()) % 64, 0u) << bytes;
+
+  const size_t big = size_t(6) << 20;
+  std::shared_ptr<void> a = aligned_buffer(big);
+  std::memset(a.get(), 1, big);
+  void* first = a.get();
+  std::shared_ptr<void> b = aligned_buffer(big);  // while `a` is alive: another block
+  EXPECT_NE(b.get(), first);
+  a.reset();
+  std::shared_ptr<void> c = aligned_buffer(big - 4096);  // a's block, its pages resident
+  EXPECT_EQ(c.get(), first);
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  char* inside = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(c.get()) + page - 1) / page * page);
+  EXPECT_EQ(resident_pages(inside, size_t(4) << 20), (size_t(4) << 20) / page);
+  c.reset();
+  EXPECT_NE(aligned_buffer(big / 2).get(), first);  // far smaller: not served from it
+  release_free_memory();  // the kept blocks go back to the heap
+  b.reset();
 }
 
 }  // namespace kiln::test
