@@ -26,7 +26,7 @@ namespace {
 // (after a run at new shapes), so memory stays bounded.
 class Recycler {
  public:
-  static constexpr size_t kMinBytes = size_t(1) << 20, kMaxBlocks = 4, kMaxBytes = size_t(64) << 20;
+  static constexpr size_t kMinBytes = size_t(1) << 20, kMaxBlocks = 4, kMaxBytes = size_t(32) << 20;
 
   static Recycler& get() {
     static Recycler* r = new Recycler;  // never destroyed: buffers may be freed at exit
