@@ -22,8 +22,8 @@ namespace {
 // replaces the last run's (GPT-2's 25.7 MB logits) otherwise came from fresh pages on every
 // run: glibc serves a large allocation from a new mapping, or trims its heap's top, while an
 // equal buffer is still alive, and faulting the pages in (6,300 faults) took a tenth of the
-// LM head's time. A few blocks at most, dropped whenever the C heap's free memory is released
-// (after a run at new shapes), so memory stays bounded.
+// LM head's time. At most 4 blocks and 32 MB, dropped whenever the C heap's free memory is
+// handed back (release_free_memory: after a run at new shapes whose buffers outgrew the arena).
 class Recycler {
  public:
   static constexpr size_t kMinBytes = size_t(1) << 20, kMaxBlocks = 4, kMaxBytes = size_t(32) << 20;
