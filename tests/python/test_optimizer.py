@@ -713,6 +713,43 @@ def test_attention_transposes_fold_into_matmul(scale_query, tmp_path):
     x = np.random.default_rng(16).standard_normal((2, 9, 32)).astype(np.float32)
     _, ops = optimized_ops(SelfAttention(scale_query=scale_query), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
     assert ops["Transpose"] == 0 and ops["kiln::MatMul"] == 2, ops
+    # the 1/sqrt(d) of the query or of the scores rides on the product
+    assert ops["Div"] == 0 and ops["Mul"] == 0 and ops["kiln_alpha"] == 1, ops
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scalar_scales_fold_into_products_of_computed_operands(dtype, tmp_path):
+    """0.5 * a, then (a' @ b) / 3 and * 1.5 (b stays as computed, its scale read by two nodes
+    too); a product with a constant weight keeps its Mul."""
+    t = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    const = lambda name, v: numpy_helper.from_array(np.asarray(v, dtype), name)  # noqa: E731
+    nodes = [helper.make_node("Mul", ["half", "a"], ["a2"]),
+             helper.make_node("Relu", ["b"], ["b1"]),
+             helper.make_node("MatMul", ["a2", "b1"], ["p"]),
+             helper.make_node("Div", ["p", "three"], ["p2"]),
+             helper.make_node("Mul", ["p2", "onehalf"], ["y"]),
+             helper.make_node("Mul", ["b1", "half"], ["b2"]),  # b1 is read twice: its scale stays apart
+             helper.make_node("MatMul", ["b2", "w"], ["q"]),
+             helper.make_node("Mul", ["q", "three"], ["z"])]  # a constant weight: no fold
+    rng = np.random.default_rng(23)
+    wv = rng.standard_normal((5, 4)).astype(dtype)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", t, [2, 3, 4]),
+                                           helper.make_tensor_value_info("b", t, [2, 4, 5])],
+                              [helper.make_tensor_value_info("y", t, [2, 3, 5]), helper.make_tensor_value_info("z", t, [2, 4, 4])],
+                              [const("half", 0.5), const("three", 3.0), const("onehalf", 1.5), const("w", wv)])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    a, b = rng.standard_normal((2, 3, 4)).astype(dtype), rng.standard_normal((2, 4, 5)).astype(dtype)
+    so = kiln.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    y, z = kiln.InferenceSession(data, so).run(None, {"a": a, "b": b})
+    b1 = np.maximum(b, 0)
+    np.testing.assert_allclose(y, (0.5 * a) @ b1 / 3 * 1.5, rtol=1e-5)
+    np.testing.assert_allclose(z, (b1 * 0.5) @ wv * 3, rtol=1e-5)
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    if dtype == np.float32:
+        assert ops["Div"] == 0 and ops["Mul"] == 2, ops  # b1's scale and the constant weight's
+    else:  # a float alpha would round a double product's scale: left as written
+        assert ops["Div"] == 1 and ops["Mul"] == 4, ops
 
 
 @pytest.mark.parametrize("opset", [10, 13])

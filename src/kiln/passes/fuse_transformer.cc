@@ -8,6 +8,8 @@
 //                                                  residual run inside oneDNN's matmul
 //   Transpose -> MatMul -> Transpose (attention's head splits and merges)
 //                                                  kiln::MatMul reading and writing through strides
+//   Mul/Div by a scalar -> MatMul -> Mul/Div by a scalar (attention's scaled query or scores)
+//                                                  kiln::MatMul's kiln_alpha
 //   Gemm(A, W, bias) with constant W, alpha = beta = 1, no transA
 //                                                  kiln::FusedMatMul (reading transB's W as stored)
 //   FusedMatMul -> Slices | Reshape -> Split of the last axis
@@ -235,6 +237,61 @@ void fold_transposes_into_matmul(ir::Graph& g) {
     if (folded.empty()) continue;
     dead.insert(folded.begin(), folded.end());
     n = std::move(f);
+  }
+  ir::erase_nodes(g, dead);
+}
+
+// A product of two computed operands (attention's Q K^T, or the weights times V) scaled by a
+// scalar constant, before (a Mul or Div of an operand read by nothing else) or after (of the
+// result): the scale becomes kiln::MatMul's kiln_alpha, applied as oneDNN writes the result,
+// instead of a pass of its own over the query or the scores.
+void fold_scales_into_matmul(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  // The scale `n` applies to `x` (Mul either way round, Div by the constant), or false.
+  auto scale_of = [&](int i, const std::string& x, float& s) {
+    if (i < 0 || dead.count(size_t(i))) return false;
+    const ir::Node& n = g.nodes[size_t(i)];
+    float c;
+    if (n.inputs.size() != 2 || n.outputs.size() != 1 || n.inputs[0] == n.inputs[1]) return false;
+    if (is_op(n, "Mul") && scalar_constant(view, other_input(n, x), c)) return s = c, true;
+    if (is_op(n, "Div") && n.inputs[0] == x && scalar_constant(view, n.inputs[1], c) && c != 0.0f)
+      return s = 1.0f / c, true;
+    return false;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    ir::Node& n = g.nodes[i];
+    const bool kiln_mm = n.domain == "kiln" && n.op_type == "MatMul";
+    if (!(is_op(n, "MatMul") || kiln_mm) || n.inputs.size() != 2 || n.outputs.size() != 1 ||
+        n.inputs[0] == n.inputs[1] || view.constant(n.inputs[0]) || view.constant(n.inputs[1]))
+      continue;
+    float alpha = n.attr_float("kiln_alpha", 1.0f), s;
+    bool changed = false;
+    for (size_t slot = 0; slot < 2; ++slot) {
+      const int p = view.producer(n.inputs[slot]);
+      if (p < 0 || view.sole_reader(n.inputs[slot]) != int(i)) continue;
+      const ir::Node& op = g.nodes[size_t(p)];
+      // The operand `op` scales: its computed input.
+      const std::string x = op.inputs.size() != 2 ? "" : view.constant(op.inputs[0]) ? op.inputs[1] : op.inputs[0];
+      if (x.empty() || view.constant(x) || !scale_of(p, x, s)) continue;
+      n.inputs[slot] = x;
+      alpha *= s;
+      dead.insert(size_t(p));
+      changed = true;
+    }
+    for (int r = view.sole_reader(n.outputs[0]); scale_of(r, n.outputs[0], s); r = view.sole_reader(n.outputs[0])) {
+      n.outputs = g.nodes[size_t(r)].outputs;
+      alpha *= s;
+      dead.insert(size_t(r));
+      changed = true;
+    }
+    if (!changed) continue;
+    n.domain = "kiln";
+    n.opset = 1;
+    ir::Attribute a;
+    a.kind = ir::Attribute::Kind::Float;
+    a.f = alpha;
+    n.attrs["kiln_alpha"] = a;
   }
   ir::erase_nodes(g, dead);
 }
@@ -576,6 +633,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   split_projections(g);
   scale_before_transpose(g);
   fold_transposes_into_matmul(g);
+  fold_scales_into_matmul(g);
 }
 
 }  // namespace kiln

@@ -212,7 +212,10 @@ class MatMul : public Kernel {
     const ir::Node& node = init.node;
     if (node.domain == "kiln" && node.op_type == "MatMul") {
       perm_a_ = node.attr_ints("perm_a"), perm_b_ = node.attr_ints("perm_b"), perm_y_ = node.attr_ints("perm_y");
+      alpha_ = node.attr_float("kiln_alpha", 1.0f);
       weight_ = nullptr;  // read through a view, never packed
+    } else if (node.has_attr("kiln_alpha")) {
+      fail(ErrorCode::InvalidGraph, "kiln_alpha belongs to kiln::MatMul, not ", node.op_type);
     }
     if (node.has_attr("kiln_packed_desc")) {
       const std::vector<int64_t> kn = node.attr_ints("kiln_packed_shape");
@@ -313,7 +316,7 @@ class MatMul : public Kernel {
         a_bf16_ = dnnl::memory(a_md, dnnl_engine());
         a_to_bf16_ = dnnl::reorder(dnnl::reorder::primitive_desc(dnnl_engine(), a_f32_md_, dnnl_engine(), a_md));
       }
-      const dnnl::primitive_attr attr = post_op_attr(residual_ && z_in_place_);
+      const dnnl::primitive_attr attr = post_op_attr(residual_ && z_in_place_);  // with alpha
       auto make_pd = [&](const dnnl::memory::desc& b_md) {
         auto desc = bias_ ? dnnl::matmul::desc(a_md, b_md, plain_desc({1, n}, dtype_), c_md)
                           : dnnl::matmul::desc(a_md, b_md, c_md);
@@ -360,7 +363,8 @@ class MatMul : public Kernel {
           c_md_ = dnnl::memory::desc(dnnl_dims(pc), f32, c);
         }
       }
-      prim_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), dnnl_engine()));
+      prim_ = dnnl::matmul(
+          dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md_, b_md_, c_md_), post_op_attr(false), dnnl_engine()));
       packed_ = PackedWeights();
     }
   }
@@ -373,7 +377,15 @@ class MatMul : public Kernel {
     const Tensor& b = ctx.input(1);
     Tensor& c = ctx.output(0);
     if (c.size() == 0) return;
-    if (!use_dnnl_) return reference_through_views(a, b, c);
+    if (!use_dnnl_) {
+      reference_through_views(a, b, c);
+      if (alpha_ != 1.0f)
+        dispatch(TypeList<double, float>{}, c.dtype(), "MatMul", [&]<typename T>() {
+          T* pc = c.data<T>();
+          for (int64_t i = 0; i < c.size(); ++i) pc[i] *= T(alpha_);
+        });
+      return;
+    }
     ThreadLimit limit(threads_);
     // A Z that broadcasts is added after the product, which then lands in product_.
     Tensor& dst = residual_ && !z_in_place_ ? product_ : c;
@@ -455,13 +467,15 @@ class MatMul : public Kernel {
     });
   }
 
-  // The activation, then (sum) the add of what the destination holds: Z when the product lands.
+  // The product times alpha, the activation, then (sum) the add of what the destination
+  // holds: Z when the product lands.
   dnnl::primitive_attr post_op_attr(bool sum) const {
     dnnl::post_ops ops;
     if (activation_ != dnnl::algorithm::undef) ops.append_eltwise(1.f, activation_, 0.f, 0.f);
     if (sum) ops.append_sum(1.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
+    if (alpha_ != 1.0f) attr.set_output_scales(0, {alpha_});
     return attr;
   }
 
@@ -499,6 +513,7 @@ class MatMul : public Kernel {
   }
 
   const Tensor* weight_;
+  float alpha_ = 1.0f;  // kiln::MatMul: the product's scale (a scaled query's or scores' scalar)
   const Tensor* bias_ = nullptr;
   Shape packed_shape_;  // [K, N] of a load-time packed weight, else empty
   bool w_nk_ = false;   // the constant weight is stored [N, K] (kiln_weight_nk)
