@@ -750,6 +750,14 @@ def test_scalar_scales_fold_into_products_of_computed_operands(dtype, tmp_path):
         assert ops["Div"] == 0 and ops["Mul"] == 2, ops  # b1's scale and the constant weight's
     else:  # a float alpha would round a double product's scale: left as written
         assert ops["Div"] == 1 and ops["Mul"] == 4, ops
+    # A one-element constant of higher rank broadcasts the product up: it stays a Mul.
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["p"]), helper.make_node("Mul", ["p", "c"], ["y"])],
+                              "g", [helper.make_tensor_value_info("a", t, [3, 4]), helper.make_tensor_value_info("b", t, [4, 5])],
+                              [helper.make_tensor_value_info("y", t, [1, 1, 3, 5])], [const("c", [[[[2.0]]]])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    (y,) = kiln.InferenceSession(data, so).run(None, {"a": a[0, :3], "b": b[0]})
+    np.testing.assert_allclose(y, (a[0, :3] @ b[0] * 2)[None, None], rtol=1e-5)
+    assert collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)["Mul"] == 1
 
 
 @pytest.mark.parametrize("opset", [10, 13])

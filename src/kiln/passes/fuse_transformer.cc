@@ -248,15 +248,17 @@ void fold_transposes_into_matmul(ir::Graph& g) {
 void fold_scales_into_matmul(ir::Graph& g) {
   GraphView view(g);
   std::set<size_t> dead;
-  // The scale `n` applies to `x` (Mul either way round, Div by the constant), or false.
+  // The scale `n` applies to `x` (Mul either way round, Div by the constant), or false. The
+  // constant has at most one dimension, so the result keeps x's shape (a product's rank is 1+).
   auto scale_of = [&](int i, const std::string& x, float& s) {
     if (i < 0 || dead.count(size_t(i))) return false;
     const ir::Node& n = g.nodes[size_t(i)];
-    float c;
     if (n.inputs.size() != 2 || n.outputs.size() != 1 || n.inputs[0] == n.inputs[1]) return false;
-    if (is_op(n, "Mul") && scalar_constant(view, other_input(n, x), c)) return s = c, true;
-    if (is_op(n, "Div") && n.inputs[0] == x && scalar_constant(view, n.inputs[1], c) && c != 0.0f)
-      return s = 1.0f / c, true;
+    const std::string k = other_input(n, x);
+    float c;
+    if (k.empty() || !scalar_constant(view, k, c) || view.constant(k)->rank() > 1) return false;
+    if (is_op(n, "Mul")) return s = c, true;
+    if (is_op(n, "Div") && n.inputs[1] == k && c != 0.0f) return s = 1.0f / c, true;
     return false;
   };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
