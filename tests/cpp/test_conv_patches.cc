@@ -44,7 +44,8 @@ std::vector<float> direct(const Case& s, const std::vector<float>& x, const std:
 TEST(ConvPatches, PatchEmbeddingIntoPlainOutput) {
   // 4 channels of 8x8 patches into 1040 filters: a 1.1 MB weight. 20x27 leaves a 4-row and a
   // 3-column margin no patch covers.
-  for (const auto& [s, threads] : {std::pair{Case{1, 4, 1040, 16, 24, 8}, 1}, std::pair{Case{2, 4, 1040, 20, 27, 8}, 2}}) {
+  for (const auto& [s, threads] :
+       {std::pair{Case{1, 4, 1040, 16, 24, 8}, 1}, std::pair{Case{2, 4, 1040, 20, 27, 8}, 2}}) {
     SCOPED_TRACE(testing::Message() << "batch " << s.n << " threads " << threads);
     const std::vector<float> x = uniform_values(s.n * s.c * s.h * s.w, 3, 2.f),
                              w = uniform_values(s.k * s.c * s.p * s.p, 5, 0.2f), b = uniform_values(s.k, 9, 1.f);

@@ -735,7 +735,8 @@ def test_scalar_scales_fold_into_products_of_computed_operands(dtype, tmp_path):
     wv = rng.standard_normal((5, 4)).astype(dtype)
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", t, [2, 3, 4]),
                                            helper.make_tensor_value_info("b", t, [2, 4, 5])],
-                              [helper.make_tensor_value_info("y", t, [2, 3, 5]), helper.make_tensor_value_info("z", t, [2, 4, 4])],
+                              [helper.make_tensor_value_info("y", t, [2, 3, 5]),
+                               helper.make_tensor_value_info("z", t, [2, 4, 4])],
                               [const("half", 0.5), const("three", 3.0), const("onehalf", 1.5), const("w", wv)])
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     a, b = rng.standard_normal((2, 3, 4)).astype(dtype), rng.standard_normal((2, 4, 5)).astype(dtype)
@@ -751,8 +752,10 @@ def test_scalar_scales_fold_into_products_of_computed_operands(dtype, tmp_path):
     else:  # a float alpha would round a double product's scale: left as written
         assert ops["Div"] == 1 and ops["Mul"] == 4, ops
     # A one-element constant of higher rank broadcasts the product up: it stays a Mul.
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["p"]), helper.make_node("Mul", ["p", "c"], ["y"])],
-                              "g", [helper.make_tensor_value_info("a", t, [3, 4]), helper.make_tensor_value_info("b", t, [4, 5])],
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["p"]),
+                               helper.make_node("Mul", ["p", "c"], ["y"])],
+                              "g", [helper.make_tensor_value_info("a", t, [3, 4]),
+                                    helper.make_tensor_value_info("b", t, [4, 5])],
                               [helper.make_tensor_value_info("y", t, [1, 1, 3, 5])], [const("c", [[[[2.0]]]])])
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
     (y,) = kiln.InferenceSession(data, so).run(None, {"a": a[0, :3], "b": b[0]})

@@ -259,10 +259,10 @@ void ConvKernel::prepare(OpContext& ctx) {
   // 960 -> 240 at 1x1: 45 us on oneDNN's primitive, 33 here, ONNX Runtime's 36).
   use_gemv_ = use_dnnl_ && !bf16_ && weight_ && !z_broadcast_ && geo_.group == 1 && n == 1 && unit.is_pointwise() &&
               shape_size(in) == 1 && shape_size(out) == 1;
-  if (use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_gemv_) threads_ = 0;
+  if (on_own_kernel()) threads_ = 0;
   slices_ = 1;  // prepare_dnnl may find the primitive serves this batch in slices
   try {
-    if (use_dnnl_ && !use_winograd_ && !use_gemm_ && !use_depthwise_ && !use_stem_ && !use_gemv_)
+    if (use_dnnl_ && !on_own_kernel())
       prepare_dnnl(x.shape(), w.shape(), y_shape, true);
   } catch (const dnnl::error&) {
     use_dnnl_ = false;  // a geometry oneDNN has no implementation for: the loop takes it
@@ -361,7 +361,7 @@ void ConvKernel::prepare_dnnl(const Shape& x, const Shape& w, const Shape& y_sha
 }
 
 std::function<void()> ConvKernel::ahead(int64_t num, int64_t den) const {
-  if (!use_dnnl_ || use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_gemv_ || !prim_ || geo_.batch * num % den != 0) return {};
+  if (!use_dnnl_ || on_own_kernel() || !prim_ || geo_.batch * num % den != 0) return {};
   ConvPrimitiveSpec spec = spec_;
   spec.x[0] = spec.y[0] = geo_.batch * num / den;
   if (slices_for(spec) > 0) return {};  // runs on prim_, slice by slice

@@ -140,6 +140,8 @@ class ConvKernel : public Kernel {
   PackedWeights gemm_pack_;
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   bool use_gemv_ = false;  // one image of one pixel (a squeeze-excite layer): W as stored, one dot per filter
+  // This shape runs on one of Kiln's kernels above, not on a oneDNN primitive.
+  bool on_own_kernel() const { return use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_gemv_; }
   dnnl::convolution_forward prim_;
   ConvPrimitiveSpec spec_;  // prim_'s
   int64_t slices_ = 1;      // prim_ runs on this many slices of the batch, one after another
