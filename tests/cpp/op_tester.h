@@ -40,6 +40,17 @@ inline void expect_close(const std::vector<float>& want, const std::vector<float
   EXPECT_EQ(bad, 0u);
 }
 
+// What `write(float* y)` leaves in a buffer of `size` floats, checked not to have written past
+// its end: the 16 floats after it must keep the value they were given.
+template <typename Write>
+std::vector<float> written_within(size_t size, Write&& write) {
+  std::vector<float> y(size + 16, -99.f);
+  write(y.data());
+  for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
+  y.resize(size);
+  return y;
+}
+
 template <typename T>
 Tensor make_tensor(Shape shape, const std::vector<T>& values) {
   Tensor t(dtype_of<T>(), shape);

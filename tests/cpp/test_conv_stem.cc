@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "kiln/core/parallel.h"
+#include "conv_act_reference.h"
 #include "op_tester.h"
 
 namespace kiln::test {
@@ -32,17 +33,6 @@ struct Case {
   }
 };
 
-double activate(double v, Act act) {
-  switch (act) {
-    case Act::None: return v;
-    case Act::Relu: return std::max(v, 0.0);
-    case Act::Clip: return std::min(std::max(v, -0.5), 1.5);
-    case Act::HardSwish: return v * std::min(std::max(v / 6 + 0.5, 0.0), 1.0);
-    case Act::Silu: return v / (1 + std::exp(-v));
-  }
-  return v;
-}
-
 // Y = act(conv(X, W) + bias), X [N, C, H, W], Y [N, OH, OW, K], W [K, C, kh, kw].
 std::vector<float> direct(const Case& s, const std::vector<float>& x, const std::vector<float>& w,
                           const std::vector<float>& bias, Act act) {
@@ -60,7 +50,7 @@ std::vector<float> direct(const Case& s, const std::vector<float>& x, const std:
                 sum += double(x[size_t(((i * s.c + ch) * s.h + iy) * s.w + ix)]) *
                        double(w[size_t(((o * s.c + ch) * s.kh + ky) * s.kw + kx)]);
               }
-          y[size_t(((i * s.oh() + oy) * s.ow() + ox) * s.k + o)] = float(activate(sum, act));
+          y[size_t(((i * s.oh() + oy) * s.ow() + ox) * s.k + o)] = float(reference_activation(sum, act));
         }
   return y;
 }
@@ -80,11 +70,10 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
   nn::StemConv conv;
   conv.init(w);
   const size_t size = size_t(s.n * s.oh() * s.ow() * s.k);
-  std::vector<float> y(size + 16, -99.f);  // 16 past the end: nothing may be written there
   ThreadLimit limit(threads);
-  conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, -0.5f, 1.5f, y.data());
-  for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
-  y.resize(size);
+  const std::vector<float> y = written_within(size, [&](float* out) {
+    conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, kClipLo, kClipHi, out);
+  });
   expect_close(direct(s, x, wv, bias, act), y, 1e-5f);
 }
 
@@ -128,11 +117,10 @@ void check_pooled(const Case& s, Act act, std::vector<int64_t> kernel, std::vect
   nn::StemConv conv;
   conv.init(w);
   const size_t size = size_t(s.n * pooled[0] * pooled[1] * s.k);
-  std::vector<float> y(size + 16, -99.f);
   ThreadLimit limit(threads);
-  conv.run_pooled(s.geometry(), x.data(), bias.data(), act, -0.5f, 1.5f, pool, pooled, y.data());
-  for (size_t i = size; i < y.size(); ++i) EXPECT_EQ(y[i], -99.f) << "written past the output at " << i;
-  y.resize(size);
+  const std::vector<float> y = written_within(size, [&](float* out) {
+    conv.run_pooled(s.geometry(), x.data(), bias.data(), act, kClipLo, kClipHi, pool, pooled, out);
+  });
   expect_close(max_pool(s, direct(s, x, wv, bias, act), pool, pooled[0], pooled[1]), y, 1e-5f);
 }
 
