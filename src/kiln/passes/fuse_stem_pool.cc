@@ -8,7 +8,7 @@
 #include <set>
 
 #include "kiln/ir/graph_view.h"
-#include "kiln/ops/nn/conv_stem.h"
+#include "kiln/ops/nn/conv_common.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {
@@ -36,8 +36,11 @@ bool runs_on_stem(const ir::Node& conv, const GraphView& view) {
   if (!is_conv || conv.inputs.size() < 2 || conv.has_input(3) || conv.outputs.size() != 1) return false;
   if (conv.attr_int("kiln_x_nhwc", 0) != 0 || conv.attr_int("kiln_y_nhwc", 0) != 1 || conv.attr_int("kiln_bf16", 0) != 0)
     return false;
-  const std::string act = conv.attr_string("activation", "");
-  if (!act.empty() && act != "Relu" && act != "Clip" && act != "HardSwish" && act != "Silu") return false;
+  try {
+    if (!nn::Activation::from_node(conv).in_registers()) return false;
+  } catch (const Error&) {  // malformed activation attributes: its kernel refuses them, naming the node
+    return false;
+  }
   const Tensor* w = view.constant(conv.inputs[1]);
   if (!w || w->dtype() != DType::Float32 || w->rank() != 4) return false;
   nn::ConvGeometry geo;

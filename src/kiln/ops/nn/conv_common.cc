@@ -66,6 +66,17 @@ void Activation::append_to(dnnl::post_ops& ops) const {
   }
 }
 
+std::optional<ConvAct> Activation::in_registers() const {
+  switch (kind) {
+    case Kind::None: return ConvAct::None;
+    case Kind::Relu: return ConvAct::Relu;
+    case Kind::Clip: return ConvAct::Clip;
+    case Kind::HardSwish: return ConvAct::HardSwish;
+    case Kind::Silu: return ConvAct::Silu;
+    default: return std::nullopt;
+  }
+}
+
 dnnl::primitive_attr make_attr(const PostOps& post) {
   dnnl::post_ops ops;
   if (post.sum) ops.append_sum(1.f);
@@ -209,14 +220,7 @@ void ConvKernel::prepare(OpContext& ctx) {
   use_winograd_ = use_dnnl_ && x_nhwc_ && y_nhwc_ && !bf16_ && weight_ && !z_broadcast_ &&
                   (act == Activation::Kind::None || act == Activation::Kind::Relu) && WinogradConv::suits(geo_);
   if (use_winograd_ && !winograd_) winograd_.init(*weight_);
-  switch (act) {
-    case Activation::Kind::None: own_act_ = ConvAct::None; break;
-    case Activation::Kind::Relu: own_act_ = ConvAct::Relu; break;
-    case Activation::Kind::Clip: own_act_ = ConvAct::Clip; break;
-    case Activation::Kind::HardSwish: own_act_ = ConvAct::HardSwish; break;
-    case Activation::Kind::Silu: own_act_ = ConvAct::Silu; break;
-    default: own_act_.reset();
-  }
+  own_act_ = post_.act.in_registers();
   const bool own = use_dnnl_ && !bf16_ && weight_ && !post_.sum && own_act_;
   use_depthwise_ = own && x_nhwc_ && y_nhwc_ && DepthwiseConv::suits(geo_);
   if (use_depthwise_ && !depthwise_) depthwise_.init(*weight_);

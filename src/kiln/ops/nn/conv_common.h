@@ -29,6 +29,8 @@ struct Activation {
   // From the `activation` string and `activation_params` floats; None when absent.
   static Activation from_node(const ir::Node& node);
   void append_to(dnnl::post_ops& ops) const;
+  // The same as Kiln's own kernels apply it in registers (depthwise, stem), if they can.
+  std::optional<ConvAct> in_registers() const;
   // The same function on plain data, for the reference path.
   template <typename T>
   void apply(T* data, int64_t n) const;
@@ -123,8 +125,7 @@ class ConvKernel : public Kernel {
   bool own_silu_ = false;  // a Silu activation applied by Kiln after the primitive
   bool use_winograd_ = false;  // this shape runs on winograd_ instead of the primitive
   WinogradConv winograd_;
-  // The activation as Kiln's own kernels (depthwise, stem) apply it, when they can.
-  std::optional<ConvAct> own_act_;
+  std::optional<ConvAct> own_act_;  // post_.act.in_registers()
   bool use_depthwise_ = false;  // this shape runs on depthwise_ instead of the primitive
   DepthwiseConv depthwise_;
   bool use_stem_ = false;  // this shape runs on stem_ instead of the primitive
