@@ -40,6 +40,7 @@ Session::Session(std::shared_ptr<ir::Model> model, SessionConfig config)
   if (config_.profile) profiler_ = std::make_unique<Profiler>();
   threads_ = config_.intra_op_threads > 0 ? config_.intra_op_threads : int(std::thread::hardware_concurrency());
   if (threads_ <= 0) threads_ = 1;
+  ThreadLimit limit(threads_);  // load-time packing and constant folding run on the session's threads too
   upgrade_legacy_ops(model_->graph);  // old-opset nodes as the modern kernels know them
   expand_gradients(model_->graph);    // Gradient nodes as the nodes computing them
   auto missing = unsupported_ops(*model_, config_.kernels);

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "kiln/core/tensor.h"
 
@@ -38,8 +39,17 @@ class PackedWeights {
   std::shared_ptr<const dnnl::memory> memory_;
   dnnl::memory::desc from_;  // the layout memory_ was packed from
 };
+// A 2-D float layout of column panels, oneDNN's BA16a{W}b for W in 16, 32, 48, 64: panel p
+// holds columns [pW, pW + W) as K (padded to 16) rows of W floats, zero past N and K, and
+// starts `stride` floats after panel p - 1.
+struct PanelLayout {
+  int64_t k = 0, n = 0, width = 0, stride = 0, padded_k = 0;
+  static std::optional<PanelLayout> of(const dnnl::memory::desc& layout);
+};
+
 // Copies `src`, laid out as `from`, into `dst` in dst's own layout (packing or unpacking), and
-// waits for it.
+// waits for it. A plain 2-D float weight goes into column panels by Kiln's own copy, over the
+// calling thread's OpenMP team.
 void reorder_into(const dnnl::memory::desc& from, const void* src, dnnl::memory dst);
 inline dnnl::memory wrap(const dnnl::memory::desc& d, const void* data) {
   return dnnl::memory(d, dnnl_engine(), const_cast<void*>(data));

@@ -55,18 +55,9 @@ std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor
 #if defined(__AVX512F__)
 
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {
-  const dnnl_memory_desc_t& d = layout.data;
-  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.data_type != dnnl_f32 || d.offset0 != 0 || d.extra.flags != 0)
-    return std::nullopt;
-  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
-  const int64_t width = b.inner_blks[1];
-  if (b.inner_nblks != 2 || b.inner_idxs[0] != 0 || b.inner_blks[0] != 16 || b.inner_idxs[1] != 1 ||
-      (width != 16 && width != 32 && width != 48 && width != 64))
-    return std::nullopt;
-  // Within a panel the 16-row blocks follow one another, so row k sits at k * width.
-  if (b.strides[0] != 16 * width || b.strides[1] < d.padded_dims[0] * width || d.padded_dims[0] % 16 != 0)
-    return std::nullopt;
-  return PackedPanels{static_cast<const float*>(data), d.dims[0], d.dims[1], width, b.strides[1]};
+  const std::optional<PanelLayout> pl = PanelLayout::of(layout);
+  if (!pl) return std::nullopt;
+  return PackedPanels{static_cast<const float*>(data), pl->k, pl->n, pl->width, pl->stride};
 }
 
 // GCC 12 flags the undefined pass-through operand of the unmasked max as maybe-uninitialized.
