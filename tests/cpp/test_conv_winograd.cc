@@ -78,6 +78,8 @@ TEST(WinogradConv, MatchesDirectConvolution) {
   check({2, 48, 80, 20, 21, 2, 0, 0, 1}, true, true, false, 2);  // asymmetric pads, a panel of 16
   check({1, 64, 128, 28, 28, 1, 1, 1, 1}, true, true, true, 2);
   check({1, 32, 144, 30, 30, 0, 0, 0, 0}, false, true, true, 16);  // threads split the filter panels
+  check({1, 256, 256, 14, 14, 1, 1, 1, 1}, true, true, true, 1);  // 49 tiles in one block past a quarter of L2
+  check({1, 256, 256, 14, 14, 1, 1, 1, 1}, true, false, true, 2);  // a block per thread
 }
 
 TEST(WinogradConv, TakesOnlyWhatItComputes) {
@@ -98,9 +100,13 @@ TEST(WinogradConv, TakesOnlyWhatItComputes) {
   g = ok;
   g.out_channels = 40;  // not whole vectors of 16
   EXPECT_FALSE(nn::WinogradConv::suits(g));
-  g = Case{1, 32, 64, 14, 14, 1, 1, 1, 1}.geometry();  // 49 tiles: the direct kernel is faster
+  g = Case{1, 256, 256, 14, 14, 1, 1, 1, 1}.geometry();  // 49 tiles, in L2 whole
+  EXPECT_TRUE(nn::WinogradConv::suits(g));
+  g = Case{1, 512, 512, 7, 7, 1, 1, 1, 1}.geometry();  // 16 tiles: the direct kernel is faster
   EXPECT_FALSE(nn::WinogradConv::suits(g));
-  g = Case{4, 32, 64, 14, 14, 1, 1, 1, 1}.geometry();  // the same image four times: 196 tiles
+  g = Case{8, 512, 512, 7, 7, 1, 1, 1, 1}.geometry();  // 128 tiles, but blocks of 8 rows
+  EXPECT_FALSE(nn::WinogradConv::suits(g));
+  g = Case{8, 256, 256, 14, 14, 1, 1, 1, 1}.geometry();  // 392 tiles in blocks of 16 rows
   EXPECT_TRUE(nn::WinogradConv::suits(g));
 }
 

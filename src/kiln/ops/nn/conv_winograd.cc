@@ -21,6 +21,8 @@ constexpr int64_t kPoints = kIn * kIn;  // points of the transformed domain
 // strides the 16 points of a tile fall in one L1 set and evict each other (the input transform
 // took 20-40% longer without).
 constexpr int64_t kSkew = 16;
+constexpr int64_t kL2Bytes = int64_t(2) << 20;  // per core on the machines Kiln is tuned on
+constexpr int64_t kBlockBytes = kL2Bytes / 4;
 
 // F(2, 3) interpolates at 0, 1 and -1 (Lavin and Gray's matrices).
 // G g for one filter column (g0, g1, g2) -> 4 values.
@@ -91,10 +93,14 @@ bool WinogradConv::suits(const ConvGeometry& geo) {
   for (size_t d = 0; d < 2; ++d)
     if (win.kernel[d] != 3 || win.strides[d] != 1 || win.dilations[d] != 1) return false;
   // Measured against oneDNN's direct convolution, per layer: 16 input channels make products
-  // too short to pay for the transforms (SqueezeNet's 55x55: 0.96-0.99 of the time), and 49
-  // tiles (ResNet-50's 14x14 at batch 1) too few (1.04); 196 and more take 0.55-0.78.
+  // too short to pay for the transforms (SqueezeNet's 55x55: 0.96-0.99 of the time); a block of
+  // tiles (see run) must hold 16 rows and more (ResNet-50's 512 channels at 7x7: 16 tiles in
+  // one block 1.09 at batch 1, blocks of 8 tiles slower at batch 8), and 49 tiles and more
+  // take 0.55-0.8 (ResNet-50's 256 channels at 14x14, 49 tiles in one block: 0.78).
   const int64_t tiles = geo.batch * ceil_div(geo.out[0], kOut) * ceil_div(geo.out[1], kOut);
-  return geo.in_channels >= 32 && tiles >= 196;
+  const int64_t tile_bytes = 4 * kPoints * (geo.in_channels + ceil_div(geo.out_channels, kPanel) * kPanel);
+  const int64_t rows = tiles * tile_bytes <= kL2Bytes ? tiles : kBlockBytes / tile_bytes;
+  return geo.in_channels >= 32 && tiles >= 49 && rows >= 16;
 #else
   return false;
 #endif
@@ -142,8 +148,14 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
   const int64_t kparts = threads > 1 && tiles < 24 * threads ? std::min<int64_t>(panels, threads) : 1;
   const int64_t part_panels = ceil_div(panels, kparts);
   // A block's transformed input and products, 16 x rows x (C + filters) floats, in a quarter
-  // of L2 (ResNet-50's stages 1-2: products 5-6% faster than with an eighth or a half).
-  const int64_t max_rows = std::max<int64_t>(6, (int64_t(1) << 19) / (4 * kPoints * (c + part_panels * kPanel)));
+  // of L2 (ResNet-50's stages 1-2: products 5-6% faster than with an eighth or a half). But
+  // each block streams the transformed filters (16/9 of W) anew: where a thread's tiles fit
+  // in L2 whole they are one block (ResNet-50's 256-channel 14x14, 49 tiles in blocks of 16:
+  // 1.15 ms a layer, the same as oneDNN's direct convolution; in one block 0.89).
+  const int64_t tile_bytes = 4 * kPoints * (c + part_panels * kPanel);
+  int64_t max_rows = std::max<int64_t>(6, kBlockBytes / tile_bytes);
+  const int64_t share = kparts == 1 ? ceil_div(tiles, threads) : tiles;
+  if (share * tile_bytes <= kL2Bytes) max_rows = std::max(max_rows, share);
   int64_t blocks = ceil_div(tiles, max_rows);
   if (kparts == 1) blocks = std::min(tiles, ceil_div(blocks, threads) * threads);
   const int64_t rows = ceil_div(tiles, blocks);
