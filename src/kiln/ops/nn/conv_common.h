@@ -14,6 +14,7 @@
 #include "kiln/ops/common/dnnl.h"
 #include "kiln/ops/math/packed_gemm.h"
 #include "kiln/ops/nn/conv_depthwise.h"
+#include "kiln/ops/nn/conv_pointwise.h"
 #include "kiln/ops/nn/conv_reference.h"
 #include "kiln/ops/nn/conv_stem.h"
 #include "kiln/ops/nn/conv_winograd.h"
@@ -130,6 +131,8 @@ class ConvKernel : public Kernel {
   DepthwiseConv depthwise_;
   bool use_stem_ = false;  // this shape runs on stem_ instead of the primitive
   StemConv stem_;
+  bool use_pointwise_ = false;  // this shape runs on pointwise_ instead of the primitive
+  PointwiseConv pointwise_;
   // A max pool of Y folded in (attributes kiln_pool_*): its window, and the pooled Y's spatial
   // sizes, which this node outputs.
   Window pool_;
@@ -142,7 +145,9 @@ class ConvKernel : public Kernel {
   std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
   bool use_gemv_ = false;  // one image of one pixel (a squeeze-excite layer): W as stored, one dot per filter
   // This shape runs on one of Kiln's kernels above, not on a oneDNN primitive.
-  bool on_own_kernel() const { return use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_gemv_; }
+  bool on_own_kernel() const {
+    return use_winograd_ || use_gemm_ || use_depthwise_ || use_stem_ || use_pointwise_ || use_gemv_;
+  }
   dnnl::convolution_forward prim_;
   ConvPrimitiveSpec spec_;  // prim_'s
   int64_t slices_ = 1;      // prim_ runs on this many slices of the batch, one after another
