@@ -709,12 +709,102 @@ class SelfAttention(nn.Module):
 
 
 @pytest.mark.parametrize("scale_query", [False, True])
-def test_attention_transposes_fold_into_matmul(scale_query, tmp_path):
+def test_attention_block_is_one_node(scale_query, tmp_path):
     x = np.random.default_rng(16).standard_normal((2, 9, 32)).astype(np.float32)
     _, ops = optimized_ops(SelfAttention(scale_query=scale_query), x, tmp_path, dynamic={"in0": {0: "b", 1: "s"}})
-    assert ops["Transpose"] == 0 and ops["kiln::MatMul"] == 2, ops
-    # the 1/sqrt(d) of the query or of the scores rides on the product
-    assert ops["Div"] == 0 and ops["Mul"] == 0 and ops["kiln_alpha"] == 1, ops
+    # the head splits and merges read as views, the 1/sqrt(d) of the query or of the scores
+    # a scale of the scores, softmax between the products
+    assert ops["kiln::Attention"] == 1 and ops["kiln_alpha"] == 1, ops
+    assert ops["Transpose"] == ops["Div"] == ops["Mul"] == ops["Softmax"] == ops["kiln::MatMul"] == 0, ops
+
+
+def attention_model(b, s, h, d, mask, dtype=np.float32, fill=-np.inf):
+    """Q, K, V [B, S, H, D] -> softmax(Q K^T / sqrt(D) [+ mask | where(cond, ., fill)]) V, as
+    exporters write attention (heads moved by Transposes), result [B, S, H, D]. In double the
+    scale is left out (a double product's scale does not fold into it, so nothing would fuse)."""
+    t = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE
+    nodes = [helper.make_node("Transpose", ["q"], ["qt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 3, 1]),
+             helper.make_node("MatMul", ["qt", "kt"], ["raw"])]
+    inputs = [helper.make_tensor_value_info(n, t, [b, s, h, d]) for n in "qkv"]
+    inits = []
+    scores = "raw"
+    if dtype == np.float32:
+        nodes.append(helper.make_node("Div", ["raw", "root"], ["scaled"]))
+        inits.append(numpy_helper.from_array(np.asarray(np.sqrt(d), dtype), "root"))
+        scores = "scaled"
+    if mask == "add":  # a padding mask per key, the same for every head and query
+        nodes.append(helper.make_node("Add", [scores, "mask"], ["masked"]))
+        inputs.append(helper.make_tensor_value_info("mask", t, [b, 1, 1, s]))
+        scores = "masked"
+    elif mask == "where":  # a causal mask
+        nodes.append(helper.make_node("Where", ["cond", scores, "fill"], ["masked"]))
+        inputs.append(helper.make_tensor_value_info("cond", TensorProto.BOOL, [1, 1, s, s]))
+        inits.append(numpy_helper.from_array(np.asarray(fill, dtype), "fill"))
+        scores = "masked"
+    nodes += [helper.make_node("Softmax", [scores], ["p"], axis=-1),
+              helper.make_node("Transpose", ["v"], ["vt"], perm=[0, 2, 1, 3]),
+              helper.make_node("MatMul", ["p", "vt"], ["o"]),
+              helper.make_node("Transpose", ["o"], ["y"], perm=[0, 2, 1, 3])]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", t, [b, s, h, d])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def attention_reference(q, k, v, mask=None, cond=None, fill=-np.inf):
+    scale = np.sqrt(q.shape[-1]) if q.dtype == np.float32 else 1.0
+    q, k, v = (np.asarray(a, np.float64).transpose(0, 2, 1, 3) for a in (q, k, v))
+    s = q @ k.transpose(0, 1, 3, 2) / scale
+    if mask is not None:
+        s = s + mask
+    if cond is not None:
+        s = np.where(cond, s, fill)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return (p / p.sum(-1, keepdims=True) @ v).transpose(0, 2, 1, 3)
+
+
+@pytest.mark.parametrize("mask", [None, "add", "where"])
+@pytest.mark.parametrize("b,s,h,d", [(1, 128, 4, 64), (2, 197, 3, 64), (1, 50, 2, 40), (3, 7, 2, 80)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_attention_against_numpy(mask, b, s, h, d, dtype, tmp_path):
+    """Sequence lengths that cut the last block of 48 query rows and panel of 48 keys short,
+    head sizes under, at and past one panel of 64, padded keys at -3.4e38 (whose weights must
+    come out 0, not subnormal), a causal mask whose first row keeps one key."""
+    rng = np.random.default_rng(s * 7 + d)
+    q, k, v = (rng.standard_normal((b, s, h, d)).astype(dtype) for _ in range(3))
+    feeds = {"q": q, "k": k, "v": v}
+    want = {}
+    if mask == "add":
+        pad = np.zeros((b, 1, 1, s), dtype)
+        pad[..., s - s // 3:] = np.finfo(np.float32).min
+        feeds["mask"], want["mask"] = pad, pad
+    elif mask == "where":
+        feeds["cond"] = want["cond"] = np.tril(np.ones((s, s), bool))[None, None]
+    so = kiln.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "opt.onnx")
+    sess = kiln.InferenceSession(attention_model(b, s, h, d, mask, dtype), so)
+    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+    fused = not (mask == "where" and dtype == np.float64)  # the fill is read as a float
+    assert ops["Attention"] == int(fused) and ops["Softmax"] == int(not fused), ops
+    (y,) = sess.run(None, feeds)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, attention_reference(q, k, v, **want), rtol=1e-5, atol=1e-5)
+    # concurrent runs share the session's kernel, each on its own scratch
+    outs = [None] * 4
+    run_concurrently(lambda i: outs.__setitem__(i, sess.run(None, feeds)[0]), 4)
+    for o in outs:
+        np.testing.assert_array_equal(o, y)
+
+
+def test_attention_mask_that_does_not_broadcast_is_refused():
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((1, 6, 2, 8)).astype(np.float32) for _ in range(3))
+    model = onnx.load_from_string(attention_model(1, 6, 2, 8, "add"))
+    for dim in model.graph.input[3].type.tensor_type.shape.dim:  # the mask's shape left open
+        dim.dim_param = "m"
+    sess = kiln.InferenceSession(model.SerializeToString())
+    message = r"kiln::Attention\): mask \[1,1,1,5\] does not broadcast to the scores \[1,2,6,6\]"
+    with pytest.raises(Exception, match=message):
+        sess.run(None, {"q": q, "k": k, "v": v, "mask": np.zeros((1, 1, 1, 5), np.float32)})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

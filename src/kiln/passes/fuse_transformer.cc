@@ -298,6 +298,101 @@ void fold_scales_into_matmul(ir::Graph& g) {
   ir::erase_nodes(g, dead);
 }
 
+// Attention: kiln::MatMul(Q, K) [-> Add(mask) | Where(cond, ., fill)] -> Softmax over the last
+// axis -> MatMul(., V), each result read by the next alone, becomes one kiln::Attention that
+// keeps a block of query rows' scores in cache from the first product to the second. The head
+// dimension must be the innermost stored one of Q, K (the first product's perm_b puts it
+// there), V and the result.
+void fuse_attention(ir::Graph& g) {
+  GraphView view(g);
+  std::set<size_t> dead;
+  // The node reading `name` alone, if it is not a graph output and not already taken.
+  auto next = [&](const std::string& name) -> int {
+    const int r = view.sole_reader(name);
+    return r < 0 || view.is_graph_output(name) || dead.count(size_t(r)) ? -1 : r;
+  };
+  // Whether view `perm` (of rank `rank`; none: as stored) reads its dimension `at` from the
+  // innermost stored one.
+  auto innermost = [](const std::vector<int64_t>& perm, size_t rank, size_t at) {
+    return perm.empty() ? at + 1 == rank : perm.size() == rank && perm[at] == int64_t(rank) - 1;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& qk = g.nodes[i];
+    if (dead.count(i) || qk.domain != "kiln" || qk.op_type != "MatMul" || qk.inputs.size() != 2 ||
+        qk.outputs.size() != 1 || qk.has_attr("perm_y") || view.constant(qk.inputs[0]) || view.constant(qk.inputs[1]))
+      continue;
+    const std::vector<int64_t> perm_a = qk.attr_ints("perm_a"), perm_k = qk.attr_ints("perm_b");
+    const size_t rank = perm_k.size();  // K's head dimension must move innermost: perm_b does that
+    if (rank < 3 || !innermost(perm_k, rank, rank - 2) || !innermost(perm_a, rank, rank - 1)) continue;
+    std::string scores = qk.outputs[0];
+    int at = next(scores);
+    if (at < 0) continue;
+    std::vector<size_t> chain = {i};
+    std::string mask_kind, mask;
+    float fill = 0.0f;
+    const ir::Node* n = &g.nodes[size_t(at)];
+    if (is_op(*n, "Add") && n->inputs.size() == 2 && n->outputs.size() == 1 && n->inputs[0] != n->inputs[1]) {
+      mask_kind = "add", mask = other_input(*n, scores);
+    } else if (is_op(*n, "Where") && n->inputs.size() == 3 && n->outputs.size() == 1 && n->inputs[1] == scores &&
+               n->inputs[0] != scores && n->inputs[2] != scores) {
+      const Tensor* c = view.constant(n->inputs[2]);
+      if (!c || c->rank() > 1 || !scalar_constant(view, n->inputs[2], fill)) continue;
+      mask_kind = "where", mask = n->inputs[0];
+    }
+    if (!mask_kind.empty()) {
+      chain.push_back(size_t(at));
+      scores = n->outputs[0];
+      if ((at = next(scores)) < 0) continue;
+      n = &g.nodes[size_t(at)];
+    }
+    const int64_t axis = n->attr_int("axis", n->opset >= 13 ? -1 : 1);
+    if (!is_op(*n, "Softmax") || n->inputs.size() != 1 || n->outputs.size() != 1 ||
+        !(axis == -1 || axis == int64_t(rank) - 1))
+      continue;
+    chain.push_back(size_t(at));
+    const std::string probs = n->outputs[0];
+    if ((at = next(probs)) < 0) continue;
+    const ir::Node& pv = g.nodes[size_t(at)];
+    const bool pv_ok = (is_op(pv, "MatMul") || (pv.domain == "kiln" && pv.op_type == "MatMul")) &&
+                       pv.inputs.size() == 2 && pv.outputs.size() == 1 && pv.inputs[0] == probs &&
+                       pv.inputs[1] != probs && !pv.has_attr("perm_a") && !pv.has_attr("kiln_alpha");
+    const std::vector<int64_t> perm_v = pv.attr_ints("perm_b"), perm_y = pv.attr_ints("perm_y");
+    if (!pv_ok || !innermost(perm_v, rank, rank - 1) || !innermost(perm_y, rank, rank - 1)) continue;
+    ir::Node f;
+    f.name = pv.name;
+    f.domain = "kiln";
+    f.op_type = "Attention";
+    f.opset = 1;
+    f.inputs = {qk.inputs[0], qk.inputs[1], pv.inputs[1]};
+    if (!mask_kind.empty()) f.inputs.push_back(mask);
+    f.outputs = pv.outputs;
+    auto ints = [&](const char* key, const std::vector<int64_t>& v) {
+      if (v.empty()) return;
+      ir::Attribute a;
+      a.kind = ir::Attribute::Kind::Ints;
+      a.ints = v;
+      f.attrs[key] = a;
+    };
+    ints("perm_q", perm_a);
+    ints("perm_k", perm_k);
+    ints("perm_v", perm_v);
+    ints("perm_y", perm_y);
+    if (const ir::Attribute* alpha = qk.attr("kiln_alpha")) f.attrs["kiln_alpha"] = *alpha;
+    if (!mask_kind.empty()) {
+      ir::Attribute kind, value;
+      kind.kind = ir::Attribute::Kind::String;
+      kind.s = mask_kind;
+      f.attrs["mask_kind"] = kind;
+      value.kind = ir::Attribute::Kind::Float;
+      value.f = fill;
+      if (mask_kind == "where") f.attrs["mask_fill"] = value;
+    }
+    dead.insert(chain.begin(), chain.end());
+    g.nodes[size_t(at)] = std::move(f);
+  }
+  ir::erase_nodes(g, dead);
+}
+
 // Gemm as a matmul: one kernel (and one load-time weight packing) for every projection.
 void gemm_as_matmul(ir::Graph& g) {
   GraphView view(g);
@@ -636,6 +731,7 @@ void fuse_transformer_ops(ir::Graph& g) {
   scale_before_transpose(g);
   fold_transposes_into_matmul(g);
   fold_scales_into_matmul(g);
+  fuse_attention(g);
 }
 
 }  // namespace kiln

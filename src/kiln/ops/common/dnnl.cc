@@ -71,7 +71,8 @@ bool pack_panels(const dnnl::memory::desc& from, const void* src, const dnnl::me
   const bool rows_first = cs == 1;
   parallel_for(panels * blocks, 16, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t p = rows_first ? item % panels : item / blocks, k0 = (rows_first ? item / panels : item % blocks) * 16;
+      const int64_t p = rows_first ? item % panels : item / blocks;
+      const int64_t k0 = (rows_first ? item / panels : item % blocks) * 16;
       const int64_t rows = std::min<int64_t>(16, pl->k - k0), cols = std::min(w, pl->n - p * w);
       const float* in = s + k0 * rs + p * w * cs;  // element (k0, p * w)
       float* out = d + p * pl->stride + k0 * w;

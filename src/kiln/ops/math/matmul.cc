@@ -185,29 +185,6 @@ void unpack_matmul_weights(ir::Graph& g) {
 
 const WeightPacking kMatMulPacking{pack_matmul_weights, unpack_matmul_weights};
 
-// The shape Transpose(t, perm) has; `perm` must reorder t's axes (empty: no transpose).
-Shape permuted(const Shape& shape, const std::vector<int64_t>& perm, const char* what) {
-  if (perm.empty()) return shape;
-  std::vector<bool> seen(shape.size());
-  bool ok = perm.size() == shape.size();
-  for (int64_t p : perm) {
-    ok = ok && p >= 0 && p < int64_t(shape.size()) && !seen[size_t(p)];
-    if (ok) seen[size_t(p)] = true;
-  }
-  if (!ok) fail(ErrorCode::InvalidArgument, what, " ", shape_str(perm), " does not reorder the axes of ", shape_str(shape));
-  Shape out;
-  for (int64_t p : perm) out.push_back(shape[size_t(p)]);
-  return out;
-}
-
-// Strides (elements) of the dense tensor `stored` read through `perm`, padded to `rank`.
-std::vector<int64_t> view_strides(const Shape& stored, const std::vector<int64_t>& perm, size_t rank) {
-  const std::vector<int64_t> dense = tensor_ops::contiguous_strides(stored);
-  std::vector<int64_t> out(rank - stored.size(), shape_size(stored));
-  for (size_t i = 0; i < stored.size(); ++i) out.push_back(perm.empty() ? dense[i] : dense[size_t(perm[i])]);
-  return out;
-}
-
 class MatMul : public Kernel {
  public:
   explicit MatMul(const KernelInit& init) : weight_(init.constant(1)) {
@@ -254,10 +231,10 @@ class MatMul : public Kernel {
     const Tensor& a = ctx.input(0);
     const bool prepacked = !packed_shape_.empty();
     const DType b_type = prepacked ? DType::Float32 : ctx.input(1).dtype();
-    const Shape a_shape = permuted(a.shape(), perm_a_, "perm_a");
+    const Shape a_shape = tensor_ops::permuted(a.shape(), perm_a_, "perm_a");
     const Shape b_shape = prepacked ? packed_shape_
                           : w_nk_   ? Shape{weight_->dim(1), weight_->dim(0)}
-                                    : permuted(ctx.input(1).shape(), perm_b_, "perm_b");
+                                    : tensor_ops::permuted(ctx.input(1).shape(), perm_b_, "perm_b");
     if (a.dtype() != b_type)
       fail(ErrorCode::InvalidArgument, "A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b_type));
     if (a_shape.empty() || b_shape.empty()) fail(ErrorCode::InvalidArgument, "MatMul inputs must not be scalars");
@@ -273,7 +250,7 @@ class MatMul : public Kernel {
     Shape out = batch;
     if (!a_vec) out.push_back(m);
     if (!b_vec) out.push_back(n);
-    Shape y_shape = permuted(out, perm_y_, "perm_y");
+    Shape y_shape = tensor_ops::permuted(out, perm_y_, "perm_y");
     if (residual_) {  // Y = product + Z; Z of the product's shape rides on the sum post-op
       const Tensor& z = ctx.input(3);
       if (z.dtype() != a.dtype())
@@ -356,10 +333,10 @@ class MatMul : public Kernel {
       a_md_ = plain_desc(pa, dtype_), b_md_ = plain_desc(pb, dtype_), c_md_ = plain_desc(pc, dtype_);
       if (views) {  // the transposes as strides over the tensors as stored
         const auto f32 = dnnl::memory::data_type::f32;
-        a_md_ = dnnl::memory::desc(dnnl_dims(pa), f32, view_strides(a.shape(), perm_a_, r));
-        b_md_ = dnnl::memory::desc(dnnl_dims(pb), f32, view_strides(ctx.input(1).shape(), perm_b_, r));
+        a_md_ = dnnl::memory::desc(dnnl_dims(pa), f32, tensor_ops::view_strides(a.shape(), perm_a_, r));
+        b_md_ = dnnl::memory::desc(dnnl_dims(pb), f32, tensor_ops::view_strides(ctx.input(1).shape(), perm_b_, r));
         if (!perm_y_.empty()) {  // result element i of C lands where Transpose(C, perm_y) keeps it
-          const std::vector<int64_t> y = tensor_ops::contiguous_strides(permuted(pc, perm_y_, "perm_y"));
+          const std::vector<int64_t> y = tensor_ops::contiguous_strides(tensor_ops::permuted(pc, perm_y_, "perm_y"));
           std::vector<int64_t> c(r);
           for (size_t i = 0; i < r; ++i) c[size_t(perm_y_[i])] = y[i];
           c_md_ = dnnl::memory::desc(dnnl_dims(pc), f32, c);
@@ -421,7 +398,7 @@ class MatMul : public Kernel {
     if (perm_a_.empty() && perm_b_.empty() && perm_y_.empty()) return reference(a, b, c);
     auto dense = [](const Tensor& t, const std::vector<int64_t>& perm) {
       if (perm.empty()) return t;
-      Tensor out(t.dtype(), permuted(t.shape(), perm, "perm"));
+      Tensor out(t.dtype(), tensor_ops::permuted(t.shape(), perm, "perm"));
       tensor_ops::dispatch_elements(t.dtype(), [&]<typename T>() {
         tensor_ops::permute(tensor_ops::elems<T>(t), t.shape(), perm, tensor_ops::elems<T>(out));
       });

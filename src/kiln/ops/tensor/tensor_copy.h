@@ -278,6 +278,29 @@ inline void transpose16x16(const float* src, int64_t ld_src, float* dst, int64_t
 #endif
 }  // namespace detail
 
+// The shape Transpose(t, perm) has; `perm` must reorder t's axes (empty: no transpose).
+inline Shape permuted(const Shape& shape, const std::vector<int64_t>& perm, const char* what) {
+  if (perm.empty()) return shape;
+  std::vector<bool> seen(shape.size());
+  bool ok = perm.size() == shape.size();
+  for (int64_t p : perm) {
+    ok = ok && p >= 0 && p < int64_t(shape.size()) && !seen[size_t(p)];
+    if (ok) seen[size_t(p)] = true;
+  }
+  if (!ok) fail(ErrorCode::InvalidArgument, what, " ", shape_str(perm), " does not reorder the axes of ", shape_str(shape));
+  Shape out;
+  for (int64_t p : perm) out.push_back(shape[size_t(p)]);
+  return out;
+}
+
+// Strides (elements) of the dense tensor `stored` read through `perm`, padded to `rank`.
+inline std::vector<int64_t> view_strides(const Shape& stored, const std::vector<int64_t>& perm, size_t rank) {
+  const std::vector<int64_t> dense = contiguous_strides(stored);
+  std::vector<int64_t> out(rank - stored.size(), shape_size(stored));
+  for (size_t i = 0; i < stored.size(); ++i) out.push_back(perm.empty() ? dense[i] : dense[size_t(perm[i])]);
+  return out;
+}
+
 // dst = src transposed: dst.dim(i) == src.dim(perm[i]). When the innermost output dimension
 // is not the innermost input one, the two are walked in square tiles so both the reads and
 // the writes stay within a few cache lines.

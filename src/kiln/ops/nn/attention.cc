@@ -1,0 +1,319 @@
+// kiln::Attention: softmax(alpha Q K^T + mask) V in one pass per head, as fuse_transformer
+// leaves attention's two products, its mask and its softmax.
+//
+// Separately, the scores of all heads (ViT-B/16: 12 x 197 x 197 floats, 1.9 MB a layer) went
+// to memory three times over: written by the first product, read and written by the softmax,
+// read by the second product. Here a block of 48 query rows of one head has its scores in L1/L2
+// from the first product to the second; each head's K^T and V are packed once into the panels
+// packed_gemm reads.
+//
+// Inputs: Q, K, V, and with mask_kind "add" a float mask added to the scores, with "where" a
+// bool condition keeping the scores where true and mask_fill elsewhere (GPT-2's causal mask).
+// Attributes: perm_q, perm_k, perm_v, perm_y as kiln::MatMul's views (Q [.., Sq, D] =
+// Transpose(input 0, perm_q), K^T [.., D, Sk] = Transpose(input 1, perm_k), V [.., Sk, D]; Y
+// [.., Sq, D] is stored as Transpose(Y, perm_y)); kiln_alpha scales the scores. The head
+// dimension must be the innermost stored one of Q, K, V and Y; batch dimensions broadcast.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "kiln/core/parallel.h"
+#include "kiln/exec/kernel.h"
+#include "kiln/ops/math/packed_gemm.h"
+#include "kiln/ops/reduce/softmax.h"
+#include "kiln/ops/tensor/tensor_copy.h"
+
+namespace kiln {
+namespace {
+
+constexpr int64_t kRows = 48;        // query rows per block: whole 8-row tiles
+constexpr int64_t kScoreWidth = 48;  // K^T's panel width
+constexpr int64_t kValueWidth = 64;  // V's panel width
+// thread_scratch slots: K^T's panels, V's panels, a block's scores.
+constexpr int kKeySlot = 0, kValueSlot = 1, kScoreSlot = 2;
+
+class Attention : public Kernel {
+ public:
+  explicit Attention(const ir::Node& node)
+      : perm_q_(node.attr_ints("perm_q")),
+        perm_k_(node.attr_ints("perm_k")),
+        perm_v_(node.attr_ints("perm_v")),
+        perm_y_(node.attr_ints("perm_y")),
+        alpha_(node.attr_float("kiln_alpha", 1.0f)),
+        fill_(node.attr_float("mask_fill", 0.0f)) {
+    const std::string kind = node.attr_string("mask_kind", "");
+    if (kind == "add") mask_ = Mask::Add;
+    else if (kind == "where") mask_ = Mask::Where;
+    else if (!kind.empty()) fail(ErrorCode::InvalidGraph, "mask_kind must be add or where, got '", kind, "'");
+  }
+
+  void prepare(OpContext& ctx) override {
+    const Tensor &q = ctx.input(0), &k = ctx.input(1), &v = ctx.input(2);
+    dtype_ = q.dtype();
+    if (dtype_ != DType::Float32 && dtype_ != DType::Float64)
+      fail(ErrorCode::NotImplemented, "element type ", dtype_name(dtype_), " is not supported (float and double are)");
+    for (const Tensor* t : {&k, &v})
+      if (t->dtype() != dtype_)
+        fail(ErrorCode::InvalidArgument, "Q is ", dtype_name(dtype_), " but K or V is ", dtype_name(t->dtype()));
+    using tensor_ops::permuted, tensor_ops::view_strides;
+    const Shape qs = permuted(q.shape(), perm_q_, "perm_q"), ks = permuted(k.shape(), perm_k_, "perm_k"),
+                vs = permuted(v.shape(), perm_v_, "perm_v");
+    const size_t r = qs.size();
+    if (r < 2 || ks.size() != r || vs.size() != r)
+      fail(ErrorCode::InvalidArgument, "Q ", shape_str(qs), ", K^T ", shape_str(ks), " and V ", shape_str(vs),
+           " must have one rank of 2 or more");
+    sq_ = qs[r - 2], d_ = qs[r - 1], sk_ = ks[r - 1], dv_ = vs[r - 1];
+    if (ks[r - 2] != d_ || vs[r - 2] != sk_)
+      fail(ErrorCode::InvalidArgument, "Q ", shape_str(qs), " times K^T ", shape_str(ks), " times V ", shape_str(vs),
+           ": inner dimensions differ");
+    // Batch dimensions, broadcast: stride 0 where an operand has 1.
+    batch_.clear();
+    const std::vector<int64_t> qv = view_strides(q.shape(), perm_q_, r), kv = view_strides(k.shape(), perm_k_, r),
+                               vv = view_strides(v.shape(), perm_v_, r);
+    strides_.assign(4, {});
+    for (size_t i = 0; i + 2 < r; ++i) {
+      const int64_t n = std::max({qs[i], ks[i], vs[i]});
+      for (int64_t dim : {qs[i], ks[i], vs[i]})
+        if (dim != n && dim != 1)
+          fail(ErrorCode::InvalidArgument, "Q ", shape_str(qs), ", K^T ", shape_str(ks), " and V ", shape_str(vs),
+               " do not broadcast");
+      batch_.push_back(n);
+      strides_[0].push_back(qs[i] == 1 ? 0 : qv[i]);
+      strides_[1].push_back(ks[i] == 1 ? 0 : kv[i]);
+      strides_[2].push_back(vs[i] == 1 ? 0 : vv[i]);
+    }
+    q_row_ = qv[r - 2], k_col_ = kv[r - 1], v_row_ = vv[r - 2];
+    if (qv[r - 1] != 1 || kv[r - 2] != 1 || vv[r - 1] != 1)
+      fail(ErrorCode::InvalidGraph, "the head dimension must be the innermost stored one of Q, K and V");
+    Shape y = batch_;
+    y.push_back(sq_);
+    y.push_back(dv_);
+    const Shape stored = permuted(y, perm_y_, "perm_y");
+    ctx.set_output(0, dtype_, stored);
+    // Y's logical strides: logical dim perm_y[j] is stored dim j.
+    const std::vector<int64_t> dense = tensor_ops::contiguous_strides(stored);
+    std::vector<int64_t> ys(r);
+    for (size_t j = 0; j < r; ++j) ys[perm_y_.empty() ? j : size_t(perm_y_[j])] = dense[j];
+    if (ys[r - 1] != 1) fail(ErrorCode::InvalidGraph, "the head dimension must be Y's innermost stored one");
+    strides_[3].assign(ys.begin(), ys.end() - 2);
+    y_row_ = ys[r - 2];
+    if (mask_ != Mask::None) prepare_mask(ctx.input(3), r);
+  }
+
+  void compute(OpContext& ctx) override {
+    if (ctx.output(0).size() == 0) return;
+#if defined(__AVX512F__)
+    if (dtype_ == DType::Float32) return fast(ctx);
+#endif
+    dispatch(FloatTypes{}, dtype_, "Attention", [&]<typename T>() { reference<T>(ctx); });
+  }
+
+ private:
+  enum class Mask { None, Add, Where };
+
+  // Offsets of head h's Q, K, V, Y and mask.
+  void head_offsets(int64_t h, int64_t off[5]) const {
+    std::fill(off, off + 5, 0);
+    for (int64_t i = int64_t(batch_.size()) - 1, rest = h; i >= 0; --i) {
+      const int64_t idx = rest % batch_[size_t(i)];
+      rest /= batch_[size_t(i)];
+      for (size_t t = 0; t < 4; ++t) off[t] += idx * strides_[t][size_t(i)];
+      if (mask_ != Mask::None) off[4] += idx * mask_strides_[size_t(i)];
+    }
+  }
+
+#if defined(__AVX512F__)
+  void fast(OpContext& ctx) {
+    const float* q = ctx.input(0).data<float>();
+    const float* k = ctx.input(1).data<float>();
+    const float* v = ctx.input(2).data<float>();
+    const void* mask = mask_ == Mask::None ? nullptr : ctx.input(3).raw();
+    float* out = ctx.output(0).data<float>();
+    const int64_t heads = shape_size(batch_), blocks = (sq_ + kRows - 1) / kRows;
+    const int64_t kpanels = (sk_ + kScoreWidth - 1) / kScoreWidth, vpanels = (dv_ + kValueWidth - 1) / kValueWidth;
+    const int64_t ldscores = kpanels * kScoreWidth;
+    parallel_for(heads, 1, [&](int64_t h0, int64_t h1) {
+      float* kt = static_cast<float*>(thread_scratch(kKeySlot, sizeof(float) * size_t(kpanels * d_ * kScoreWidth)));
+      float* vp = static_cast<float*>(thread_scratch(kValueSlot, sizeof(float) * size_t(vpanels * sk_ * kValueWidth)));
+      float* scores = static_cast<float*>(thread_scratch(kScoreSlot, sizeof(float) * size_t(kRows * ldscores)));
+      for (int64_t h = h0; h < h1; ++h) {
+        int64_t off[5];
+        head_offsets(h, off);
+        pack_keys(k + off[1], kt);
+        pack_values(v + off[2], vp);
+        const PackedPanels keys{kt, d_, sk_, kScoreWidth, d_ * kScoreWidth};
+        const PackedPanels values{vp, sk_, dv_, kValueWidth, sk_ * kValueWidth};
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int64_t r0 = b * kRows, rows = std::min(kRows, sq_ - r0);
+          packed_gemm_block(q + off[0] + r0 * q_row_, q_row_, rows, keys, 0, kpanels, scores, ldscores);
+          for (int64_t i = 0; i < rows; ++i) softmax_row(scores + i * ldscores, mask, off[4] + (r0 + i) * mask_row_);
+          packed_gemm_block(scores, ldscores, rows, values, 0, vpanels, out + off[3] + r0 * y_row_, y_row_);
+        }
+      }
+    });
+  }
+#endif
+
+  // The same by plain loops, in T (double models, machines without AVX-512).
+  template <typename T>
+  void reference(OpContext& ctx) {
+    const T* q = ctx.input(0).data<T>();
+    const T* k = ctx.input(1).data<T>();
+    const T* v = ctx.input(2).data<T>();
+    const void* mask = mask_ == Mask::None ? nullptr : ctx.input(3).raw();
+    T* out = ctx.output(0).data<T>();
+    parallel_for(shape_size(batch_), 1, [&](int64_t h0, int64_t h1) {
+      std::vector<T> s(static_cast<size_t>(sk_));
+      for (int64_t h = h0; h < h1; ++h) {
+        int64_t off[5];
+        head_offsets(h, off);
+        for (int64_t i = 0; i < sq_; ++i) {
+          const T* qi = q + off[0] + i * q_row_;
+          const int64_t moff = off[4] + i * mask_row_;
+          for (int64_t j = 0; j < sk_; ++j) {
+            T dot = 0;
+            for (int64_t dd = 0; dd < d_; ++dd) dot += qi[dd] * k[off[1] + j * k_col_ + dd];
+            dot *= T(alpha_);
+            if (mask_ == Mask::Add) dot += static_cast<const T*>(mask)[moff + j];
+            if (mask_ == Mask::Where && !static_cast<const bool*>(mask)[moff + j]) dot = T(fill_);
+            s[size_t(j)] = dot;
+          }
+          const T top = vmath::row_max(s.data(), sk_);
+          const T inv = T(1) / vmath::exp_sum(s.data(), s.data(), sk_, top);
+          T* yi = out + off[3] + i * y_row_;
+          for (int64_t dd = 0; dd < dv_; ++dd) {
+            T sum = 0;
+            for (int64_t j = 0; j < sk_; ++j) sum += s[size_t(j)] * v[off[2] + j * v_row_ + dd];
+            yi[dd] = sum * inv;
+          }
+        }
+      }
+    });
+  }
+
+  void prepare_mask(const Tensor& m, size_t r) {
+    if (mask_ == Mask::Add && m.dtype() != dtype_)
+      fail(ErrorCode::InvalidArgument, "the added mask must be ", dtype_name(dtype_), " as Q is, got ",
+           dtype_name(m.dtype()));
+    if (mask_ == Mask::Where && m.dtype() != DType::Bool)
+      fail(ErrorCode::InvalidArgument, "the mask condition must be bool, got ", dtype_name(m.dtype()));
+    Shape scores = batch_;
+    scores.push_back(sq_);
+    scores.push_back(sk_);
+    if (m.rank() > r)
+      fail(ErrorCode::InvalidArgument, "mask ", shape_str(m.shape()), " has more dimensions than the scores ",
+           shape_str(scores));
+    const std::vector<int64_t> dense = tensor_ops::contiguous_strides(m.shape());
+    std::vector<int64_t> s(r, 0);
+    for (size_t i = 0; i < m.rank(); ++i) {
+      const size_t at = r - m.rank() + i;
+      const int64_t dim = m.dim(int(i));
+      if (dim != 1 && dim != scores[at])
+        fail(ErrorCode::InvalidArgument, "mask ", shape_str(m.shape()), " does not broadcast to the scores ",
+             shape_str(scores));
+      s[at] = dim == 1 ? 0 : dense[i];
+    }
+    if (s[r - 1] != 1 && sk_ > 1)
+      fail(ErrorCode::NotImplemented, "mask ", shape_str(m.shape()), " must hold a value per key");
+    mask_strides_.assign(s.begin(), s.end() - 2);
+    mask_row_ = s[r - 2];
+  }
+
+  // K^T [D, Sk] into panels of kScoreWidth keys: panel p, row d holds K[p * w + j, d].
+  void pack_keys(const float* k, float* kt) const {
+    const int64_t panels = (sk_ + kScoreWidth - 1) / kScoreWidth;
+    for (int64_t p = 0; p < panels; ++p) {
+      float* panel = kt + p * d_ * kScoreWidth;
+      const float* keys = k + p * kScoreWidth * k_col_;
+      const int64_t cols = std::min(kScoreWidth, sk_ - p * kScoreWidth);
+      int64_t j0 = 0;
+#if defined(__AVX512F__)
+      for (; j0 + 16 <= cols; j0 += 16) {
+        int64_t d0 = 0;
+        for (; d0 + 16 <= d_; d0 += 16)
+          tensor_ops::detail::transpose16x16(keys + j0 * k_col_ + d0, k_col_, panel + d0 * kScoreWidth + j0,
+                                             kScoreWidth);
+        for (int64_t dd = d0; dd < d_; ++dd)
+          for (int64_t j = j0; j < j0 + 16; ++j) panel[dd * kScoreWidth + j] = keys[j * k_col_ + dd];
+      }
+#endif
+      for (int64_t j = j0; j < cols; ++j)
+        for (int64_t dd = 0; dd < d_; ++dd) panel[dd * kScoreWidth + j] = keys[j * k_col_ + dd];
+      for (int64_t dd = 0; dd < d_; ++dd)
+        std::fill(panel + dd * kScoreWidth + cols, panel + (dd + 1) * kScoreWidth, 0.f);
+    }
+  }
+
+  // V [Sk, Dv] into panels of kValueWidth columns.
+  void pack_values(const float* v, float* vp) const {
+    const int64_t panels = (dv_ + kValueWidth - 1) / kValueWidth;
+    for (int64_t p = 0; p < panels; ++p) {
+      float* panel = vp + p * sk_ * kValueWidth;
+      const int64_t cols = std::min(kValueWidth, dv_ - p * kValueWidth);
+      for (int64_t j = 0; j < sk_; ++j) {
+        std::memcpy(panel + j * kValueWidth, v + j * v_row_ + p * kValueWidth, sizeof(float) * size_t(cols));
+        std::fill(panel + j * kValueWidth + cols, panel + (j + 1) * kValueWidth, 0.f);
+      }
+    }
+  }
+
+#if defined(__AVX512F__)
+  // One row of scores: scaled, masked, then softmax in place. Weights below e^-87 of the row's
+  // largest are 0: a masked key's e^(-1e4) or e^(-3.4e38) would otherwise be a subnormal float,
+  // and every multiply that reads one takes a microcode assist (BERT's padded keys: a quarter
+  // of the kernel's time).
+  void softmax_row(float* s, const void* mask, int64_t moff) const {
+    using namespace fastmath::avx512;
+    const int64_t n = sk_;
+    const __m512 alpha = _mm512_set1_ps(alpha_), fill = _mm512_set1_ps(fill_);
+    __m512 top = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 live = tail_mask(n - j);
+      __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, s + j), alpha);
+      if (mask_ == Mask::Add) {
+        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(live, static_cast<const float*>(mask) + moff + j));
+      } else if (mask_ == Mask::Where) {
+        const __m128i keep = _mm_maskz_loadu_epi8(live, static_cast<const bool*>(mask) + moff + j);
+        v = _mm512_mask_blend_ps(_mm_test_epi8_mask(keep, keep), fill, v);
+      }
+      _mm512_mask_storeu_ps(s + j, live, v);
+      top = _mm512_mask_max_ps(top, live, top, v);
+    }
+    const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(top));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 live = tail_mask(n - j);
+      const __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(live, s + j), shift);
+      // NaN compares false: a NaN score stays NaN through exp_bounded's clamps, as in Softmax.
+      const __mmask16 kept = _mm512_mask_cmp_ps_mask(live, t, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ);
+      const __m512 e = _mm512_maskz_mov_ps(kept, exp_bounded(_mm512_max_ps(_mm512_set1_ps(-87.0f), t)));
+      _mm512_mask_storeu_ps(s + j, live, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 live = tail_mask(n - j);
+      const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, s + j), inv);
+      // Weights of e^-87 and a little more, divided by the sum, may still fall below FLT_MIN.
+      const __mmask16 normal = _mm512_cmp_ps_mask(p, _mm512_set1_ps(FLT_MIN), _CMP_NLT_UQ);
+      _mm512_mask_storeu_ps(s + j, live, _mm512_maskz_mov_ps(normal, p));
+    }
+  }
+#endif
+
+  std::vector<int64_t> perm_q_, perm_k_, perm_v_, perm_y_;
+  float alpha_, fill_;
+  DType dtype_ = DType::Float32;
+  Mask mask_ = Mask::None;
+  int64_t sq_ = 0, d_ = 0, sk_ = 0, dv_ = 0;
+  Shape batch_;
+  std::vector<std::vector<int64_t>> strides_;  // per batch dimension: Q, K, V, Y
+  std::vector<int64_t> mask_strides_;
+  int64_t q_row_ = 0, k_col_ = 0, v_row_ = 0, y_row_ = 0, mask_row_ = 0;
+};
+
+const OpRegistration kAttention{"kiln", "Attention", 1, make_kernel<Attention>};
+
+}  // namespace
+}  // namespace kiln
