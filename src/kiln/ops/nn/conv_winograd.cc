@@ -144,8 +144,13 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
   const float* u = static_cast<const float*>(u_->get_data_handle());
   const int threads = num_threads();
   // Few tiles (a small image): threads split the filters rather than leave each a handful of
-  // rows, and each reads only its share of the transformed filters.
-  const int64_t kparts = threads > 1 && tiles < 24 * threads ? std::min<int64_t>(panels, threads) : 1;
+  // rows, and each reads only its share of the transformed filters. So too where those filters
+  // outgrow half of L2 and a thread would have fewer than 32 tiles (ResNet-50's 256 channels at
+  // 14x14, 2 threads: 3.1 -> 2.7 ms over the five layers; SqueezeNet's 64 -> 256 at 13x13, 1 MB
+  // of filters, 0.24 -> 0.22; its 48 -> 192, 0.6 MB, slower split: 0.14 -> 0.18).
+  const bool big = kPoints * c * panels * kPanel * int64_t(sizeof(float)) >= kL2Bytes / 2;
+  const bool split = tiles < 24 * threads || (big && tiles < 32 * threads);
+  const int64_t kparts = threads > 1 && split ? std::min<int64_t>(panels, threads) : 1;
   const int64_t part_panels = ceil_div(panels, kparts);
   // A block's transformed input and products, 16 x rows x (C + filters) floats, in a quarter
   // of L2 (ResNet-50's stages 1-2: products 5-6% faster than with an eighth or a half). But
