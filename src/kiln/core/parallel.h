@@ -54,4 +54,34 @@ void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
   }
 }
 
+// Calls fn(begin, end) once per thread of the calling thread's team, on contiguous chunks
+// covering [0, n) of about equal total cost(i): for items of unequal size, such as a product's
+// column panels where the last is narrower.
+template <typename Cost, typename Fn>
+void parallel_for_balanced(int64_t n, Cost&& cost, Fn&& fn) {
+  if (n <= 0) return;
+  const int threads = int(std::min<int64_t>(num_threads(), n));
+  if (threads <= 1 || omp_in_parallel()) {
+    fn(int64_t(0), n);
+    return;
+  }
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) total += double(cost(i));
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    // Chunk k starts at the first item whose half lies past k / nt of the total.
+    auto start = [&](int k) {
+      if (k >= nt) return n;
+      const double want = total * k / nt;
+      double before = 0;
+      int64_t i = 0;
+      for (; i < n && before + 0.5 * double(cost(i)) < want; ++i) before += double(cost(i));
+      return i;
+    };
+    const int64_t begin = start(t), end = start(t + 1);
+    if (begin < end) fn(begin, end);
+  }
+}
+
 }  // namespace kiln
