@@ -82,11 +82,23 @@ void Projection::init(DType dtype, int64_t m, int64_t k, int64_t n, bool bias) {
   }
   prim_ = dnnl::matmul();
   if (m == 0 || k == 0 || n == 0) return;
+  auto& eng = dnnl_engine();
+  // packed_gemm takes any row count with nothing made per shape: a new batch or sequence
+  // length made oneDNN's matmul build a primitive (LSTM's first run at a doubled batch, 2
+  // threads: 1.9x its warm time).
+  const dnnl::memory::desc layout = panel_layout(k, n);
+  if (PackedPanels::from(layout, nullptr)) {
+    if (!packed_ || packed_.get_desc() != layout) {
+      packed_ = dnnl::memory(layout, eng);
+      panels_ = PackedPanels::from(layout, packed_.get_data_handle());
+      packed_ok_ = false;
+    }
+    return;
+  }
   using dt = dnnl::memory::data_type;
   auto a_md = plain_desc({m, k}, dtype);
   auto c_md = plain_desc({m, n}, dtype);
   auto w_any = dnnl::memory::desc({k, n}, dt::f32, dnnl::memory::format_tag::any);
-  auto& eng = dnnl_engine();
   dnnl::matmul::primitive_desc pd;
   if (bias) {
     auto b_md = plain_desc({1, n}, dtype);
@@ -100,6 +112,7 @@ void Projection::init(DType dtype, int64_t m, int64_t k, int64_t n, bool bias) {
   c_mem_ = dnnl::memory(c_md, eng, DNNL_MEMORY_NONE);
   if (!packed_ || packed_.get_desc() != pd.weights_desc()) {
     packed_ = dnnl::memory(pd.weights_desc(), eng);
+    panels_.reset();
     packed_ok_ = false;
   }
   args_ = {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, packed_}, {DNNL_ARG_DST, c_mem_}};
@@ -114,7 +127,7 @@ void Projection::pack(const void* w) {
     packed_ok_ = true;
     return;
   }
-  if (!prim_) return;
+  if (!packed_ || m_ == 0 || k_ == 0 || n_ == 0) return;
   // W [n, k] row-major is W^T [k, n] with strides (1, k).
   reorder_into(dnnl::memory::desc({k_, n_}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, k_}), w, packed_);
   packed_ok_ = true;
@@ -122,6 +135,12 @@ void Projection::pack(const void* w) {
 
 void Projection::run(const void* a, void* c, const void* bias) {
   if (m_ == 0 || n_ == 0) return;
+  if (dtype_ == DType::Float32 && k_ > 0 && panels_) {
+    GemmEpilogue ep;
+    ep.bias = bias_ ? static_cast<const float*>(bias) : nullptr;
+    packed_gemm(static_cast<const float*>(a), m_, *panels_, ep, static_cast<float*>(c));
+    return;
+  }
   if (dtype_ == DType::Float32 && k_ > 0) {
     a_mem_.set_data_handle(const_cast<void*>(a));
     c_mem_.set_data_handle(c);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -16,6 +17,7 @@
 #include "kiln/core/parallel.h"
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/common/dnnl.h"
+#include "kiln/ops/math/packed_gemm.h"
 
 namespace kiln::rnn {
 
@@ -145,9 +147,10 @@ class Projection {
   int64_t m_ = 0, k_ = 0, n_ = 0;
   bool bias_ = false;
   bool packed_ok_ = false;
-  dnnl::matmul prim_;
+  dnnl::matmul prim_;  // where the machine has no panel layout for packed_gemm
   dnnl::memory a_mem_, c_mem_, bias_mem_, packed_;
   std::unordered_map<int, dnnl::memory> args_;
+  std::optional<PackedPanels> panels_;  // W^T in packed_gemm's panels, over packed_
   std::vector<double> wt_;  // double: W^T, [k, n]
 };
 
