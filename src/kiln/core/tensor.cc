@@ -105,8 +105,12 @@ void* thread_scratch(int slot, size_t bytes) {
   if (size_t(slot) >= buffers.size()) buffers.resize(size_t(slot) + 1);
   Buffer& b = buffers[size_t(slot)];
   if (b.bytes < bytes) {
-    b.data = aligned_buffer(bytes);
-    b.bytes = bytes;
+    // Grown to a power of two, from 64 KB: a larger batch or sequence then mostly fits the
+    // buffer it had (each new buffer is fresh pages, faulted in during the run).
+    size_t cap = size_t(64) << 10;
+    while (cap < bytes) cap *= 2;
+    b.data = aligned_buffer(cap);
+    b.bytes = cap;
   }
   return b.data.get();
 }

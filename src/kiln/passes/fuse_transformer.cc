@@ -379,13 +379,16 @@ void fuse_attention(ir::Graph& g) {
     ints("perm_y", perm_y);
     if (const ir::Attribute* alpha = qk.attr("kiln_alpha")) f.attrs["kiln_alpha"] = *alpha;
     if (!mask_kind.empty()) {
-      ir::Attribute kind, value;
+      ir::Attribute kind;
       kind.kind = ir::Attribute::Kind::String;
       kind.s = mask_kind;
       f.attrs["mask_kind"] = kind;
+    }
+    if (mask_kind == "where") {
+      ir::Attribute value;
       value.kind = ir::Attribute::Kind::Float;
       value.f = fill;
-      if (mask_kind == "where") f.attrs["mask_fill"] = value;
+      f.attrs["mask_fill"] = value;
     }
     dead.insert(chain.begin(), chain.end());
     g.nodes[size_t(at)] = std::move(f);
