@@ -48,34 +48,19 @@ std::optional<PanelLayout> PanelLayout::of(const dnnl::memory::desc& layout) {
   return PanelLayout{d.dims[0], d.dims[1], width, b.strides[1], d.padded_dims[0]};
 }
 
-namespace {
-// `src`, a plain 2-D float weight (strided: rows or columns contiguous), into the column panels
-// `to` describes, 16 rows of a panel per item over the calling thread's team; false, with
-// nothing written, for other layouts. oneDNN 2.6's reorder transposed PyTorch's [N, K] Linear
-// weights into panels at 5 GB/s: 63 ms of ViT-B/16's 270 ms session creation.
-bool pack_panels(const dnnl::memory::desc& from, const void* src, const dnnl::memory::desc& to, void* dst) {
-  const std::optional<PanelLayout> pl = PanelLayout::of(to);
-  const dnnl_memory_desc_t& f = from.data;
-  if (!pl || f.format_kind != dnnl_blocked || f.ndims != 2 || f.data_type != dnnl_f32 || f.offset0 != 0 ||
-      f.extra.flags != 0 || f.format_desc.blocking.inner_nblks != 0 || f.dims[0] != pl->k || f.dims[1] != pl->n ||
-      pl->stride != pl->padded_k * pl->width)
-    return false;
-  const int64_t rs = f.format_desc.blocking.strides[0], cs = f.format_desc.blocking.strides[1];
-  const int64_t w = pl->width, blocks = pl->padded_k / 16, panels = (pl->n + w - 1) / w;
-  if (to.get_size() != size_t(panels * pl->stride) * sizeof(float)) return false;
-  const float* s = static_cast<const float*>(src);
-  float* d = static_cast<float*>(dst);
-  // Items of 16 rows of a panel, taken in the order that reads `src` front to back: a row-major
-  // weight's 16 rows into every panel in turn (panel by panel, each row a page or more apart,
+void pack_panels(const float* s, int64_t rs, int64_t cs, const PanelLayout& to, float* d) {
+  const int64_t w = to.width, blocks = to.padded_k / 16, panels = (to.n + w - 1) / w;
+  // Items of 16 rows of a panel, taken in the order that reads `s` front to back: a row-major
+  // matrix's 16 rows into every panel in turn (panel by panel, each row a page or more apart,
   // ran at 5 GB/s), a column-major one's panels one by one.
   const bool rows_first = cs == 1;
   parallel_for(panels * blocks, 16, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t p = rows_first ? item % panels : item / blocks;
       const int64_t k0 = (rows_first ? item / panels : item % blocks) * 16;
-      const int64_t rows = std::min<int64_t>(16, pl->k - k0), cols = std::min(w, pl->n - p * w);
+      const int64_t rows = std::min<int64_t>(16, to.k - k0), cols = std::min(w, to.n - p * w);
       const float* in = s + k0 * rs + p * w * cs;  // element (k0, p * w)
-      float* out = d + p * pl->stride + k0 * w;
+      float* out = d + p * to.stride + k0 * w;
       if (rows < 16 || cols < w) std::memset(out, 0, sizeof(float) * size_t(16 * w));
       if (cs == 1) {
         for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * w, in + r * rs, sizeof(float) * size_t(cols));
@@ -90,12 +75,29 @@ bool pack_panels(const dnnl::memory::desc& from, const void* src, const dnnl::me
         for (int64_t j = j0; j < cols; ++j) out[r * w + j] = in[r * rs + j * cs];
     }
   });
+}
+
+namespace {
+// `src`, a plain 2-D float weight, into the column panels `to` describes; false, with nothing
+// written, for other layouts. oneDNN 2.6's reorder transposed PyTorch's [N, K] Linear weights
+// into panels at 5 GB/s: 63 ms of ViT-B/16's 270 ms session creation.
+bool pack_into_panels(const dnnl::memory::desc& from, const void* src, const dnnl::memory::desc& to, void* dst) {
+  const std::optional<PanelLayout> pl = PanelLayout::of(to);
+  const dnnl_memory_desc_t& f = from.data;
+  if (!pl || f.format_kind != dnnl_blocked || f.ndims != 2 || f.data_type != dnnl_f32 || f.offset0 != 0 ||
+      f.extra.flags != 0 || f.format_desc.blocking.inner_nblks != 0 || f.dims[0] != pl->k || f.dims[1] != pl->n ||
+      pl->stride != pl->padded_k * pl->width)
+    return false;
+  const int64_t panels = (pl->n + pl->width - 1) / pl->width;
+  if (to.get_size() != size_t(panels * pl->stride) * sizeof(float)) return false;
+  pack_panels(static_cast<const float*>(src), f.format_desc.blocking.strides[0], f.format_desc.blocking.strides[1], *pl,
+              static_cast<float*>(dst));
   return true;
 }
 }  // namespace
 
 void reorder_into(const dnnl::memory::desc& from, const void* src, dnnl::memory dst) {
-  if (pack_panels(from, src, dst.get_desc(), dst.get_data_handle())) return;
+  if (pack_into_panels(from, src, dst.get_desc(), dst.get_data_handle())) return;
   dnnl::memory in = wrap(from, src);
   dnnl::reorder(in, dst).execute(dnnl_stream(), in, dst);
   dnnl_stream().wait();

@@ -47,6 +47,11 @@ struct PanelLayout {
   static std::optional<PanelLayout> of(const dnnl::memory::desc& layout);
 };
 
+// The [K, N] float matrix at `src`, element (k, n) at src[k * row_stride + n * col_stride], into
+// the column panels `to` describes at `dst`, 16 rows of a panel per item over the calling
+// thread's team; `to.stride` at least `to.padded_k * to.width`.
+void pack_panels(const float* src, int64_t row_stride, int64_t col_stride, const PanelLayout& to, float* dst);
+
 // Copies `src`, laid out as `from`, into `dst` in dst's own layout (packing or unpacking), and
 // waits for it. A plain 2-D float weight goes into column panels by Kiln's own copy, over the
 // calling thread's OpenMP team.

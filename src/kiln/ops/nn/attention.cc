@@ -5,7 +5,7 @@
 // to memory three times over: written by the first product, read and written by the softmax,
 // read by the second product. Here a block of 48 query rows of one head has its scores in L1/L2
 // from the first product to the second; each head's K^T and V are packed once into the panels
-// packed_gemm reads.
+// packed_gemm reads (pack_panels, as weights are at load).
 //
 // Inputs: Q, K, V, and with mask_kind "add" a float mask added to the scores, with "where" a
 // bool condition keeping the scores where true and mask_fill elsewhere (GPT-2's causal mask).
@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <cstring>
 
 #include "kiln/core/parallel.h"
 #include "kiln/exec/kernel.h"
@@ -133,17 +132,21 @@ class Attention : public Kernel {
     const int64_t heads = shape_size(batch_), blocks = (sq_ + kRows - 1) / kRows;
     const int64_t kpanels = (sk_ + kScoreWidth - 1) / kScoreWidth, vpanels = (dv_ + kValueWidth - 1) / kValueWidth;
     const int64_t ldscores = kpanels * kScoreWidth;
+    // Per head, K^T [D, Sk] (K's rows read as columns) and V [Sk, Dv] in panels.
+    const int64_t dp = (d_ + 15) / 16 * 16, skp = (sk_ + 15) / 16 * 16;
+    const PanelLayout key_panels{d_, sk_, kScoreWidth, dp * kScoreWidth, dp};
+    const PanelLayout value_panels{sk_, dv_, kValueWidth, skp * kValueWidth, skp};
     parallel_for(heads, 1, [&](int64_t h0, int64_t h1) {
-      float* kt = static_cast<float*>(thread_scratch(kKeySlot, sizeof(float) * size_t(kpanels * d_ * kScoreWidth)));
-      float* vp = static_cast<float*>(thread_scratch(kValueSlot, sizeof(float) * size_t(vpanels * sk_ * kValueWidth)));
+      float* kt = static_cast<float*>(thread_scratch(kKeySlot, sizeof(float) * size_t(kpanels * key_panels.stride)));
+      float* vp = static_cast<float*>(thread_scratch(kValueSlot, sizeof(float) * size_t(vpanels * value_panels.stride)));
       float* scores = static_cast<float*>(thread_scratch(kScoreSlot, sizeof(float) * size_t(kRows * ldscores)));
       for (int64_t h = h0; h < h1; ++h) {
         int64_t off[5];
         head_offsets(h, off);
-        pack_keys(k + off[1], kt);
-        pack_values(v + off[2], vp);
-        const PackedPanels keys{kt, d_, sk_, kScoreWidth, d_ * kScoreWidth};
-        const PackedPanels values{vp, sk_, dv_, kValueWidth, sk_ * kValueWidth};
+        pack_panels(k + off[1], 1, k_col_, key_panels, kt);
+        pack_panels(v + off[2], v_row_, 1, value_panels, vp);
+        const PackedPanels keys{kt, d_, sk_, kScoreWidth, key_panels.stride};
+        const PackedPanels values{vp, sk_, dv_, kValueWidth, value_panels.stride};
         for (int64_t b = 0; b < blocks; ++b) {
           const int64_t r0 = b * kRows, rows = std::min(kRows, sq_ - r0);
           packed_gemm_block(q + off[0] + r0 * q_row_, q_row_, rows, keys, 0, kpanels, scores, ldscores);
@@ -218,44 +221,6 @@ class Attention : public Kernel {
       fail(ErrorCode::NotImplemented, "mask ", shape_str(m.shape()), " must hold a value per key");
     mask_strides_.assign(s.begin(), s.end() - 2);
     mask_row_ = s[r - 2];
-  }
-
-  // K^T [D, Sk] into panels of kScoreWidth keys: panel p, row d holds K[p * w + j, d].
-  void pack_keys(const float* k, float* kt) const {
-    const int64_t panels = (sk_ + kScoreWidth - 1) / kScoreWidth;
-    for (int64_t p = 0; p < panels; ++p) {
-      float* panel = kt + p * d_ * kScoreWidth;
-      const float* keys = k + p * kScoreWidth * k_col_;
-      const int64_t cols = std::min(kScoreWidth, sk_ - p * kScoreWidth);
-      int64_t j0 = 0;
-#if defined(__AVX512F__)
-      for (; j0 + 16 <= cols; j0 += 16) {
-        int64_t d0 = 0;
-        for (; d0 + 16 <= d_; d0 += 16)
-          tensor_ops::detail::transpose16x16(keys + j0 * k_col_ + d0, k_col_, panel + d0 * kScoreWidth + j0,
-                                             kScoreWidth);
-        for (int64_t dd = d0; dd < d_; ++dd)
-          for (int64_t j = j0; j < j0 + 16; ++j) panel[dd * kScoreWidth + j] = keys[j * k_col_ + dd];
-      }
-#endif
-      for (int64_t j = j0; j < cols; ++j)
-        for (int64_t dd = 0; dd < d_; ++dd) panel[dd * kScoreWidth + j] = keys[j * k_col_ + dd];
-      for (int64_t dd = 0; dd < d_; ++dd)
-        std::fill(panel + dd * kScoreWidth + cols, panel + (dd + 1) * kScoreWidth, 0.f);
-    }
-  }
-
-  // V [Sk, Dv] into panels of kValueWidth columns.
-  void pack_values(const float* v, float* vp) const {
-    const int64_t panels = (dv_ + kValueWidth - 1) / kValueWidth;
-    for (int64_t p = 0; p < panels; ++p) {
-      float* panel = vp + p * sk_ * kValueWidth;
-      const int64_t cols = std::min(kValueWidth, dv_ - p * kValueWidth);
-      for (int64_t j = 0; j < sk_; ++j) {
-        std::memcpy(panel + j * kValueWidth, v + j * v_row_ + p * kValueWidth, sizeof(float) * size_t(cols));
-        std::fill(panel + j * kValueWidth + cols, panel + (j + 1) * kValueWidth, 0.f);
-      }
-    }
   }
 
 #if defined(__AVX512F__)
