@@ -144,13 +144,7 @@ void pick_shape(int kw, int s, int t, TileFns& fns) {
 }
 
 void pick_all(ConvAct a, int kw, int s, int t, TileFns& fns) {
-  switch (a) {
-    case ConvAct::None: return pick_shape<ConvAct::None>(kw, s, t, fns);
-    case ConvAct::Relu: return pick_shape<ConvAct::Relu>(kw, s, t, fns);
-    case ConvAct::Clip: return pick_shape<ConvAct::Clip>(kw, s, t, fns);
-    case ConvAct::HardSwish: return pick_shape<ConvAct::HardSwish>(kw, s, t, fns);
-    case ConvAct::Silu: return pick_shape<ConvAct::Silu>(kw, s, t, fns);
-  }
+  with_act(a, [&]<ConvAct A>() { pick_shape<A>(kw, s, t, fns); });
 }
 
 #endif

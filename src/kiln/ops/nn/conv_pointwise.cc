@@ -57,9 +57,6 @@ void tile(const Tile& t, __m512 lo, __m512 hi) {
         _mm512_mask_storeu_ps(t.y + p * t.k + kVec * g, t.mask[g], activate<A>(acc[p][g], lo, hi));
 }
 
-// Pixels per tile: 24 sums beside G filter vectors and the broadcast input.
-constexpr int width_of(int g) { return g == 1 ? 24 : g == 2 ? 12 : g == 3 ? 8 : 6; }
-
 using TileFn = void (*)(const Tile&, __m512, __m512);
 struct TileFns {
   TileFn fn[5][2];  // by G (1-4), then Partial
@@ -67,8 +64,8 @@ struct TileFns {
 
 template <int G, ConvAct A>
 void pick(TileFns& fns) {
-  fns.fn[G][0] = tile<width_of(G), G, false, A>;
-  fns.fn[G][1] = tile<width_of(G), G, true, A>;
+  fns.fn[G][0] = tile<broadcast_tile_width(G), G, false, A>;
+  fns.fn[G][1] = tile<broadcast_tile_width(G), G, true, A>;
 }
 
 template <ConvAct A>
@@ -81,13 +78,7 @@ void pick_blocks(TileFns& fns) {
 
 TileFns pick_all(ConvAct a) {
   TileFns fns{};
-  switch (a) {
-    case ConvAct::None: pick_blocks<ConvAct::None>(fns); break;
-    case ConvAct::Relu: pick_blocks<ConvAct::Relu>(fns); break;
-    case ConvAct::Clip: pick_blocks<ConvAct::Clip>(fns); break;
-    case ConvAct::HardSwish: pick_blocks<ConvAct::HardSwish>(fns); break;
-    case ConvAct::Silu: pick_blocks<ConvAct::Silu>(fns); break;
-  }
+  with_act(a, [&]<ConvAct A>() { pick_blocks<A>(fns); });
   return fns;
 }
 
@@ -150,7 +141,7 @@ void PointwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
     for (int64_t item = begin; item < end; ++item) {
       const int64_t p0 = item * chunk, p1 = std::min(pixels, p0 + chunk);
       for (int64_t v0 = 0; v0 < vecs;) {
-        const int g = group_of(vecs, v0), width = width_of(g);
+        const int g = group_of(vecs, v0), width = broadcast_tile_width(g);
         t.f = f + v0 * kVec;
         for (int i = 0; i < g; ++i) {
           const int64_t o = (v0 + i) * kVec;

@@ -68,9 +68,6 @@ void tile(const Tile& t, __m512 lo, __m512 hi) {
 // The thread_scratch slot of a pooled convolution's ring of rows (no other slot is in use then).
 constexpr int kRingSlot = 0;
 
-// Pixels per tile: 24 sums beside G filter vectors and the broadcast input.
-constexpr int width_of(int g) { return g == 1 ? 24 : g == 2 ? 12 : g == 3 ? 8 : 6; }
-
 // The largest kernel side suits() takes, and the floats of one row of an edge tile's input copy
 // (its widest span, (24 - 1) * 2 + kMaxKernel, rounded up to whole vectors).
 constexpr int64_t kMaxKernel = 11;
@@ -104,8 +101,8 @@ using TileFns = TileFn[2];  // by Partial
 
 template <int S, int G, ConvAct A>
 void pick(TileFns& fns) {
-  fns[0] = tile<S, width_of(G), G, false, A>;
-  fns[1] = tile<S, width_of(G), G, true, A>;
+  fns[0] = tile<S, broadcast_tile_width(G), G, false, A>;
+  fns[1] = tile<S, broadcast_tile_width(G), G, true, A>;
 }
 
 template <int S, ConvAct A>
@@ -127,13 +124,7 @@ void pick_stride(int64_t s, int64_t g, TileFns& fns) {
 }
 
 void pick_all(ConvAct a, int64_t s, int64_t g, TileFns& fns) {
-  switch (a) {
-    case ConvAct::None: return pick_stride<ConvAct::None>(s, g, fns);
-    case ConvAct::Relu: return pick_stride<ConvAct::Relu>(s, g, fns);
-    case ConvAct::Clip: return pick_stride<ConvAct::Clip>(s, g, fns);
-    case ConvAct::HardSwish: return pick_stride<ConvAct::HardSwish>(s, g, fns);
-    case ConvAct::Silu: return pick_stride<ConvAct::Silu>(s, g, fns);
-  }
+  with_act(a, [&]<ConvAct A>() { pick_stride<A>(s, g, fns); });
 }
 
 #endif
@@ -181,7 +172,7 @@ class Rows {
  public:
   Rows(const StemConv::Packed& p, const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo,
        float hi)
-      : geo_(geo), x_(x), width_(width_of(int(p.k / 16))), vlo_(_mm512_set1_ps(lo)), vhi_(_mm512_set1_ps(hi)) {
+      : geo_(geo), x_(x), width_(broadcast_tile_width(int(p.k / 16))), vlo_(_mm512_set1_ps(lo)), vhi_(_mm512_set1_ps(hi)) {
     pick_all(act, geo.window.strides[1], p.k / 16, fns_);
     t_.f = p.f;
     t_.c = p.c;
