@@ -23,6 +23,10 @@
 #include "kiln/ops/reduce/softmax.h"
 #include "kiln/ops/tensor/tensor_copy.h"
 
+// GCC 12 flags the undefined pass-through operand inside the intrinsics' horizontal reductions
+// and unmasked max as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace kiln {
 namespace {
 
@@ -103,13 +107,25 @@ class Attention : public Kernel {
   void compute(OpContext& ctx) override {
     if (ctx.output(0).size() == 0) return;
 #if defined(__AVX512F__)
-    if (dtype_ == DType::Float32) return fast(ctx);
+    if (dtype_ == DType::Float32) return fast(operands<float>(ctx));
 #endif
-    dispatch(FloatTypes{}, dtype_, "Attention", [&]<typename T>() { reference<T>(ctx); });
+    dispatch(FloatTypes{}, dtype_, "Attention", [&]<typename T>() { reference(operands<T>(ctx)); });
   }
 
  private:
   enum class Mask { None, Add, Where };
+
+  template <typename T>
+  struct Operands {
+    const T *q, *k, *v;
+    const void* mask;  // T for an added mask, bool for a condition, or null
+    T* y;
+  };
+  template <typename T>
+  Operands<T> operands(OpContext& ctx) const {
+    return {ctx.input(0).data<T>(), ctx.input(1).data<T>(), ctx.input(2).data<T>(),
+            mask_ == Mask::None ? nullptr : ctx.input(3).raw(), ctx.output(0).data<T>()};
+  }
 
   // Offsets of head h's Q, K, V, Y and mask.
   void head_offsets(int64_t h, int64_t off[5]) const {
@@ -123,12 +139,8 @@ class Attention : public Kernel {
   }
 
 #if defined(__AVX512F__)
-  void fast(OpContext& ctx) {
-    const float* q = ctx.input(0).data<float>();
-    const float* k = ctx.input(1).data<float>();
-    const float* v = ctx.input(2).data<float>();
-    const void* mask = mask_ == Mask::None ? nullptr : ctx.input(3).raw();
-    float* out = ctx.output(0).data<float>();
+  void fast(const Operands<float>& in) {
+    const auto [q, k, v, mask, out] = in;
     const int64_t heads = shape_size(batch_), blocks = (sq_ + kRows - 1) / kRows;
     const int64_t kpanels = (sk_ + kScoreWidth - 1) / kScoreWidth, vpanels = (dv_ + kValueWidth - 1) / kValueWidth;
     const int64_t ldscores = kpanels * kScoreWidth;
@@ -160,12 +172,8 @@ class Attention : public Kernel {
 
   // The same by plain loops, in T (double models, machines without AVX-512).
   template <typename T>
-  void reference(OpContext& ctx) {
-    const T* q = ctx.input(0).data<T>();
-    const T* k = ctx.input(1).data<T>();
-    const T* v = ctx.input(2).data<T>();
-    const void* mask = mask_ == Mask::None ? nullptr : ctx.input(3).raw();
-    T* out = ctx.output(0).data<T>();
+  void reference(const Operands<T>& in) {
+    const auto [q, k, v, mask, out] = in;
     parallel_for(shape_size(batch_), 1, [&](int64_t h0, int64_t h1) {
       std::vector<T> s(static_cast<size_t>(sk_));
       for (int64_t h = h0; h < h1; ++h) {
