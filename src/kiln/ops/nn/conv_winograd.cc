@@ -24,6 +24,14 @@ constexpr int64_t kSkew = 16;
 constexpr int64_t kL2Bytes = int64_t(2) << 20;  // per core on the machines Kiln is tuned on
 constexpr int64_t kBlockBytes = kL2Bytes / 4;
 
+// Bytes of one tile's transformed input and products against `filters` output channels.
+constexpr int64_t tile_bytes(int64_t c, int64_t filters) { return int64_t(sizeof(float)) * kPoints * (c + filters); }
+// The most tiles a block takes (see run): a quarter of L2's worth, or all of a thread's `share`
+// where those fit in L2 whole.
+int64_t block_rows(int64_t share, int64_t bytes) {
+  return std::max(kBlockBytes / bytes, share * bytes <= kL2Bytes ? share : 0);
+}
+
 // F(2, 3) interpolates at 0, 1 and -1 (Lavin and Gray's matrices).
 // G g for one filter column (g0, g1, g2) -> 4 values.
 void filter_1d(const double g[3], double r[kIn]) {
@@ -98,8 +106,7 @@ bool WinogradConv::suits(const ConvGeometry& geo) {
   // one block 1.09 at batch 1, blocks of 8 tiles slower at batch 8), and 49 tiles and more
   // take 0.55-0.8 (ResNet-50's 256 channels at 14x14, 49 tiles in one block: 0.78).
   const int64_t tiles = geo.batch * ceil_div(geo.out[0], kOut) * ceil_div(geo.out[1], kOut);
-  const int64_t tile_bytes = 4 * kPoints * (geo.in_channels + ceil_div(geo.out_channels, kPanel) * kPanel);
-  const int64_t rows = tiles * tile_bytes <= kL2Bytes ? tiles : kBlockBytes / tile_bytes;
+  const int64_t rows = block_rows(tiles, tile_bytes(geo.in_channels, ceil_div(geo.out_channels, kPanel) * kPanel));
   return geo.in_channels >= 32 && tiles >= 49 && rows >= 16;
 #else
   return false;
@@ -157,10 +164,8 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
   // each block streams the transformed filters (16/9 of W) anew: where a thread's tiles fit
   // in L2 whole they are one block (ResNet-50's 256-channel 14x14, 49 tiles in blocks of 16:
   // 1.15 ms a layer, the same as oneDNN's direct convolution; in one block 0.89).
-  const int64_t tile_bytes = 4 * kPoints * (c + part_panels * kPanel);
-  int64_t max_rows = std::max<int64_t>(6, kBlockBytes / tile_bytes);
   const int64_t share = kparts == 1 ? ceil_div(tiles, threads) : tiles;
-  if (share * tile_bytes <= kL2Bytes) max_rows = std::max(max_rows, share);
+  const int64_t max_rows = std::max<int64_t>(6, block_rows(share, tile_bytes(c, part_panels * kPanel)));
   int64_t blocks = ceil_div(tiles, max_rows);
   if (kparts == 1) blocks = std::min(tiles, ceil_div(blocks, threads) * threads);
   const int64_t rows = ceil_div(tiles, blocks);
