@@ -25,6 +25,14 @@ def export(module, *args, opset=17, dynamic=None):
     return f.getvalue()
 
 
+def assert_topological(graph):
+    """Every node reads only graph inputs, initializers and outputs of the nodes before it."""
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    for n in graph.node:
+        assert set(n.input) <= known, (n.name, set(n.input) - known)
+        known |= set(n.output)
+
+
 def run(model_bytes, feeds, level, tmp_path=None):
     so = kiln.SessionOptions()
     so.graph_optimization_level = level
@@ -37,6 +45,7 @@ def run(model_bytes, feeds, level, tmp_path=None):
     ops = None
     if path:
         m = onnx.load(path)
+        assert_topological(m.graph)
         ops = collections.Counter((n.domain + "::" if n.domain else "") + n.op_type for n in m.graph.node)
         ops.update(a.name for n in m.graph.node for a in n.attribute if a.name.startswith("kiln_"))
     return out, ops

@@ -60,6 +60,10 @@ Session::~Session() = default;
 
 ir::Model Session::optimized_model() const {
   ir::Model copy = *model_;  // tensors share storage: only unpacked weights are new
+  // In the plan's order: a fused node may read a value that a node after it in the graph's list
+  // writes (a residual convolution's Z), and ONNX wants the nodes sorted.
+  copy.graph.nodes.clear();
+  for (const Step& s : plan_.steps) copy.graph.nodes.push_back(model_->graph.nodes[size_t(s.node)]);
   WeightPacking::unpack_all(copy.graph);
   return copy;
 }
