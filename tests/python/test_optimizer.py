@@ -224,12 +224,12 @@ def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
     # every SiLU rides on its convolution as a post-op
     assert ops["Sigmoid"] == 0 and ops["Relu"] == 0, ops
     assert ops["kiln::FusedConv"] == 8, ops
-    # The MaxPool rides on the stem; both GlobalAveragePools, the SE Mul, Concat, AveragePool and
-    # the scaling Mul read channels-last data, and every convolution writes it; all but the stem
-    # and the first SE conv (reading the pooled [N, C, 1, 1] vector, the same bytes either way)
-    # read it too.
+    # The MaxPool rides on the stem; the SE Mul on the projection (its fifth input); both
+    # GlobalAveragePools, Concat, AveragePool and the scaling Mul read channels-last data, and
+    # every convolution writes it; all but the stem and the first SE conv (reading the pooled
+    # [N, C, 1, 1] vector, the same bytes either way) read it too.
     assert ops["MaxPool"] == 0 and ops["kiln_pool_kernel"] == 1, ops
-    assert ops["kiln_nhwc"] == 6, ops
+    assert ops["Mul"] == 1 and ops["kiln_nhwc"] == 5, ops
     assert ops["kiln_y_nhwc"] == 9 and ops["kiln_x_nhwc"] == 7, ops
     # another image size through the same session
     x2 = np.random.default_rng(8).standard_normal((1, 3, 20, 24)).astype(np.float32)
@@ -1092,3 +1092,84 @@ def test_one_pixel_convolutions(tmp_path):
             ref = module(torch.from_numpy(xn)).numpy()
         np.testing.assert_allclose(run(data, {"in0": xn}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref,
                                    rtol=1e-4, atol=1e-5)
+
+
+class SqueezeExciteProjection(nn.Module):
+    """A depthwise SiLU layer, squeeze-excite on it (scaling every channel, or all by one value),
+    and the 1x1 projection that reads the scaled tensor; `reread` also feeds the unscaled tensor
+    to a second projection ("conv", so it is still alive when the first one runs) or to a sum
+    over channels ("sum", which keeps it NCHW)."""
+
+    def __init__(self, c, se_out, reread):
+        super().__init__()
+        torch.manual_seed(c + se_out)
+        self.dw = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        self.se1, self.se2 = nn.Conv2d(c, 8, 1), nn.Conv2d(8, se_out, 1)
+        self.project = nn.Conv2d(c, 24, 1)
+        self.reread = reread
+        self.other = nn.Conv2d(c, 24, 1)
+
+    def forward(self, x):
+        y = F.silu(self.dw(x))
+        s = torch.sigmoid(self.se2(torch.relu(self.se1(F.adaptive_avg_pool2d(y, 1)))))
+        out = self.project(s * y)
+        if self.reread == "conv":
+            return out + self.other(y)
+        if self.reread == "sum":  # a channel sum reads y: it stays NCHW
+            return out + y.sum(1, keepdim=True)
+        return out
+
+
+@pytest.mark.parametrize("c,side,batch,se_out,reread", [
+    (32, 28, 1, 32, None),  # few channels: the pointwise kernel
+    (96, 28, 1, 96, None),  # oneDNN's primitive
+    (96, 28, 1, 1, None),  # one scale for every channel
+    (96, 4, 1, 96, None),
+    (96, 28, 3, 96, None),  # an S per image
+    (96, 4, 2, 96, "conv"),  # X still read afterwards: scaled in scratch, not in its own buffer
+    (32, 28, 1, 32, "sum"),  # NCHW
+    (96, 6, 2, 96, "sum"),
+])
+def test_squeeze_excite_scale_folds_into_projection(c, side, batch, se_out, reread, tmp_path):
+    module = SqueezeExciteProjection(c, se_out, reread)
+    x = np.random.default_rng(c + side + batch).standard_normal((batch, c, side, side)).astype(np.float32)
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}})
+    assert ops["Mul"] == 0 and ops["Sigmoid"] == 0, ops
+    m = onnx.load(str(tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"))
+    scaled = [n for n in m.graph.node if n.op_type == "FusedConv" and len(n.input) == 5]
+    assert len(scaled) == 1 and (scaled[0].input[3] != "") == (reread is not None), [list(n.input) for n in scaled]
+    # the optimized model reloads as it was written, and runs (one thread and two) as it did
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy()
+    for threads in (1, 2):
+        so = kiln.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = kiln.InferenceSession(m.SerializeToString(), so)
+        for _ in range(3):  # the recording run, then the arena plan's
+            np.testing.assert_allclose(sess.run(None, {"in0": x})[0], ref, rtol=1e-4, atol=1e-5)
+
+    def inputs(k):
+        rng = np.random.default_rng(50 + k)
+        for n in [1, 2, 1, 3, 1][k:] + [2]:
+            yield rng.standard_normal((n, c, side, side)).astype(np.float32)
+
+    assert_concurrent_runs_match(kiln.InferenceSession(data), module, inputs, 3)
+
+
+def test_channel_scale_of_a_wrong_shape_is_refused():
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.standard_normal((4, 8, 1, 1)).astype(np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("FusedConv", ["x", "w", "", "", "s"], ["y"], domain="kiln", name="project")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 5, 5]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, "c", 1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("kiln", 1)])
+    sess = kiln.InferenceSession(m.SerializeToString())
+    x = rng.standard_normal((1, 8, 5, 5)).astype(np.float32)
+    with pytest.raises(Exception, match=r"project.*S \(the scale of X's channels\) must be float \[1, 8 or 1, 1, 1\], got float \[1,5,1,1\]"):
+        sess.run(None, {"x": x, "s": rng.standard_normal((1, 5, 1, 1)).astype(np.float32)})
+    # the right shape runs: W's input channels scaled, against numpy
+    s = rng.standard_normal((1, 8, 1, 1)).astype(np.float32)
+    want = np.einsum("kc,nchw->nkhw", numpy_helper.to_array(w)[:, :, 0, 0], x * s)
+    np.testing.assert_allclose(sess.run(None, {"x": x, "s": s})[0], want, rtol=1e-4, atol=1e-5)

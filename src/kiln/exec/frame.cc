@@ -126,6 +126,30 @@ const Tensor* Frame::inplace_source(int step, DType dtype, const Shape& shape) c
   return t.owner().use_count() == 1 ? &t : nullptr;
 }
 
+Tensor* Frame::consumable(int step, int in) {
+  const Step& st = plan_.steps[size_t(step)];
+  if (in < 0 || size_t(in) >= st.inputs.size() || st.inputs[size_t(in)] < 0) return nullptr;
+  const int v = st.inputs[size_t(in)];
+  // Only an intermediate that dies here, read by no other input slot of this step.
+  if (plan_.producer[size_t(v)] < 0 || plan_.last_use[size_t(v)] != step) return nullptr;
+  for (size_t k = 0; k < st.inputs.size(); ++k)
+    if (int(k) != in && st.inputs[k] == v) return nullptr;
+  Value& value = slots_[size_t(v)];
+  if (!value.is_tensor() || !value.tensor().owner()) return nullptr;
+  if (replay_) return consumed_steps_.count(step) ? &value.tensor() : nullptr;  // the recorded decision
+  // Recording: the buffer is the slot's alone (no view, sequence or graph output shares it).
+  if (value.tensor().owner().use_count() != 1) return nullptr;
+  consumed_steps_.insert(step);
+  return &value.tensor();
+}
+
+void Frame::forget_plan() {
+  replay_ = false;
+  planned_.clear();
+  inplace_steps_.clear();
+  consumed_steps_.clear();
+}
+
 Tensor& Frame::allocate(int step, int out, DType dtype, Shape shape) {
   int v = plan_.steps[size_t(step)].outputs[size_t(out)];
   Value& value = slots_[size_t(v)];
@@ -190,11 +214,7 @@ void Frame::set_output(int step, int out, Value value) {
 
 void Frame::finish_recording(int num_steps) {
   if (replay_) {
-    if (!replay_ok_) {  // shapes moved: record afresh next run
-      replay_ = false;
-      planned_.clear();
-      inplace_steps_.clear();
-    }
+    if (!replay_ok_) forget_plan();  // shapes moved: record afresh next run
     return;
   }
   std::vector<BufferUse> uses;
@@ -321,11 +341,7 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     size_t k = 0;
     bool same = plan_inputs_.size() == feeds.size() + plan_.outer_values.size();
     for_each_input_shape([&](const Shape& s) { same = same && plan_inputs_[k++] == s; });
-    if (!same) {
-      replay_ = false;
-      planned_.clear();
-      inplace_steps_.clear();
-    }
+    if (!same) forget_plan();
   }
   if (replay_ && arena_.use_count() > 1) {
     // A tensor of an earlier run is still alive in the arena (a Python op may keep its input):
@@ -334,9 +350,7 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
       arena_ = std::move(fresh);
       arena_->keep(arena_bytes_);
     } else {
-      replay_ = false;
-      planned_.clear();
-      inplace_steps_.clear();
+      forget_plan();
     }
   }
   const int num_steps = int(plan_.steps.size());
@@ -409,9 +423,7 @@ std::vector<Value> Frame::run(const std::vector<std::pair<int, Value>>& feeds, c
     recorded_.clear();
     recorded_owner_.clear();
     heap_recorded_bytes_ = 0;
-    replay_ = false;
-    planned_.clear();
-    inplace_steps_.clear();
+    forget_plan();
     throw;
   }
 
@@ -455,6 +467,8 @@ const Tensor& OpContext::input(int i) const {
   if (!has_input(i)) fail(ErrorCode::InvalidArgument, "required input ", i, " is missing");
   return frame_.slots_[size_t(frame_.plan_.steps[size_t(node_)].inputs[size_t(i)])].tensor();
 }
+
+Tensor* OpContext::consumable_input(int i) { return has_input(i) ? frame_.consumable(node_, i) : nullptr; }
 
 const Value& OpContext::input_value(int i) const {
   if (!has_input(i)) fail(ErrorCode::InvalidArgument, "required input ", i, " is missing");

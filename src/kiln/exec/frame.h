@@ -66,6 +66,10 @@ class Frame {
   Tensor& allocate(int step, int out, DType dtype, Shape shape);
   // The input buffer output 0 of `step` may write into, or null.
   const Tensor* inplace_source(int step, DType dtype, const Shape& shape) const;
+  // Input `in` of `step` when the step may overwrite it (OpContext::consumable_input), or null.
+  Tensor* consumable(int step, int in);
+  // Drops the arena plan: the next run records afresh.
+  void forget_plan();
   void set_output(int step, int out, Value v);
   void finish_recording(int num_steps);
   void reset_slots();
@@ -103,6 +107,7 @@ class Frame {
   std::unordered_map<const void*, size_t> recorded_owner_;  // heap owner -> recorded_ index
   std::unordered_set<const void*> fresh_outputs_;           // heap buffers made for graph outputs
   std::unordered_set<int> inplace_steps_;                   // steps whose output 0 took its input's buffer
+  std::unordered_set<int> consumed_steps_;                  // steps that may overwrite a dying input
 };
 
 }  // namespace kiln

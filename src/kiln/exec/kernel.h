@@ -31,6 +31,9 @@ class OpContext {
   int num_inputs() const;
   bool has_input(int i) const;
   const Tensor& input(int i) const;
+  // compute(): input i, which the kernel may overwrite, when it is an intermediate that dies
+  // at this node and nothing else holds its buffer; else null (and the input is read only).
+  Tensor* consumable_input(int i);
   // The input as a value: sequence and optional ops read these.
   const Value& input_value(int i) const;
   int num_outputs() const;

@@ -3,6 +3,9 @@
 // reordered once into its layout, and activations and residual adds ride along as post-ops.
 //
 //   Y = act(conv(X, W) + B + Z)      Z (FusedConv's 4th input) is the `sum` post-op
+//
+// FusedConv's 5th input S [N or 1, C or 1, 1, 1] (a squeeze-excite scale folded in by
+// fold_channel_scales) multiplies X's channels first.
 #pragma once
 
 #include <algorithm>
@@ -86,7 +89,8 @@ struct ConvPrimitiveSpec {
   static constexpr int64_t kMaxSlices = 2;
 };
 
-// Conv (opsets 1, 11) and FusedConv. Inputs: X, W, optional B, and for FusedConv optional Z.
+// Conv (opsets 1, 11) and FusedConv. Inputs: X, W, optional B, and for FusedConv optional Z
+// and S.
 class ConvKernel : public Kernel {
  public:
   ConvKernel(const KernelInit& init, PostOps post);
@@ -105,7 +109,11 @@ class ConvKernel : public Kernel {
   // How many slices of its batch prim_ runs `want` in, or 0 (made anew).
   int64_t slices_for(const ConvPrimitiveSpec& want) const;
   template <typename T>
-  void reference(OpContext& ctx);
+  void reference(OpContext& ctx, const T* x);
+  // X * S in thread scratch, in X's layout.
+  template <typename T>
+  const T* scaled_input(OpContext& ctx) const;
+
   void add_broadcast_residual(OpContext& ctx) const;
 
   const Tensor* weight_;
@@ -118,6 +126,7 @@ class ConvKernel : public Kernel {
   // Z broadcasts to Y instead of matching it (a residual the optimizer could not prove equal
   // in shape): the convolution runs plain, then Y = act(Y + Z).
   bool z_broadcast_ = false;
+  bool has_scale_ = false;  // FusedConv's S
   // Set by the optimizer's layout pass (attributes kiln_x_nhwc, kiln_y_nhwc): X, and Y and Z,
   // are stored channels-last between convolutions, so no reorder runs at either end.
   bool x_nhwc_ = false, y_nhwc_ = false;
