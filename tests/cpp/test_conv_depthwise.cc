@@ -1,7 +1,8 @@
 // Depthwise convolution on channels-last data against a direct loop in double: kernel widths
 // 3, 5 and 7, strides 1 and 2, asymmetric pads, rows cut into partial tiles, channel counts
 // that leave a partial block of 16 or a partial group of blocks, every activation, one to
-// sixteen threads, and through FusedConv on channels-last storage as the layout pass leaves it.
+// sixteen threads, each also with the channel means of its output, and through FusedConv on
+// channels-last storage as the layout pass leaves it.
 #include "kiln/ops/nn/conv_depthwise.h"
 
 #include <cmath>
@@ -68,10 +69,25 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
   conv.init(w);
   const size_t size = size_t(s.n * s.oh() * s.ow() * s.c);
   ThreadLimit limit(threads);
+  const std::vector<float> want = direct(s, x, wv, bias, act);
   const std::vector<float> y = written_within(size, [&](float* out) {
     conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, kClipLo, kClipHi, out);
   });
-  expect_close(direct(s, x, wv, bias, act), y, 1e-5f);
+  expect_close(want, y, 1e-5f);
+  // With the squeeze: each image's channel means of Y, summed as the tiles store it.
+  std::vector<float> means(size_t(s.n * s.c), -1.f), want_means(size_t(s.n * s.c));
+  const int64_t plane = s.oh() * s.ow();
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t ch = 0; ch < s.c; ++ch) {
+      double sum = 0;
+      for (int64_t p = 0; p < plane; ++p) sum += want[size_t((i * plane + p) * s.c + ch)];
+      want_means[size_t(i * s.c + ch)] = float(sum / double(plane));
+    }
+  const std::vector<float> y2 = written_within(size, [&](float* out) {
+    conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, kClipLo, kClipHi, out, means.data());
+  });
+  expect_close(want, y2, 1e-5f);
+  expect_close(want_means, means, 1e-5f);
 }
 
 }  // namespace

@@ -223,13 +223,14 @@ def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
     data, ops = optimized_ops(block, x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}}, plain_too=True)
     # every SiLU rides on its convolution as a post-op
     assert ops["Sigmoid"] == 0 and ops["Relu"] == 0, ops
-    assert ops["kiln::FusedConv"] == 8, ops
+    assert ops["kiln::FusedConv"] == 9, ops
     # The MaxPool rides on the stem; the SE Mul on the projection (its fifth input); both
-    # GlobalAveragePools, Concat, AveragePool and the scaling Mul read channels-last data, and
-    # every convolution writes it; all but the stem and the first SE conv (reading the pooled
-    # [N, C, 1, 1] vector, the same bytes either way) read it too.
+    # GlobalAveragePools on the convolutions they read (their second outputs). Concat,
+    # AveragePool and the scaling Mul read channels-last data, and every convolution writes it;
+    # all but the stem and the first SE conv (reading the pooled [N, C, 1, 1] vector, the same
+    # bytes either way) read it too.
     assert ops["MaxPool"] == 0 and ops["kiln_pool_kernel"] == 1, ops
-    assert ops["Mul"] == 1 and ops["kiln_nhwc"] == 5, ops
+    assert ops["Mul"] == 1 and ops["GlobalAveragePool"] == 0 and ops["kiln_nhwc"] == 3, ops
     assert ops["kiln_y_nhwc"] == 9 and ops["kiln_x_nhwc"] == 7, ops
     # another image size through the same session
     x2 = np.random.default_rng(8).standard_normal((1, 3, 20, 24)).astype(np.float32)
@@ -1134,8 +1135,10 @@ def test_squeeze_excite_scale_folds_into_projection(c, side, batch, se_out, rere
     module = SqueezeExciteProjection(c, se_out, reread)
     x = np.random.default_rng(c + side + batch).standard_normal((batch, c, side, side)).astype(np.float32)
     data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}})
-    assert ops["Mul"] == 0 and ops["Sigmoid"] == 0, ops
+    assert ops["Mul"] == 0 and ops["Sigmoid"] == 0 and ops["GlobalAveragePool"] == 0, ops
     m = onnx.load(str(tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"))
+    # the depthwise layer also outputs the squeeze (its mean per channel)
+    assert [len(n.output) for n in m.graph.node if n.op_type == "FusedConv" and n.input[0] == "in0"] == [2]
     scaled = [n for n in m.graph.node if n.op_type == "FusedConv" and len(n.input) == 5]
     assert len(scaled) == 1 and (scaled[0].input[3] != "") == (reread is not None), [list(n.input) for n in scaled]
     # the optimized model reloads as it was written, and runs (one thread and two) as it did

@@ -154,6 +154,7 @@ ConvKernel::ConvKernel(const KernelInit& init, PostOps post)
   y_nhwc_ = init.node.attr_int("kiln_y_nhwc", 0) != 0;
   bf16_ = init.node.attr_int("kiln_bf16", 0) != 0;
   has_scale_ = init.node.domain == "kiln" && init.node.has_input(4);
+  has_means_ = init.node.domain == "kiln" && init.node.outputs.size() > 1 && !init.node.outputs[1].empty();
   if (init.node.has_attr("kernel_shape")) kernel_attr_ = read_kernel_shape(init.node, -1);
   if (init.node.has_attr("kiln_pool_kernel")) {  // a MaxPool of Y folded in by fuse_stem_pool
     pool_.kernel = init.node.attr_ints("kiln_pool_kernel");
@@ -225,6 +226,11 @@ void ConvKernel::prepare(OpContext& ctx) {
     stored = {n, m, pooled_[0], pooled_[1]};
   }
   ctx.set_output(0, x.dtype(), stored);
+  if (has_means_) {  // [N, M, 1, ...]: Y's global average pool
+    Shape means(stored.size(), 1);
+    means[0] = stored[0], means[1] = stored[1];
+    ctx.set_output(1, x.dtype(), means);
+  }
   geo_ = ConvGeometry{n, c, m, group_, in, out, win};
   use_dnnl_ = x.dtype() == DType::Float32 && shape_size(y_shape) > 0 && x.size() > 0 && in.size() <= 3;
   const Activation::Kind act = post_.act.kind;
@@ -410,14 +416,47 @@ std::function<void()> ConvKernel::settle() {
 }
 
 void ConvKernel::compute(OpContext& ctx) {
+  const bool means_written = compute_y(ctx);
+  if (has_means_ && !means_written)
+    dispatch(FloatTypes{}, ctx.output(0).dtype(), "FusedConv", [&]<typename T>() { write_means<T>(ctx); });
+}
+
+template <typename T>
+void ConvKernel::write_means(OpContext& ctx) const {
+  const Tensor& y = ctx.output(0);
+  T* means = ctx.output(1).data<T>();
+  const int64_t n = y.dim(0), c = y.dim(1), plane = y.size() / std::max<int64_t>(1, n * c);
+  const T* py = y.data<T>();
+  if (y_nhwc_) {  // per image, its pixels' rows of C added in order
+    parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t img = begin; img < end; ++img) {
+        T* m = means + img * c;
+        std::fill(m, m + c, T(0));
+        for (int64_t p = 0; p < plane; ++p)
+          for (int64_t ch = 0; ch < c; ++ch) m[ch] += py[(img * plane + p) * c + ch];
+        for (int64_t ch = 0; ch < c; ++ch) m[ch] /= T(plane);
+      }
+    });
+    return;
+  }
+  parallel_for(n * c, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane)), [&](int64_t begin, int64_t end) {
+    for (int64_t q = begin; q < end; ++q) {
+      T total = 0;
+      for (int64_t i = 0; i < plane; ++i) total += py[q * plane + i];
+      means[q] = total / T(plane);
+    }
+  });
+}
+
+bool ConvKernel::compute_y(OpContext& ctx) {
   Tensor& y = ctx.output(0);
-  if (y.size() == 0) return;
+  if (y.size() == 0) return false;
   ThreadLimit limit(use_dnnl_ ? threads_ : 0);
   if (!use_dnnl_) {
     dispatch(FloatTypes{}, y.dtype(), "Conv", [&]<typename T>() {
       reference<T>(ctx, has_scale_ ? scaled_input<T>(ctx) : ctx.input(0).data<T>());
     });
-    return;
+    return false;
   }
   const Tensor& x = ctx.input(0);
   const float* xp = has_scale_ ? scaled_input<float>(ctx) : x.data<float>();
@@ -425,12 +464,12 @@ void ConvKernel::compute(OpContext& ctx) {
     winograd_.run(geo_, xp, has_bias_ ? ctx.input(2).data<float>() : nullptr,
                   post_.sum ? ctx.input(3).data<float>() : nullptr, post_.act.kind == Activation::Kind::Relu,
                   y.data<float>());
-    return;
+    return false;
   }
   if (use_depthwise_) {
     depthwise_.run(geo_, xp, has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_,
-                   post_.act.alpha, post_.act.beta, y.data<float>());
-    return;
+                   post_.act.alpha, post_.act.beta, y.data<float>(), has_means_ ? ctx.output(1).data<float>() : nullptr);
+    return has_means_;
   }
   if (use_stem_) {
     const float* bias = has_bias_ ? ctx.input(2).data<float>() : nullptr;
@@ -439,12 +478,12 @@ void ConvKernel::compute(OpContext& ctx) {
                        y.data<float>());
     else
       stem_.run(geo_, xp, bias, *own_act_, post_.act.alpha, post_.act.beta, y.data<float>());
-    return;
+    return false;
   }
   if (use_pointwise_) {
     pointwise_.run(geo_, xp, has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_, post_.act.alpha,
                    post_.act.beta, y.data<float>());
-    return;
+    return false;
   }
   if (use_gemm_) {
     GemmEpilogue ep;
@@ -480,7 +519,7 @@ void ConvKernel::compute(OpContext& ctx) {
     }
     if (y_nhwc_) {
       packed_gemm(a, pixels, *panels_, ep, y.data<float>());
-      return;
+      return false;
     }
     // NCHW Y: the product's [pixels, K] rows, then each image's transposed into place.
     const int64_t k = geo_.out_channels, plane = pixels / geo_.batch;
@@ -498,7 +537,7 @@ void ConvKernel::compute(OpContext& ctx) {
           for (int64_t o = k0; o < k1; ++o) dst[o * plane + p] = src[p * k + o];
       }
     });
-    return;
+    return false;
   }
   if (use_gemv_) {  // Z (which may be Y's own buffer) before the activation, as the post-ops have it
     GemmEpilogue ep;
@@ -509,7 +548,7 @@ void ConvKernel::compute(OpContext& ctx) {
     if (relu) ep.act = GemmEpilogue::Act::Relu;
     gemv(xp, weight_->data<float>(), geo_.in_channels, geo_.out_channels, true, ep, y.data<float>());
     if (!relu) post_.act.apply(y.data<float>(), y.size());
-    return;
+    return false;
   }
   const Tensor& w = ctx.input(1);
   auto& stream = dnnl_stream();
@@ -542,6 +581,7 @@ void ConvKernel::compute(OpContext& ctx) {
     float* py = y.data<float>();
     parallel_for(y.size(), 1 << 14, [&](int64_t begin, int64_t end) { fastmath::silu(py + begin, py + begin, end - begin); });
   }
+  return false;
 }
 
 void ConvKernel::add_broadcast_residual(OpContext& ctx) const {

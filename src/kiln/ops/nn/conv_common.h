@@ -5,7 +5,8 @@
 //   Y = act(conv(X, W) + B + Z)      Z (FusedConv's 4th input) is the `sum` post-op
 //
 // FusedConv's 5th input S [N or 1, C or 1, 1, 1] (a squeeze-excite scale folded in by
-// fold_channel_scales) multiplies X's channels first.
+// fold_squeeze_excite) multiplies X's channels first; its optional second output is Y's
+// GlobalAveragePool (the squeeze), which the depthwise kernel sums as it stores Y.
 #pragma once
 
 #include <algorithm>
@@ -110,6 +111,11 @@ class ConvKernel : public Kernel {
   int64_t slices_for(const ConvPrimitiveSpec& want) const;
   template <typename T>
   void reference(OpContext& ctx, const T* x);
+  // Y (output 0); true when it also wrote the means (output 1).
+  bool compute_y(OpContext& ctx);
+  // Output 1: Y's mean per image and channel, read back from Y.
+  template <typename T>
+  void write_means(OpContext& ctx) const;
   // X * S in thread scratch, in X's layout.
   template <typename T>
   const T* scaled_input(OpContext& ctx) const;
@@ -127,6 +133,7 @@ class ConvKernel : public Kernel {
   // in shape): the convolution runs plain, then Y = act(Y + Z).
   bool z_broadcast_ = false;
   bool has_scale_ = false;  // FusedConv's S
+  bool has_means_ = false;  // FusedConv's second output: Y's global average pool
   // Set by the optimizer's layout pass (attributes kiln_x_nhwc, kiln_y_nhwc): X, and Y and Z,
   // are stored channels-last between convolutions, so no reorder runs at either end.
   bool x_nhwc_ = false, y_nhwc_ = false;

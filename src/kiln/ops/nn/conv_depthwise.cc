@@ -3,7 +3,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <numeric>
+#include <vector>
 
 #include "kiln/core/parallel.h"
 #include "kiln/ops/math/fast_math.h"
@@ -15,6 +18,8 @@
 
 namespace kiln::nn {
 namespace {
+
+constexpr int kSumSlot = 5;  // thread_scratch slot of the per-thread output sums
 
 #if defined(__AVX512F__)
 
@@ -31,6 +36,7 @@ struct Tile {
   int count;
   __mmask16 mask;
   __m512 bias[4];
+  float* sums;  // per-channel sums of the outputs, at the first channel block, or null
 };
 
 // One tile of T output pixels over G channel blocks, kernel width KW, stride S. Edge: some of
@@ -67,18 +73,26 @@ void tile(const Tile& t, __m512 lo, __m512 hi) {
       }
     }
   }
+  __m512 total[G];
+#pragma GCC unroll 4
+  for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int p = 0; p < T; ++p)
     if (!Edge || p < t.count)
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) {
         const __m512 v = activate<A>(acc[p][g], lo, hi);
+        total[g] = _mm512_add_ps(total[g], v);
         float* dst = t.y + p * t.c + g * 16;
         if (Masked && g == G - 1)
           _mm512_mask_storeu_ps(dst, t.mask, v);
         else
           _mm512_storeu_ps(dst, v);
       }
+  if (t.sums)  // lanes past C are sums of zero-padded filters: kept, never read
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g)
+      _mm512_storeu_ps(t.sums + g * 16, _mm512_add_ps(_mm512_loadu_ps(t.sums + g * 16), total[g]));
 }
 
 using TileFn = void (*)(const Tile&, __m512, __m512);
@@ -179,7 +193,7 @@ void DepthwiseConv::init(const Tensor& w) {
 }
 
 void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
-                        float* y) const {
+                        float* y, float* means) const {
 #if defined(__AVX512F__)
   const Window& win = geo.window;
   const int64_t c = c_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
@@ -195,10 +209,26 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
   const float* f = static_cast<const float*>(f_->get_data_handle());
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
 
+  // Means: each chunk of rows sums its outputs per image and channel (padded to whole blocks)
+  // in a slot of its own; the slots are added in the order of their rows.
+  const int64_t padded = blocks * 16, team = num_threads();
+  float* sums = nullptr;
+  std::vector<int64_t> first_row(size_t(team), -1);
+  std::atomic<int> next_slot{0};
+  if (means) {
+    sums = static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(team * geo.batch * padded)));
+    std::fill(sums, sums + team * geo.batch * padded, 0.f);
+  }
   // Work items are output rows; a tile takes every channel group in turn, so the whole pixels it
   // reads (C floats each) are used while in L1.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, ow * blocks * kh_ * kw_ * 16));
   parallel_for(geo.batch * oh, grain, [&](int64_t begin, int64_t end) {
+    float* mine = nullptr;
+    if (sums) {  // parallel_for makes at most `team` chunks
+      const int slot = next_slot.fetch_add(1);
+      first_row[size_t(slot)] = begin;
+      mine = sums + slot * geo.batch * padded;
+    }
     for (int64_t row = begin; row < end; ++row) {
       const int64_t img = row / oh;
       Tile t;
@@ -219,6 +249,7 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
           t.x = x + img * h * w * c + cb * 16;
           t.f = f + cb * t.fstride;
           t.y = y + (row * ow + ow0) * c + cb * 16;
+          t.sums = mine ? mine + img * padded + cb * 16 : nullptr;
           for (int64_t i = 0; i < g; ++i)
             t.bias[i] = bias ? _mm512_maskz_loadu_ps(i == g - 1 ? t.mask : __mmask16(0xffff), bias + (cb + i) * 16)
                              : _mm512_setzero_ps();
@@ -227,6 +258,18 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
       }
     }
   });
+  if (means) {
+    std::vector<int> order(size_t(next_slot.load()));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return first_row[size_t(a)] < first_row[size_t(b)]; });
+    const float scale = 1.f / float(oh * ow);
+    for (int64_t img = 0; img < geo.batch; ++img)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float total = 0;
+        for (int k : order) total += sums[(k * geo.batch + img) * padded + ch];
+        means[img * c + ch] = total * scale;
+      }
+  }
 #endif
 }
 
