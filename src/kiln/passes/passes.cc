@@ -18,6 +18,7 @@ void optimize_graph(ir::Model& model, const SessionConfig& config) {
   if (level >= OptLevel::All) {
     choose_conv_layouts(model.graph);
     fold_squeeze_excite(model.graph);
+    fuse_expand_depthwise(model.graph);
     fuse_stem_pools(model.graph);
     fuse_matmul_chains(model.graph);
   }

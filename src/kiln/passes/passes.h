@@ -24,6 +24,7 @@ void fuse_convolutions(ir::Graph& graph);
 void fuse_transformer_ops(ir::Graph& graph);
 void choose_conv_layouts(ir::Graph& graph);
 void fold_squeeze_excite(ir::Graph& graph);
+void fuse_expand_depthwise(ir::Graph& graph);
 void fuse_stem_pools(ir::Graph& graph);
 void fuse_matmul_chains(ir::Graph& graph);
 void use_bfloat16_compute(ir::Graph& graph);

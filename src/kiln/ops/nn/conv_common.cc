@@ -10,10 +10,10 @@
 
 namespace kiln::nn {
 
-Activation Activation::from_node(const ir::Node& node) {
+Activation Activation::from_node(const ir::Node& node, const std::string& prefix) {
   Activation a;
-  const std::string name = node.attr_string("activation", "");
-  const std::vector<float> p = node.attr_floats("activation_params");
+  const std::string name = node.attr_string(prefix + "activation", "");
+  const std::vector<float> p = node.attr_floats(prefix + "activation_params");
   auto params = [&](size_t n, std::vector<float> fallback) {
     if (p.empty()) return fallback;
     if (p.size() != n)

@@ -31,8 +31,9 @@ struct Activation {
   Kind kind = Kind::None;
   float alpha = 0, beta = 0;  // LeakyRelu: alpha; Clip: min, max; HardSigmoid: alpha, beta
 
-  // From the `activation` string and `activation_params` floats; None when absent.
-  static Activation from_node(const ir::Node& node);
+  // From the `activation` string and `activation_params` floats (each name after `prefix`);
+  // None when absent.
+  static Activation from_node(const ir::Node& node, const std::string& prefix = "");
   void append_to(dnnl::post_ops& ops) const;
   // The same as Kiln's own kernels apply it in registers (depthwise, stem), if they can.
   std::optional<ConvAct> in_registers() const;
