@@ -108,8 +108,7 @@ void Frame::remember_inputs(int step) {
   st.prepared = true;
 }
 
-const Tensor* Frame::inplace_source(int step, DType dtype, const Shape& shape) const {
-  const int in = states_[size_t(step)].kernel->inplace_input();
+Tensor* Frame::sole_dying_input(int step, int in, const std::unordered_set<int>& recorded) const {
   const Step& st = plan_.steps[size_t(step)];
   if (in < 0 || size_t(in) >= st.inputs.size() || st.inputs[size_t(in)] < 0) return nullptr;
   const int v = st.inputs[size_t(in)];
@@ -118,29 +117,22 @@ const Tensor* Frame::inplace_source(int step, DType dtype, const Shape& shape) c
   for (size_t k = 0; k < st.inputs.size(); ++k)
     if (int(k) != in && st.inputs[k] == v) return nullptr;
   const Value& value = slots_[size_t(v)];
-  if (!value.is_tensor()) return nullptr;
-  const Tensor& t = value.tensor();
-  if (t.dtype() != dtype || t.shape() != shape || !t.owner()) return nullptr;
-  if (replay_) return inplace_steps_.count(step) ? &t : nullptr;  // the recorded decision
+  if (!value.is_tensor() || !value.tensor().owner()) return nullptr;
+  Tensor* t = const_cast<Tensor*>(&value.tensor());
+  if (replay_) return recorded.count(step) ? t : nullptr;  // the recorded decision
   // Recording: the buffer is the slot's alone (no view, sequence or graph output shares it).
-  return t.owner().use_count() == 1 ? &t : nullptr;
+  return t->owner().use_count() == 1 ? t : nullptr;
+}
+
+const Tensor* Frame::inplace_source(int step, DType dtype, const Shape& shape) const {
+  const Tensor* t = sole_dying_input(step, states_[size_t(step)].kernel->inplace_input(), inplace_steps_);
+  return t && t->dtype() == dtype && t->shape() == shape ? t : nullptr;
 }
 
 Tensor* Frame::consumable(int step, int in) {
-  const Step& st = plan_.steps[size_t(step)];
-  if (in < 0 || size_t(in) >= st.inputs.size() || st.inputs[size_t(in)] < 0) return nullptr;
-  const int v = st.inputs[size_t(in)];
-  // Only an intermediate that dies here, read by no other input slot of this step.
-  if (plan_.producer[size_t(v)] < 0 || plan_.last_use[size_t(v)] != step) return nullptr;
-  for (size_t k = 0; k < st.inputs.size(); ++k)
-    if (int(k) != in && st.inputs[k] == v) return nullptr;
-  Value& value = slots_[size_t(v)];
-  if (!value.is_tensor() || !value.tensor().owner()) return nullptr;
-  if (replay_) return consumed_steps_.count(step) ? &value.tensor() : nullptr;  // the recorded decision
-  // Recording: the buffer is the slot's alone (no view, sequence or graph output shares it).
-  if (value.tensor().owner().use_count() != 1) return nullptr;
-  consumed_steps_.insert(step);
-  return &value.tensor();
+  Tensor* t = sole_dying_input(step, in, consumed_steps_);
+  if (t && !replay_) consumed_steps_.insert(step);
+  return t;
 }
 
 void Frame::forget_plan() {

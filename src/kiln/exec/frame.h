@@ -68,6 +68,9 @@ class Frame {
   const Tensor* inplace_source(int step, DType dtype, const Shape& shape) const;
   // Input `in` of `step` when the step may overwrite it (OpContext::consumable_input), or null.
   Tensor* consumable(int step, int in);
+  // Input `in` of `step` when it is an intermediate that dies there, read by no other input of
+  // the step, and its buffer is the slot's alone; replaying, when `recorded` holds the step.
+  Tensor* sole_dying_input(int step, int in, const std::unordered_set<int>& recorded) const;
   // Drops the arena plan: the next run records afresh.
   void forget_plan();
   void set_output(int step, int out, Value v);

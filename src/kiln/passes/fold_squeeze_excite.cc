@@ -28,6 +28,14 @@ bool is_conv(const ir::Node& n) {
   return (n.domain.empty() && n.op_type == "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv");
 }
 
+// An ONNX Conv becomes a FusedConv (with nothing fused yet), which takes S and the means.
+void as_fused_conv(ir::Node& conv) {
+  if (!conv.domain.empty()) return;
+  conv.domain = "kiln";
+  conv.op_type = "FusedConv";
+  conv.opset = 1;
+}
+
 // A constant float 2-D W with a 1x1 kernel.
 bool pointwise_weight(const ir::Node& conv, const GraphView& view) {
   if (conv.inputs.size() < 2) return false;
@@ -60,10 +68,7 @@ bool pooled_from(const std::string& name, const std::string& x, const ir::Graph&
   return false;
 }
 
-}  // namespace
-
-namespace {
-
+// Mul(X, S) read by a 1x1 convolution as that convolution's S.
 void fold_scales(ir::Graph& g) {
   GraphView view(g);
   std::set<size_t> dead;
@@ -81,11 +86,7 @@ void fold_scales(ir::Graph& g) {
       if (pooled_from(mul.inputs[size_t(k)], mul.inputs[size_t(1 - k)], g, view)) scale = k;
     if (scale < 0) continue;
     const std::string x = mul.inputs[size_t(1 - scale)], s = mul.inputs[size_t(scale)];
-    if (conv.domain.empty()) {
-      conv.domain = "kiln";
-      conv.op_type = "FusedConv";
-      conv.opset = 1;
-    }
+    as_fused_conv(conv);
     conv.inputs.resize(5);  // X, W, B, Z (absent ones ""), S
     conv.inputs[0] = x;
     conv.inputs[4] = s;
@@ -107,11 +108,7 @@ void fold_squeezes(ir::Graph& g) {
     if (!is_conv(conv) || conv.outputs.size() != 1 || conv.inputs.size() < 2) continue;
     const Tensor* w = view.constant(conv.inputs[1]);
     if (!w || w->dtype() != DType::Float32 || w->rank() != 4) continue;
-    if (conv.domain.empty()) {
-      conv.domain = "kiln";
-      conv.op_type = "FusedConv";
-      conv.opset = 1;
-    }
+    as_fused_conv(conv);
     conv.outputs.push_back(pool.outputs[0]);
     dead.insert(i);
   }
