@@ -697,6 +697,43 @@ def test_fused_matmul_every_row_count(k, n, activation, residual, threads):
                                    err_msg=f"m={m}")
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("residual", ["", "fed", "computed"])
+@pytest.mark.parametrize("activation", ["", "Relu", "Gelu"])
+def test_deep_products_run_in_blocks_of_depth(activation, residual, threads):
+    # K = 3000: from 88 rows A outgrows a megabyte and the product runs in blocks of depth 768
+    # (the last one partial), the sums waiting between them in C, or beside it when C is Z's
+    # buffer (a computed Z dies at the node, which then writes into it). Small sums and a large
+    # Z: sums that started from Z would round at its magnitude, 10x the tolerance here.
+    k, n = 3000, 200
+    rng = np.random.default_rng(len(activation) + len(residual))
+    w = (0.01 * rng.standard_normal((k, n))).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    attrs = {"activation": activation} if activation else {}
+    nodes = [helper.make_node("FusedMatMul", ["x", "w", "b"] + (["z"] if residual else []), ["y"], domain="kiln",
+                              **attrs)]
+    feeds = [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)]
+    if residual == "computed":
+        nodes.insert(0, helper.make_node("Neg", ["zin"], ["z"]))
+    if residual:
+        feeds.append(helper.make_tensor_value_info("zin" if residual == "computed" else "z", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", feeds, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("kiln", 1)])
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = kiln.InferenceSession(model.SerializeToString(), so)
+    for m in [200, 1, 88, 129, 200]:  # the arena plan's run comes last
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        want = ACTS[activation](torch.from_numpy(x.astype(np.float64) @ w + b)).numpy()
+        run_feeds = {"x": x}
+        if residual:
+            z = (10 * rng.standard_normal((m, n))).astype(np.float32)
+            run_feeds["zin" if residual == "computed" else "z"] = z
+            want = want + (-z if residual == "computed" else z)
+        np.testing.assert_allclose(sess.run(None, run_feeds)[0], want, rtol=0, atol=8e-6, err_msg=f"m={m}")
+
+
 class SelfAttention(nn.Module):
     """Attention as exporters write it: heads split by Reshape + Transpose, K transposed for
     the scores, heads merged by Transpose + Reshape."""
