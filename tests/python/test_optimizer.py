@@ -239,6 +239,9 @@ def test_silu_squeeze_excite_pool_concat_stay_channels_last(tmp_path):
         ref2 = block(torch.from_numpy(x2)).numpy()
     np.testing.assert_allclose(run(data, {"in0": x2}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref2,
                                rtol=1e-4, atol=1e-5)
+    # the optimized model, fused nodes and all, reloads and runs the same
+    path = tmp_path / f"opt{int(kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)}.onnx"
+    np.testing.assert_allclose(kiln.InferenceSession(str(path)).run(None, {"in0": x2})[0], ref2, rtol=1e-4, atol=1e-5)
 
 
 class TanhGeluMlp(nn.Module):
