@@ -268,8 +268,12 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
   // last as before: starting the sums from it rounded them at its magnitude, 6x PyTorch's
   // error in BERT), the epilogue runs after the last block. The same arithmetic as in one pass.
   // Weights from memory, 1 thread: 128x3072x768 3.85-3.89 -> 3.43-3.64 ms, 197x3072x768 5.57
-  // -> 5.38; in the models the down-projections of BERT, GPT-2 and ViT-B/16 5-18% faster.
-  const int64_t kc = b.k > 1024 && m * b.k * int64_t(sizeof(float)) > (int64_t(1) << 20) ? kDepthBlock : b.k;
+  // -> 5.38; in the models the down-projections of BERT, GPT-2 and ViT-B/16 5-18% faster. With
+  // A's block itself past a megabyte the passes only add C's traffic (ResNet-50's 2048 -> 512
+  // at 8 images, 392 rows: 3-4% slower), so those run in one pass.
+  constexpr int64_t kMegabyte = int64_t(1) << 20;
+  const int64_t row_bytes = int64_t(sizeof(float)) * m;
+  const int64_t kc = b.k > 1024 && row_bytes * b.k > kMegabyte && row_bytes * kDepthBlock <= kMegabyte ? kDepthBlock : b.k;
   if (kc == b.k) return product_block(a, m, b, ep, c, 0, b.k, nullptr, stream, panels, chunks, kChunk);
   float* sums = ep.z == c ? static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(m * b.n))) : c;
   for (int64_t k0 = 0; k0 < b.k; k0 += kc) {
