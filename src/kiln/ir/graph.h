@@ -98,6 +98,18 @@ void splice_nodes(Graph& g, const std::set<size_t>& dead, std::map<size_t, std::
 // Whether `n` is the default-domain (ONNX) op `op`.
 inline bool is_op(const Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
 
+// Whether `n` is a convolution: ONNX's Conv, or the kiln::FusedConv the optimizer makes of one.
+inline bool is_conv(const Node& n) { return is_op(n, "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv"); }
+
+// A Conv as a FusedConv with nothing fused yet (the same computation), for rewrites that give
+// it what only FusedConv takes; a FusedConv stays as it is.
+inline void as_fused_conv(Node& conv) {
+  if (!conv.domain.empty()) return;
+  conv.domain = "kiln";
+  conv.op_type = "FusedConv";
+  conv.opset = 1;
+}
+
 struct Model {
   int64_t ir_version = 0;
   std::map<std::string, int64_t> opsets;  // domain -> version

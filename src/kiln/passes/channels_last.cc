@@ -22,8 +22,7 @@ namespace kiln {
 namespace {
 
 bool is_conv2d(const ir::Node& n, const GraphView& view) {
-  const bool conv = (n.domain.empty() && n.op_type == "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv");
-  if (!conv || n.inputs.size() < 2 || n.outputs.size() != 1) return false;
+  if (!ir::is_conv(n) || n.inputs.size() < 2 || n.outputs.size() != 1) return false;
   const Tensor* w = view.constant(n.inputs[1]);
   return w && w->dtype() == DType::Float32 && w->rank() == 4;
 }

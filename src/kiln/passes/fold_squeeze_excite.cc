@@ -24,18 +24,6 @@ namespace kiln {
 
 namespace {
 
-bool is_conv(const ir::Node& n) {
-  return (n.domain.empty() && n.op_type == "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv");
-}
-
-// An ONNX Conv becomes a FusedConv (with nothing fused yet), which takes S and the means.
-void as_fused_conv(ir::Node& conv) {
-  if (!conv.domain.empty()) return;
-  conv.domain = "kiln";
-  conv.op_type = "FusedConv";
-  conv.opset = 1;
-}
-
 // A constant float 2-D W with a 1x1 kernel.
 bool pointwise_weight(const ir::Node& conv, const GraphView& view) {
   if (conv.inputs.size() < 2) return false;

@@ -13,10 +13,6 @@ namespace kiln {
 
 namespace {
 
-bool is_conv(const ir::Node& n) {
-  return (n.domain.empty() && n.op_type == "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv");
-}
-
 // A convolution of constant float W [M, C/group, kh, kw] on channels-last X and Y, with no
 // residual, channel scale or folded pool, and an activation Kiln's kernels apply in registers;
 // its geometry (spatial sizes left out) in `geo`.

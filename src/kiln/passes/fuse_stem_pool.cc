@@ -31,9 +31,7 @@ ir::Attribute int_attr(int64_t v) {
 
 // Whether `conv` runs on the stem kernel whatever its input's size: its W and attributes.
 bool runs_on_stem(const ir::Node& conv, const GraphView& view) {
-  const bool is_conv = (conv.domain.empty() && conv.op_type == "Conv") ||
-                       (conv.domain == "kiln" && conv.op_type == "FusedConv");
-  if (!is_conv || conv.inputs.size() < 2 || conv.has_input(3) || conv.outputs.size() != 1) return false;
+  if (!ir::is_conv(conv) || conv.inputs.size() < 2 || conv.has_input(3) || conv.outputs.size() != 1) return false;
   if (conv.attr_int("kiln_x_nhwc", 0) != 0 || conv.attr_int("kiln_y_nhwc", 0) != 1 || conv.attr_int("kiln_bf16", 0) != 0)
     return false;
   try {
@@ -76,9 +74,7 @@ void fuse_stem_pools(ir::Graph& g) {
     if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4 || dilations != std::vector<int64_t>{1, 1} ||
         (auto_pad != "NOTSET" && auto_pad != "VALID"))
       continue;
-    conv.domain = "kiln";
-    conv.op_type = "FusedConv";
-    conv.opset = 1;
+    ir::as_fused_conv(conv);
     conv.attrs["kiln_pool_kernel"] = ints(kernel);
     conv.attrs["kiln_pool_strides"] = ints(strides);
     conv.attrs["kiln_pool_pads"] = ints(auto_pad == "VALID" ? std::vector<int64_t>{0, 0, 0, 0} : pads);

@@ -31,7 +31,7 @@ int64_t channels(const std::string& value, const ir::Graph& g, const GraphView& 
   const int p = view.producer(value);
   if (p < 0 || depth > 8) return -1;
   const ir::Node& n = g.nodes[size_t(p)];
-  if ((is_op(n, "Conv") || (n.domain == "kiln" && n.op_type == "FusedConv")) && n.inputs.size() > 1) {
+  if (ir::is_conv(n) && n.inputs.size() > 1) {
     const Tensor* w = view.constant(n.inputs[1]);
     return w && w->rank() == 4 ? w->dim(0) : -1;
   }
