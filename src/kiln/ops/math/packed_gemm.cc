@@ -225,13 +225,18 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
   else
     run.template operator()<false>();
 }
-}  // namespace
 
-namespace {
+constexpr int64_t kChunk = 48;  // rows per work item: whole blocks for 6, 8 and 12 rows
+
 // The product over depth [k0, k0 + depth) of B's panels, as packed_gemm's pass over it, added
 // to the sums in `start` (or none).
 void product_block(const float* a, int64_t m, const PackedPanels& b, const GemmEpilogue& ep, float* c, int64_t k0,
-                   int64_t depth, const float* start, bool stream, int64_t panels, int64_t chunks, int64_t kChunk) {
+                   int64_t depth, const float* start) {
+  const int64_t panels = b.count(), chunks = (m + kChunk - 1) / kChunk;
+  // A weight of a megabyte and more comes from memory (a model's weights outgrow the caches):
+  // while a thread works on one panel it fetches its next one, a share per block of rows, so
+  // the stream overlaps the arithmetic (GPT-2's 768x50257 LM head: 82 ms without, 64 with).
+  const bool stream = streams_on_packed_gemm(b.k, b.n);
   const int64_t panel_lines = depth * b.width / 16;
   // Work items panel-major, so a thread's items share panels and each panel stays in its cache;
   // shared by their columns and rows (N = 256: five panels of 48 and one of 16, split 3 + 3
@@ -256,12 +261,6 @@ void product_block(const float* a, int64_t m, const PackedPanels& b, const GemmE
 void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpilogue& ep, float* c) {
   constexpr int64_t kDepthBlock = 768;  // A's block: 48 rows x 768 = 144 KB per work item
   constexpr int kSumSlot = 8;           // thread_scratch slot of the sums when C is Z
-  constexpr int64_t kChunk = 48;  // rows per work item: whole blocks for 6, 8 and 12 rows
-  const int64_t panels = b.count(), chunks = (m + kChunk - 1) / kChunk;
-  // A weight of a megabyte and more comes from memory (a model's weights outgrow the caches):
-  // while a thread works on one panel it fetches its next one, a share per block of rows, so
-  // the stream overlaps the arithmetic (GPT-2's 768x50257 LM head: 82 ms without, 64 with).
-  const bool stream = streams_on_packed_gemm(b.k, b.n);
   // A deep product whose A outgrows half of L2 runs in blocks of depth: each pass reads every
   // panel, and A and two panels (the one in use, the next fetched) no longer fit L2 together.
   // The sums wait between blocks in C (in scratch when C is the residual Z, which is added
@@ -274,13 +273,12 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
   constexpr int64_t kMegabyte = int64_t(1) << 20;
   const int64_t row_bytes = int64_t(sizeof(float)) * m;
   const int64_t kc = b.k > 1024 && row_bytes * b.k > kMegabyte && row_bytes * kDepthBlock <= kMegabyte ? kDepthBlock : b.k;
-  if (kc == b.k) return product_block(a, m, b, ep, c, 0, b.k, nullptr, stream, panels, chunks, kChunk);
+  if (kc == b.k) return product_block(a, m, b, ep, c, 0, b.k, nullptr);
   float* sums = ep.z == c ? static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(m * b.n))) : c;
   for (int64_t k0 = 0; k0 < b.k; k0 += kc) {
     const int64_t depth = std::min(kc, b.k - k0);
     const bool last = k0 + depth >= b.k;
-    product_block(a, m, b, last ? ep : GemmEpilogue{}, last ? c : sums, k0, depth, k0 > 0 ? sums : nullptr, stream,
-                  panels, chunks, kChunk);
+    product_block(a, m, b, last ? ep : GemmEpilogue{}, last ? c : sums, k0, depth, k0 > 0 ? sums : nullptr);
   }
 }
 
