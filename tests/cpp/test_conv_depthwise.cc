@@ -1,7 +1,7 @@
 // Depthwise convolution on channels-last data against a direct loop in double: kernel widths
 // 3, 5 and 7, strides 1 and 2, asymmetric pads, rows cut into partial tiles, channel counts
 // that leave a partial block of 16 or a partial group of blocks, every activation, one to
-// sixteen threads, each also with the channel means of its output, and through FusedConv on
+// sixteen threads, each also with the channel sums of its output, and through FusedConv on
 // channels-last storage as the layout pass leaves it.
 #include "kiln/ops/nn/conv_depthwise.h"
 
@@ -74,8 +74,9 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
     conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, kClipLo, kClipHi, out);
   });
   expect_close(want, y, 1e-5f);
-  // With the squeeze: each image's channel means of Y, summed as the tiles store it.
-  std::vector<float> means(size_t(s.n * s.c), -1.f), want_means(size_t(s.n * s.c));
+  // With the squeeze: each image's channel sums of Y, taken as the tiles store it and added to
+  // what the buffer held (-1 here); as means, against Y's in double.
+  std::vector<float> sums(size_t(s.n * s.c), -1.f), want_means(size_t(s.n * s.c));
   const int64_t plane = s.oh() * s.ow();
   for (int64_t i = 0; i < s.n; ++i)
     for (int64_t ch = 0; ch < s.c; ++ch) {
@@ -84,9 +85,11 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
       want_means[size_t(i * s.c + ch)] = float(sum / double(plane));
     }
   const std::vector<float> y2 = written_within(size, [&](float* out) {
-    conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, kClipLo, kClipHi, out, means.data());
+    conv.run(geo, x.data(), with_bias ? bias.data() : nullptr, act, kClipLo, kClipHi, out, sums.data());
   });
   expect_close(want, y2, 1e-5f);
+  std::vector<float> means(sums.size());
+  for (size_t i = 0; i < sums.size(); ++i) means[i] = float((double(sums[i]) + 1.0) / double(plane));
   expect_close(want_means, means, 1e-5f);
 }
 

@@ -473,9 +473,16 @@ bool ConvKernel::compute_y(OpContext& ctx) {
                   y.data<float>());
     return false;
   }
-  if (use_depthwise_) {
+  if (use_depthwise_) {  // the means as sums from the kernel's registers, then scaled
+    float* means = has_means_ ? ctx.output(1).data<float>() : nullptr;
+    const int64_t channels = geo_.batch * geo_.out_channels;
+    if (means) std::fill(means, means + channels, 0.f);
     depthwise_.run(geo_, xp, has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_,
-                   post_.act.alpha, post_.act.beta, y.data<float>(), has_means_ ? ctx.output(1).data<float>() : nullptr);
+                   post_.act.alpha, post_.act.beta, y.data<float>(), means);
+    if (means) {
+      const float scale = 1.f / float(shape_size(geo_.out));
+      for (int64_t i = 0; i < channels; ++i) means[i] *= scale;
+    }
     return has_means_;
   }
   if (use_stem_) {

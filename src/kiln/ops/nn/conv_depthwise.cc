@@ -193,7 +193,7 @@ void DepthwiseConv::init(const Tensor& w) {
 }
 
 void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
-                        float* y, float* means) const {
+                        float* y, float* sums) const {
 #if defined(__AVX512F__)
   const Window& win = geo.window;
   const int64_t c = c_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
@@ -209,25 +209,25 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
   const float* f = static_cast<const float*>(f_->get_data_handle());
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
 
-  // Means: each chunk of rows sums its outputs per image and channel (padded to whole blocks)
+  // Sums: each chunk of rows sums its outputs per image and channel (padded to whole blocks)
   // in a slot of its own; the slots are added in the order of their rows.
   const int64_t padded = blocks * 16, team = num_threads();
-  float* sums = nullptr;
+  float* slots = nullptr;
   std::vector<int64_t> first_row(size_t(team), -1);
   std::atomic<int> next_slot{0};
-  if (means) {
-    sums = static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(team * geo.batch * padded)));
-    std::fill(sums, sums + team * geo.batch * padded, 0.f);
+  if (sums) {
+    slots = static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(team * geo.batch * padded)));
+    std::fill(slots, slots + team * geo.batch * padded, 0.f);
   }
   // Work items are output rows; a tile takes every channel group in turn, so the whole pixels it
   // reads (C floats each) are used while in L1.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, ow * blocks * kh_ * kw_ * 16));
   parallel_for(geo.batch * oh, grain, [&](int64_t begin, int64_t end) {
     float* mine = nullptr;
-    if (sums) {  // parallel_for makes at most `team` chunks
+    if (slots) {  // parallel_for makes at most `team` chunks
       const int slot = next_slot.fetch_add(1);
       first_row[size_t(slot)] = begin;
-      mine = sums + slot * geo.batch * padded;
+      mine = slots + slot * geo.batch * padded;
     }
     for (int64_t row = begin; row < end; ++row) {
       const int64_t img = row / oh;
@@ -258,17 +258,13 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
       }
     }
   });
-  if (means) {
+  if (sums) {
     std::vector<int> order(size_t(next_slot.load()));
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](int a, int b) { return first_row[size_t(a)] < first_row[size_t(b)]; });
-    const float scale = 1.f / float(oh * ow);
     for (int64_t img = 0; img < geo.batch; ++img)
-      for (int64_t ch = 0; ch < c; ++ch) {
-        float total = 0;
-        for (int k : order) total += sums[(k * geo.batch + img) * padded + ch];
-        means[img * c + ch] = total * scale;
-      }
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int k : order) sums[img * c + ch] += slots[(k * geo.batch + img) * padded + ch];
   }
 #endif
 }

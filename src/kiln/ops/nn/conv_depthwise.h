@@ -27,10 +27,10 @@ class DepthwiseConv {
   void init(const Tensor& w);
   explicit operator bool() const { return bool(f_); }
   // Y = act(conv(X, W) + bias) with X and Y channels-last; bias may be null; Clip's bounds in
-  // lo and hi. With `means` ([N, C]), also each image's per-channel mean of Y, summed from the
-  // tiles' registers. Splits the rows over the calling thread's OpenMP team.
+  // lo and hi. With `sums` ([N, C]), also adds each image's per-channel sum of Y to it, taken
+  // from the tiles' registers. Splits the rows over the calling thread's OpenMP team.
   void run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi, float* y,
-           float* means = nullptr) const;
+           float* sums = nullptr) const;
 
  private:
   std::shared_ptr<const dnnl::memory> f_;  // [C/16 blocks][kh][kw][16], zero past C

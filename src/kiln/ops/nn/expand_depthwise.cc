@@ -120,7 +120,6 @@ class ExpandDepthwise : public Kernel {
     const int64_t rows_max = (band - 1) * s + kh;
     float* buf = static_cast<float*>(thread_scratch(kBandSlot, sizeof(float) * size_t(rows_max * row_floats)));
     const float lo = expand_act_.alpha, hi = expand_act_.beta;
-    std::vector<float> band_means(sums ? size_t(e_) : 0);
     int64_t have_lo = 0, have_hi = 0;  // input rows held, buf row 0 = have_lo
     for (int64_t b0 = r0; b0 < r1; b0 += band) {
       const int64_t b1 = std::min(r1, b0 + band);
@@ -141,10 +140,8 @@ class ExpandDepthwise : public Kernel {
       g.in = {need_hi - need_lo, w};
       g.out = {b1 - b0, ow};
       g.window.pads_begin[0] = need_lo - first;
-      depthwise_.run(g, buf, bias_, *act_.in_registers(), act_.alpha, act_.beta,
-                     y + ((img * oh + b0) * ow) * e_, sums ? band_means.data() : nullptr);
-      if (sums)
-        for (int64_t ch = 0; ch < e_; ++ch) sums[ch] += band_means[size_t(ch)] * float((b1 - b0) * ow);
+      depthwise_.run(g, buf, bias_, *act_.in_registers(), act_.alpha, act_.beta, y + ((img * oh + b0) * ow) * e_,
+                     sums);
     }
   }
 
