@@ -8,6 +8,9 @@
 
 #include "kiln/ops/math/fast_math.h"
 
+// GCC 12 flags the undefined pass-through operand of the unmasked AVX-512 max as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace kiln::rnn {
 
 namespace {
@@ -34,6 +37,28 @@ constexpr ActInfo kActs[] = {
 };
 
 }  // namespace
+
+// The gates' sigmoid and tanh without a division per value (sigmoid with a 14-bit reciprocal
+// and a Newton step, tanh with a polynomial near 0): the zoo's LSTM at 1 thread 1.52-1.60 ->
+// 1.49-1.51 ms. The floor of -86 keeps a saturated sigmoid normal, as vexp's does (a subnormal
+// gate costs ~100 cycles in every multiply that reads it).
+bool activate_vectors(const Activation& act, float* x, int64_t n) {
+#if defined(__AVX512F__)
+  if (act.kind == ActKind::Sigmoid) {
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = fastmath::avx512::tail_mask(n - i);
+      const __m512 v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_set1_ps(-86.0f));
+      _mm512_mask_storeu_ps(x + i, m, fastmath::avx512::sigmoid(v));
+    }
+    return true;
+  }
+  if (act.kind == ActKind::Tanh) {
+    fastmath::tanh(x, x, n);
+    return true;
+  }
+#endif
+  return false;
+}
 
 std::vector<Activation> parse_activations(const ir::Node& node, int per_dir, int num_dir,
                                           const std::vector<std::string>& defaults) {

@@ -6,8 +6,6 @@
 // XW rows follow X's own row order (time- or batch-major), so the layout attribute costs nothing.
 #pragma once
 
-#include "kiln/ops/math/fast_math.h"
-
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -73,26 +71,15 @@ inline T tanh_fn(T x) {
   }
 }
 
+// A float sigmoid or tanh in Kiln's vector forms, in place; false for the other activations
+// (and without AVX-512).
+bool activate_vectors(const Activation& act, float* x, int64_t n);
+
 template <typename T>
 void activate(const Activation& act, T* x, int64_t n) {
   const T a = T(act.alpha), b = T(act.beta);
-#if defined(__AVX512F__)
-  // The gates' sigmoid and tanh in Kiln's vector forms (sigmoid with a 14-bit reciprocal and a
-  // Newton step instead of a division, tanh with a polynomial near 0): the zoo's LSTM at 1
-  // thread 1.52-1.60 -> 1.49-1.51 ms. The floor of -86 keeps a saturated sigmoid normal, as
-  // vexp's does (a subnormal gate costs ~100 cycles in every multiply that reads it).
-  if constexpr (std::is_same_v<T, float>) {
-    if (act.kind == ActKind::Sigmoid) {
-      for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 m = fastmath::avx512::tail_mask(n - i);
-        const __m512 v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_set1_ps(-86.0f));
-        _mm512_mask_storeu_ps(x + i, m, fastmath::avx512::sigmoid(v));
-      }
-      return;
-    }
-    if (act.kind == ActKind::Tanh) return fastmath::tanh(x, x, n);
-  }
-#endif
+  if constexpr (std::is_same_v<T, float>)
+    if (activate_vectors(act, x, n)) return;
   switch (act.kind) {
     case ActKind::Sigmoid:
 #pragma omp simd
