@@ -7,6 +7,7 @@
 
 #include "kiln/ops/common/elementwise.h"
 #include "kiln/ops/math/fast_math.h"
+#include "kiln/ops/nn/global_pool.h"
 
 namespace kiln::nn {
 
@@ -422,37 +423,11 @@ void ConvKernel::compute(OpContext& ctx) {
 }
 
 template <typename T>
-void ConvKernel::write_means(OpContext& ctx) const {
+void ConvKernel::write_means(OpContext& ctx) const {  // as GlobalAveragePool computes it
   const Tensor& y = ctx.output(0);
-  T* means = ctx.output(1).data<T>();
-  const int64_t n = y.dim(0), c = y.dim(1), plane = y.size() / std::max<int64_t>(1, n * c);
-  const T* py = y.data<T>();
-  if (y_nhwc_) {  // per image, its pixels' rows of C added in order; fewer images than threads in parts
-    const int64_t parts = n < num_threads() && y.size() >= 32768 ? num_threads() : 1;
-    std::vector<T> sums(size_t(n * parts * c), T(0));
-    parallel_for(n * parts, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t img = item / parts, p0 = plane * (item % parts) / parts, p1 = plane * (item % parts + 1) / parts;
-        T* m = sums.data() + item * c;
-        for (int64_t p = p0; p < p1; ++p)
-          for (int64_t ch = 0; ch < c; ++ch) m[ch] += py[(img * plane + p) * c + ch];
-      }
-    });
-    for (int64_t img = 0; img < n; ++img)
-      for (int64_t ch = 0; ch < c; ++ch) {
-        T total = 0;
-        for (int64_t part = 0; part < parts; ++part) total += sums[size_t((img * parts + part) * c + ch)];
-        means[img * c + ch] = total / T(plane);
-      }
-    return;
-  }
-  parallel_for(n * c, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane)), [&](int64_t begin, int64_t end) {
-    for (int64_t q = begin; q < end; ++q) {
-      T total = 0;
-      for (int64_t i = 0; i < plane; ++i) total += py[q * plane + i];
-      means[q] = total / T(plane);
-    }
-  });
+  const int64_t n = y.dim(0), c = y.dim(1);
+  reduce_planes(PlaneMean{}, y.data<T>(), n, c, y.size() / std::max<int64_t>(1, n * c), y_nhwc_,
+                ctx.output(1).data<T>());
 }
 
 bool ConvKernel::compute_y(OpContext& ctx) {
