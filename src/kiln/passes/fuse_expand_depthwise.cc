@@ -3,6 +3,7 @@
 // input channels whose output, read by nothing else, feeds a depthwise convolution, both on
 // channels-last data with activations Kiln applies in registers. The expanded tensor then never
 // leaves the cache (ops/nn/expand_depthwise.cc).
+#include <optional>
 #include <set>
 
 #include "kiln/ir/graph_view.h"
@@ -13,36 +14,19 @@ namespace kiln {
 
 namespace {
 
-// A convolution of constant float W [M, C/group, kh, kw] on channels-last X and Y, with no
-// residual, channel scale or folded pool, and an activation Kiln's kernels apply in registers;
-// its geometry (spatial sizes left out) in `geo`.
-const Tensor* plain_conv(const ir::Node& n, const GraphView& view, nn::ConvGeometry& geo) {
+// A convolution on Kiln's own kernels (own_kernel_geometry) on channels-last X and Y, with no
+// residual, channel scale or folded pool, and a constant float bias if any; its geometry.
+std::optional<nn::ConvGeometry> plain_conv(const ir::Node& n, const GraphView& view) {
   if (!is_conv(n) || n.inputs.size() < 2 || n.has_input(3) || n.has_input(4) || n.has_attr("kiln_pool_kernel") ||
       n.attr_int("kiln_x_nhwc", 0) != 1 || n.attr_int("kiln_y_nhwc", 0) != 1 || n.attr_int("kiln_bf16", 0) != 0 ||
       n.attr_string("auto_pad", "NOTSET") != "NOTSET")
-    return nullptr;
-  try {
-    if (!nn::Activation::from_node(n).in_registers()) return nullptr;
-  } catch (const Error&) {  // malformed: its own kernel names the problem
-    return nullptr;
-  }
-  const Tensor* w = view.constant(n.inputs[1]);
-  if (!w || w->dtype() != DType::Float32 || w->rank() != 4) return nullptr;
-  if (n.has_input(2)) {
+    return std::nullopt;
+  std::optional<nn::ConvGeometry> geo = nn::own_kernel_geometry(n, view.constant(n.inputs[1]));
+  if (geo && n.has_input(2)) {
     const Tensor* b = view.constant(n.inputs[2]);
-    if (!b || b->dtype() != DType::Float32 || b->size() != w->dim(0)) return nullptr;
+    if (!b || b->dtype() != DType::Float32 || b->size() != geo->out_channels) return std::nullopt;
   }
-  geo.group = n.attr_int("group", 1);
-  geo.in_channels = w->dim(1) * geo.group;
-  geo.out_channels = w->dim(0);
-  geo.window.kernel = {w->dim(2), w->dim(3)};
-  geo.window.strides = n.attr_ints("strides", {1, 1});
-  geo.window.dilations = n.attr_ints("dilations", {1, 1});
-  const std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
-  if (geo.window.strides.size() != 2 || geo.window.dilations.size() != 2 || pads.size() != 4) return nullptr;
-  geo.window.pads_begin = {pads[0], pads[1]};
-  geo.window.pads_end = {pads[2], pads[3]};
-  return w;
+  return geo;
 }
 
 void copy_activation(const ir::Node& from, const std::string& prefix, ir::Node& to) {
@@ -57,15 +41,15 @@ void fuse_expand_depthwise(ir::Graph& g) {
   std::set<size_t> dead;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& expand = g.nodes[i];
-    nn::ConvGeometry eg, dg;
-    if (dead.count(i) || !plain_conv(expand, view, eg) || expand.outputs.size() != 1 ||
-        !nn::PointwiseConv::suits(eg))
-      continue;
+    if (dead.count(i) || expand.outputs.size() != 1) continue;
+    const std::optional<nn::ConvGeometry> eg = plain_conv(expand, view);
+    if (!eg || !nn::PointwiseConv::suits(*eg)) continue;
     const int r = view.sole_reader(expand.outputs[0]);
     if (r < 0) continue;
     ir::Node& dw = g.nodes[size_t(r)];
-    if (!plain_conv(dw, view, dg) || dw.inputs[0] != expand.outputs[0] || dg.in_channels != eg.out_channels ||
-        !nn::DepthwiseConv::suits(dg))
+    const std::optional<nn::ConvGeometry> dg = plain_conv(dw, view);
+    if (!dg || dw.inputs[0] != expand.outputs[0] || dg->in_channels != eg->out_channels ||
+        !nn::DepthwiseConv::suits(*dg))
       continue;
     ir::Node fused;
     fused.name = dw.name;

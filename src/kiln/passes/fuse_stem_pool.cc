@@ -34,22 +34,8 @@ bool runs_on_stem(const ir::Node& conv, const GraphView& view) {
   if (!ir::is_conv(conv) || conv.inputs.size() < 2 || conv.has_input(3) || conv.outputs.size() != 1) return false;
   if (conv.attr_int("kiln_x_nhwc", 0) != 0 || conv.attr_int("kiln_y_nhwc", 0) != 1 || conv.attr_int("kiln_bf16", 0) != 0)
     return false;
-  try {
-    if (!nn::Activation::from_node(conv).in_registers()) return false;
-  } catch (const Error&) {  // malformed activation attributes: its kernel refuses them, naming the node
-    return false;
-  }
-  const Tensor* w = view.constant(conv.inputs[1]);
-  if (!w || w->dtype() != DType::Float32 || w->rank() != 4) return false;
-  nn::ConvGeometry geo;
-  geo.in_channels = w->dim(1) * conv.attr_int("group", 1);
-  geo.out_channels = w->dim(0);
-  geo.group = conv.attr_int("group", 1);
-  geo.window.kernel = {w->dim(2), w->dim(3)};
-  geo.window.strides = conv.attr_ints("strides", {1, 1});
-  geo.window.dilations = conv.attr_ints("dilations", {1, 1});
-  if (geo.window.strides.size() != 2 || geo.window.dilations.size() != 2) return false;
-  return nn::StemConv::suits(geo);
+  const std::optional<nn::ConvGeometry> geo = nn::own_kernel_geometry(conv, view.constant(conv.inputs[1]));
+  return geo && nn::StemConv::suits(*geo);
 }
 
 }  // namespace

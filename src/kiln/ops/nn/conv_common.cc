@@ -78,6 +78,27 @@ std::optional<ConvAct> Activation::in_registers() const {
   }
 }
 
+std::optional<ConvGeometry> own_kernel_geometry(const ir::Node& n, const Tensor* w) {
+  if (!ir::is_conv(n) || !w || w->dtype() != DType::Float32 || w->rank() != 4) return std::nullopt;
+  try {
+    if (!Activation::from_node(n).in_registers()) return std::nullopt;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  ConvGeometry geo;
+  geo.group = n.attr_int("group", 1);
+  geo.in_channels = w->dim(1) * geo.group;
+  geo.out_channels = w->dim(0);
+  geo.window.kernel = {w->dim(2), w->dim(3)};
+  geo.window.strides = n.attr_ints("strides", {1, 1});
+  geo.window.dilations = n.attr_ints("dilations", {1, 1});
+  const std::vector<int64_t> pads = n.attr_ints("pads", {0, 0, 0, 0});
+  if (geo.window.strides.size() != 2 || geo.window.dilations.size() != 2 || pads.size() != 4) return std::nullopt;
+  geo.window.pads_begin = {pads[0], pads[1]};
+  geo.window.pads_end = {pads[2], pads[3]};
+  return geo;
+}
+
 dnnl::primitive_attr make_attr(const PostOps& post) {
   dnnl::post_ops ops;
   if (post.sum) ops.append_sum(1.f);

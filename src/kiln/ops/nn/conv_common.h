@@ -42,6 +42,12 @@ struct Activation {
   void apply(T* data, int64_t n) const;
 };
 
+// For the optimizer's passes: the geometry (spatial sizes left out) of a 2-D convolution node
+// with the constant W `w` (float [M, C/group, kh, kw]) whose activation Kiln's own kernels
+// apply in registers; none for anything else, malformed attributes included (the node's kernel
+// names those).
+std::optional<ConvGeometry> own_kernel_geometry(const ir::Node& n, const Tensor* w);
+
 // What runs after conv + bias, in this order: add the destination's prior content (a residual
 // Z copied there first), then the activation.
 struct PostOps {
