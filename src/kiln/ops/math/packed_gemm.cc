@@ -78,8 +78,9 @@ struct Tile {
   int cols;           // columns of this panel that exist (the rest is padding)
   GemmEpilogue::Act act;
   bool z_first;
-  const float* next = nullptr;  // lines of the next panel to fetch into L2 meanwhile
+  const float* next = nullptr;  // lines of the next panel to fetch into L2 meanwhile,
   int64_t next_lines = 0;
+  int fetch_per = 1, fetch_gap = 4;  // `fetch_per` of them every `fetch_gap` steps
   const float* start = nullptr;  // sums of the depth before this tile's to add to (ldc apart), or null
 };
 
@@ -112,13 +113,13 @@ void micro(const Tile& t) {
   const float* a = t.a;
   const float* b = t.b;
   const float* pf = t.next;
-  int64_t pf_left = t.next_lines;
+  const float* const pf_end = t.next + 16 * t.next_lines;
+  const int per = t.fetch_per, mask = t.fetch_gap - 1;
   int64_t k = 0;
   for (; k + S <= t.k; k += S, b += S * t.width) {
-    if (pf_left > 0 && (k & 3) == 0) {  // one line every four steps: the stream stays paced
-      _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T1);
-      pf += 16;
-      --pf_left;
+    if (pf < pf_end && (k & mask) == 0) {
+      for (int i = 0; i < per; ++i) _mm_prefetch(reinterpret_cast<const char*>(pf + 16 * i), _MM_HINT_T1);
+      pf += 16 * per;
     }
     for (int s = 0; s < S; ++s) {
       // The panel streams from L2; fetched into L1 16 steps ahead (4 KB of a 64-wide panel),
@@ -181,8 +182,14 @@ void panel_rows(Tile t, int64_t m) {
     if (t.z) t.z += rows * t.ldc;
     if (t.start) t.start += rows * t.ldc;
   };
-  // The lines to fetch are shared out over the blocks of rows.
-  const int64_t per_block = (t.next_lines + (m + R - 1) / R - 1) / std::max<int64_t>(1, (m + R - 1) / R);
+  // The lines to fetch are shared out over the blocks of rows, paced evenly over a block's
+  // steps: at least one every four (early, while the memory catches up), more where few blocks
+  // share many lines (49 rows, 512 deep: a line every two steps).
+  const int64_t blocks = (m + R - 1) / R, per_block = (t.next_lines + blocks - 1) / blocks;
+  const int64_t steps = std::max<int64_t>(1, t.k / (R * P <= 12 ? 2 : 1));
+  t.fetch_per = int(std::max<int64_t>(1, (per_block + steps - 1) / steps));
+  const int64_t gap = per_block ? steps * t.fetch_per / per_block : 4;
+  t.fetch_gap = gap >= 4 ? 4 : gap >= 2 ? 2 : 1;
   int64_t lines = t.next_lines;
   auto share = [&] {
     t.next_lines = std::min(per_block, lines);
@@ -211,7 +218,7 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
            int64_t k0 = 0, int64_t kc = -1, const float* start = nullptr) {
   const int64_t n0 = p * b.width;
   Tile t{a,    lda, b.panel(p) + k0 * b.width, b.width, kc < 0 ? b.k : kc, c, z, ldc, ep.bias ? ep.bias + n0 : nullptr,
-         int(std::min(b.width, b.n - n0)), ep.act, ep.z_first, next, next_lines, start};
+         int(std::min(b.width, b.n - n0)), ep.act, ep.z_first, next, next_lines, 1, 4, start};
   auto run = [&]<bool Plain>() {
     switch ((t.cols + 15) / 16) {
       case 1: panel_rows<1, Plain>(t, rows); break;
@@ -249,7 +256,7 @@ void product_block(const float* a, int64_t m, const PackedPanels& b, const GemmE
     for (int64_t item = begin; item < end; ++item) {
       const int64_t p = item / chunks, chunk = item % chunks, r0 = chunk * kChunk, n0 = p * b.width;
       const bool fetch = stream && p + 1 < panels && (p + 1) * chunks < end;
-      const int64_t l0 = panel_lines * chunk / chunks, l1 = panel_lines * (chunk + 1) / chunks;
+      const int64_t r1 = std::min(m, r0 + kChunk), l0 = panel_lines * r0 / m, l1 = panel_lines * r1 / m;
       panel(a + r0 * b.k + k0, b.k, std::min(kChunk, m - r0), b, p, ep, c + r0 * b.n + n0,
             ep.z ? ep.z + r0 * b.n + n0 : nullptr, b.n, fetch ? b.panel(p + 1) + k0 * b.width + l0 * 16 : nullptr,
             fetch ? l1 - l0 : 0, k0, depth, start ? start + r0 * b.n + n0 : nullptr);
@@ -261,18 +268,21 @@ void product_block(const float* a, int64_t m, const PackedPanels& b, const GemmE
 void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpilogue& ep, float* c) {
   constexpr int64_t kDepthBlock = 768;  // A's block: 48 rows x 768 = 144 KB per work item
   constexpr int kSumSlot = 8;           // thread_scratch slot of the sums when C is Z
-  // A deep product whose A outgrows half of L2 runs in blocks of depth: each pass reads every
-  // panel, and A and two panels (the one in use, the next fetched) no longer fit L2 together.
+  // A deep product whose A and two panels (the one in use, the next fetched) outgrow three
+  // quarters of L2 runs in blocks of depth: each pass reads every panel.
   // The sums wait between blocks in C (in scratch when C is the residual Z, which is added
   // last as before: starting the sums from it rounded them at its magnitude, 6x PyTorch's
   // error in BERT), the epilogue runs after the last block. The same arithmetic as in one pass.
   // Weights from memory, 1 thread: 128x3072x768 3.85-3.89 -> 3.43-3.64 ms, 197x3072x768 5.57
   // -> 5.38; in the models the down-projections of BERT, GPT-2 and ViT-B/16 5-18% faster. With
   // A's block itself past a megabyte the passes only add C's traffic (ResNet-50's 2048 -> 512
-  // at 8 images, 392 rows: 3-4% slower), so those run in one pass.
+  // at 8 images, 392 rows: 3-4% slower), so those run in one pass. A 3x3 convolution's product
+  // over 49 windows, 49x4608x512 (A 0.9 MB, panels of 48 columns 0.9 MB each): 2.07 -> 1.79 ms.
   constexpr int64_t kMegabyte = int64_t(1) << 20;
   const int64_t row_bytes = int64_t(sizeof(float)) * m;
-  const int64_t kc = b.k > 1024 && row_bytes * b.k > kMegabyte && row_bytes * kDepthBlock <= kMegabyte ? kDepthBlock : b.k;
+  const int64_t working_set = int64_t(sizeof(float)) * (m + 2 * b.width) * b.k;
+  const int64_t kc =
+      b.k > 1024 && working_set > 3 * kMegabyte / 2 && row_bytes * kDepthBlock <= kMegabyte ? kDepthBlock : b.k;
   if (kc == b.k) return product_block(a, m, b, ep, c, 0, b.k, nullptr);
   float* sums = ep.z == c ? static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(m * b.n))) : c;
   for (int64_t k0 = 0; k0 < b.k; k0 += kc) {
@@ -283,8 +293,11 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
 }
 
 void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanels& b, int64_t p0, int64_t p1, float* c,
-                       int64_t ldc) {
-  for (int64_t p = p0; p < p1; ++p) panel(a, lda, m, b, p, GemmEpilogue{}, c + (p - p0) * b.width, nullptr, ldc);
+                       int64_t ldc, bool stream, const float* then) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* next = !stream ? nullptr : p + 1 < p1 ? b.panel(p + 1) : then;
+    panel(a, lda, m, b, p, GemmEpilogue{}, c + (p - p0) * b.width, nullptr, ldc, next, next ? b.k * b.width / 16 : 0);
+  }
 }
 
 // GCC 12 flags the undefined pass-through operand of activate's unmasked max, as above.
@@ -379,7 +392,8 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
 
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc&, const void*) { return std::nullopt; }
 void packed_gemm(const float*, int64_t, const PackedPanels&, const GemmEpilogue&, float*) {}
-void packed_gemm_block(const float*, int64_t, int64_t, const PackedPanels&, int64_t, int64_t, float*, int64_t) {}
+void packed_gemm_block(const float*, int64_t, int64_t, const PackedPanels&, int64_t, int64_t, float*, int64_t, bool,
+                       const float*) {}
 void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y) {
   for (int64_t j = 0; j < n; ++j) {
     float v = 0;

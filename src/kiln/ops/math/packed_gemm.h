@@ -78,8 +78,10 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
 
 // C = A B for A [m, K] (rows lda apart) and panels [p0, p1) of B, on the calling thread: panel
 // p's columns land at c + (p - p0) * width, rows ldc apart. For callers that split the work
-// themselves (Winograd's 16 products per tile block).
+// themselves (Winograd's 16 products per tile block). With `stream` (B comes from memory) each
+// panel is fetched into L2 while the one before it computes, and `then` (K x width floats the
+// caller reads next), if set, while the last one does.
 void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanels& b, int64_t p0, int64_t p1, float* c,
-                       int64_t ldc);
+                       int64_t ldc, bool stream = false, const float* then = nullptr);
 
 }  // namespace kiln
