@@ -1217,3 +1217,42 @@ def test_channel_scale_of_a_wrong_shape_is_refused():
     s = rng.standard_normal((1, 8, 1, 1)).astype(np.float32)
     want = np.einsum("kc,nchw->nkhw", numpy_helper.to_array(w)[:, :, 0, 0], x * s)
     np.testing.assert_allclose(sess.run(None, {"x": x, "s": s})[0], want, rtol=1e-4, atol=1e-5)
+
+
+class HeavyWindows(nn.Module):
+    """A bottleneck whose middle convolution has a weight of over a megabyte and few output
+    pixels (ResNet-50's stage 4): it runs as one product over X's windows, gathered."""
+
+    def __init__(self, kernel, stride, padding, dilation):
+        super().__init__()
+        torch.manual_seed(kernel[0] * 10 + stride)
+        self.reduce = nn.Conv2d(48, 128, 1)
+        self.mid = nn.Conv2d(128, 256, kernel, stride=stride, padding=padding, dilation=dilation)
+        self.short = nn.Conv2d(48, 256, 1, stride=stride)
+        self.out = nn.Conv2d(256, 16, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.mid(torch.relu(self.reduce(x))) + self.short(x))
+        return self.out(y)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,dilation,side", [
+    ((3, 3), 1, 1, 1, 7),  # ResNet-50's stage 4
+    ((3, 3), 2, 1, 1, 14),  # its first layer, strided
+    ((3, 3), 1, 2, 2, 7),  # dilated
+    ((5, 3), 1, (2, 1), 1, 6),  # a tall window
+    ((3, 3), 1, 1, 1, 1),  # one pixel: all padding but the centre
+])
+def test_heavy_weight_convolution_over_gathered_windows(kernel, stride, padding, dilation, side, tmp_path):
+    module = HeavyWindows(kernel, stride, padding, dilation)
+    x = np.random.default_rng(side).standard_normal((1, 48, side, side + 1)).astype(np.float32)
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}}, plain_too=True)
+    mid = [n for n in onnx.load(str(tmp_path / "opt99.onnx")).graph.node if n.name.startswith("/mid/")]
+    assert {a.name for a in mid[0].attribute} >= {"kiln_x_nhwc", "kiln_y_nhwc"}, mid  # X and Y channels-last
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    rng = np.random.default_rng(40)
+    # 1-2 images are few enough pixels for the gathered windows, 5 run on the primitive
+    assert_concurrent_runs_match(sess, module.eval(), lambda k: [
+        rng.standard_normal((n, 48, side, side + 1)).astype(np.float32) for n in (1 + k % 2, 5, 2)], 3, atol=1e-4)

@@ -116,6 +116,9 @@ constexpr int kGatherSlot = 0;
 constexpr int kProductSlot = 1;
 // X scaled by S where X lives on (Relayout's slots are 0-2, Winograd's 3).
 constexpr int kScaledSlot = 4;
+// The most output pixels a convolution over gathered windows takes: past them the weight is
+// read often enough per run that oneDNN's primitive keeps up (and the gathered rows outgrow L2).
+constexpr int64_t kMaxWindowRows = 128;
 
 // X or Y as Kiln stores it: plain, or channels-last.
 dnnl::memory::desc conv_stored(const Shape& s, bool nhwc) {
@@ -123,6 +126,25 @@ dnnl::memory::desc conv_stored(const Shape& s, bool nhwc) {
   using tag = dnnl::memory::format_tag;
   const tag t = s.size() == 3 ? tag::nwc : s.size() == 4 ? tag::nhwc : tag::ndhwc;
   return dnnl::memory::desc(dnnl_dims(s), dnnl::memory::data_type::f32, t);
+}
+
+// W [K, C, kh, kw] as the weight of the product over channels-last windows: [kh*kw*C, K] in
+// packed_gemm's panels, row (i * kw + j) * C + c. None where that is no panel layout.
+std::shared_ptr<const dnnl::memory> pack_windows(const Tensor& w) {
+  const int64_t k = w.dim(0), c = w.dim(1), kh = w.dim(2), kw = w.dim(3), depth = c * kh * kw;
+  const dnnl::memory::desc layout = panel_layout(depth, k);
+  const std::optional<PanelLayout> pl = PanelLayout::of(layout);
+  if (!pl || pl->stride != pl->padded_k * pl->width) return nullptr;
+  // W read in the rows' order: [K, kh, kw, C].
+  const dnnl::memory::desc from({k, kh, kw, c}, dnnl::memory::data_type::f32, dnnl::memory::dims{depth, kw, 1, kh * kw});
+  return derive_weight(w, from, layout, [&](dnnl::memory& m) {
+    std::vector<float> ohwi(size_t(k * depth));
+    const float* g = w.data<float>();
+    for (int64_t o = 0; o < k; ++o)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t q = 0; q < kh * kw; ++q) ohwi[size_t(o * depth + q * c + ch)] = g[(o * c + ch) * kh * kw + q];
+    pack_panels(ohwi.data(), 1, depth, *pl, static_cast<float*>(m.get_data_handle()));
+  });
 }
 
 // Whether `from` broadcasts to `to` without changing it (numpy rules, one direction).
@@ -297,12 +319,23 @@ void ConvKernel::prepare(OpContext& ctx) {
   // (Patches at least 4 pixels wide: each copy moves a row's run of them.)
   patches_ = !x_nhwc_ && geo_.group == 1 && win.rank() == 2 && win.tiles_input() && win.kernel[1] >= 4 &&
              !(post_.sum && !y_nhwc_);
+  // A convolution whose weight outweighs its work waits on oneDNN's primitive for the weight
+  // about as long as it computes (ResNet-50's 3x3 512 -> 512 at 7x7: 9.4 MB read from memory
+  // for 49 pixels, 2.0-2.2 ms a layer at 1 thread, of which 1.15 computing at peak and 0.94
+  // reading at 10 GB/s). As the product [pixels, kh*kw*C] x [kh*kw*C, K] over X's windows,
+  // gathered a pixel a row, packed_gemm fetches the weight while it computes.
+  windows_ = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && !unit.is_pointwise() && !use_winograd_ &&
+             shape_size(y_shape) / m <= kMaxWindowRows;
   const int64_t depth = c * shape_size(win.kernel);  // the product's K: one patch's values
-  use_gemm_ = use_dnnl_ && (pointwise || patches_) && !bf16_ && weight_ && !z_broadcast_ &&
+  use_gemm_ = use_dnnl_ && (pointwise || patches_ || windows_) && !bf16_ && weight_ && !z_broadcast_ &&
               streams_on_packed_gemm(depth, m) && (act == Activation::Kind::None || act == Activation::Kind::Relu);
-  if (use_gemm_ && !panels_)  // W [K, C, kh, kw] read as [C*kh*kw, K]: filter k is column k
+  if (use_gemm_ && windows_ && !panels_) {
+    windows_pack_ = pack_windows(*weight_);
+    if (windows_pack_) panels_ = PackedPanels::from(windows_pack_->get_desc(), windows_pack_->get_data_handle());
+  } else if (use_gemm_ && !panels_) {  // W [K, C, kh, kw] read as [C*kh*kw, K]: filter k is column k
     panels_ = PackedPanels::pack(
         gemm_pack_, weight_, dnnl::memory::desc({depth, m}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, depth}));
+  }
   use_gemm_ = use_gemm_ && panels_;
   // One image of one pixel in and out (squeeze-excite's 1x1 layers): the product is a vector
   // times W, whose filters are its rows as stored; gemv streams them once (MobileNetV3's
@@ -504,7 +537,28 @@ bool ConvKernel::compute_y(OpContext& ctx) {
     const float* a = xp;
     const int64_t sh = geo_.window.strides[0], sw = geo_.window.strides[1];
     const int64_t pixels = y.size() / geo_.out_channels;  // the product's rows
-    if (patches_) {  // each patch of NCHW X into one row, in W's order (channel, row, column)
+    if (windows_) {  // each output pixel's window of channels-last X into one row (row, column, channel)
+      const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
+      const int64_t kh = geo_.window.kernel[0], kw = geo_.window.kernel[1], depth = kh * kw * c;
+      const int64_t pt = geo_.window.pads_begin[0], pl = geo_.window.pads_begin[1];
+      const int64_t dh = geo_.window.dilations[0], dw = geo_.window.dilations[1];
+      float* rows = static_cast<float*>(thread_scratch(kGatherSlot, sizeof(float) * size_t(pixels * depth)));
+      parallel_for(pixels, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t img = r / (oh * ow), y0 = r / ow % oh * sh - pt, x0 = r % ow * sw - pl;
+          float* row = rows + r * depth;
+          for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j, row += c) {
+              const int64_t yy = y0 + i * dh, xx = x0 + j * dw;
+              if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                std::memset(row, 0, sizeof(float) * size_t(c));
+              else
+                std::memcpy(row, a + ((img * h + yy) * w + xx) * c, sizeof(float) * size_t(c));
+            }
+        }
+      });
+      a = rows;
+    } else if (patches_) {  // each patch of NCHW X into one row, in W's order (channel, row, column)
       const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
       const int64_t depth = c * sh * sw;
       float* rows = static_cast<float*>(thread_scratch(kGatherSlot, sizeof(float) * size_t(pixels * depth)));

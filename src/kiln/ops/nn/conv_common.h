@@ -164,8 +164,10 @@ class ConvKernel : public Kernel {
   bool pooled() const { return !pool_.kernel.empty(); }
   bool use_gemm_ = false;  // a pointwise convolution (every s-th pixel if strided) as one packed_gemm product
   bool patches_ = false;   // the windows tile NCHW X: on use_gemm_, the product runs over its patches
+  bool windows_ = false;   // on use_gemm_, the product runs over channels-last X's windows, gathered
   PackedWeights gemm_pack_;
-  std::optional<PackedPanels> panels_;  // W as [C, K] panels in gemm_pack_
+  std::shared_ptr<const dnnl::memory> windows_pack_;  // W as [kh*kw*C, K] panels for windows_
+  std::optional<PackedPanels> panels_;  // W as [C*kh*kw, K] panels in gemm_pack_, or windows_pack_'s
   bool use_gemv_ = false;  // one image of one pixel (a squeeze-excite layer): W as stored, one dot per filter
   // This shape runs on one of Kiln's kernels above, not on a oneDNN primitive.
   bool on_own_kernel() const {
