@@ -1256,3 +1256,34 @@ def test_heavy_weight_convolution_over_gathered_windows(kernel, stride, padding,
     # 1-2 images are few enough pixels for the gathered windows, 5 run on the primitive
     assert_concurrent_runs_match(sess, module.eval(), lambda k: [
         rng.standard_normal((n, 48, side, side + 1)).astype(np.float32) for n in (1 + k % 2, 5, 2)], 3, atol=1e-4)
+
+
+class HeavyPointwise(nn.Module):
+    """A 1x1 convolution with a megabyte weight and a residual: packed_gemm streams its weight
+    for up to 512 output pixels, the primitive takes more."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(41)
+        self.reduce, self.expand = nn.Conv2d(32, 256, 1), nn.Conv2d(256, 1024, 1)
+        self.short, self.out = nn.Conv2d(32, 1024, 1, stride=2), nn.Conv2d(1024, 8, 1)
+        self.pool = nn.MaxPool2d(1, 2)
+
+    def forward(self, x):
+        h = self.pool(torch.relu(self.reduce(x)))  # a stride-2 1x1 convolution's pixels, gathered
+        return self.out(torch.relu(self.expand(h) + self.short(x)))
+
+
+def test_megabyte_pointwise_convolution_at_every_pixel_count(tmp_path):
+    module = HeavyPointwise()
+    x = np.random.default_rng(42).standard_normal((1, 32, 14, 14)).astype(np.float32)
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}}, plain_too=True)
+    assert ops["kiln_y_nhwc"] >= 3, ops
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    rng = np.random.default_rng(43)
+    # 49, 512 (the most packed_gemm takes), 600 and 1568 output pixels
+    shapes = [(1, 14, 14), (2, 32, 32), (1, 40, 60), (8, 28, 28)]
+    assert_concurrent_runs_match(sess, module.eval(), lambda k: [
+        rng.standard_normal((n, 32, h, w)).astype(np.float32) for n, h, w in shapes[k:] + shapes[:k]], 3, atol=1e-4)

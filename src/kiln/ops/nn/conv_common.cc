@@ -119,6 +119,8 @@ constexpr int kScaledSlot = 4;
 // The most output pixels a convolution over gathered windows takes: past them the weight is
 // read often enough per run that oneDNN's primitive keeps up (and the gathered rows outgrow L2).
 constexpr int64_t kMaxWindowRows = 128;
+// The most output pixels a pointwise convolution streams its weight on packed_gemm for.
+constexpr int64_t kMaxStreamRows = 512;
 
 // X or Y as Kiln stores it: plain, or channels-last.
 dnnl::memory::desc conv_stored(const Shape& s, bool nhwc) {
@@ -305,7 +307,10 @@ void ConvKernel::prepare(OpContext& ctx) {
   // A 1x1 stride-1 convolution on channels-last data is the product [N*H*W, C] x [C, K]. With a
   // weight of a megabyte and more, which each run reads from memory, packed_gemm (fetching the
   // next panel while it computes) beats the primitive: ResNet-50's 1x1 convolutions of stages
-  // 3-4 at 0.85-0.93 of the time, 1 thread; level at 2 threads and at batch 8.
+  // 3-4 at 0.85-0.93 of the time, 1 thread. Not past kMaxStreamRows pixels, where the weight's
+  // reads are a small part of the work and packed_gemm's panels walk Y and Z a column strip at
+  // a time: ResNet-50 at 8 images, 256 -> 1024 at 14x14 (1568 rows) 6.7 -> 5.4 ms at 1 thread
+  // on the primitive, 3.4 -> 2.6 at 2.
   // A strided one (ResNet's downsampling) is the same product over every s-th pixel, gathered
   // first: ResNet-50's 512 -> 1024 at 28x28, stride 2, took 3.2 ms at 1 thread on oneDNN's
   // brgconv_1x1 (57% of peak), against ONNX Runtime's 2.0.
@@ -327,7 +332,8 @@ void ConvKernel::prepare(OpContext& ctx) {
   windows_ = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && !unit.is_pointwise() && !use_winograd_ &&
              shape_size(y_shape) / m <= kMaxWindowRows;
   const int64_t depth = c * shape_size(win.kernel);  // the product's K: one patch's values
-  use_gemm_ = use_dnnl_ && (pointwise || patches_ || windows_) && !bf16_ && weight_ && !z_broadcast_ &&
+  const bool few_rows = shape_size(y_shape) / m <= kMaxStreamRows;
+  use_gemm_ = use_dnnl_ && ((pointwise && few_rows) || patches_ || windows_) && !bf16_ && weight_ && !z_broadcast_ &&
               streams_on_packed_gemm(depth, m) && (act == Activation::Kind::None || act == Activation::Kind::Relu);
   if (use_gemm_ && windows_ && !panels_) {
     windows_pack_ = pack_windows(*weight_);
