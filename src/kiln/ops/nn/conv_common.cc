@@ -142,9 +142,11 @@ std::shared_ptr<const dnnl::memory> pack_windows(const Tensor& w) {
   return derive_weight(w, from, layout, [&](dnnl::memory& m) {
     std::vector<float> ohwi(size_t(k * depth));
     const float* g = w.data<float>();
-    for (int64_t o = 0; o < k; ++o)
-      for (int64_t ch = 0; ch < c; ++ch)
-        for (int64_t q = 0; q < kh * kw; ++q) ohwi[size_t(o * depth + q * c + ch)] = g[(o * c + ch) * kh * kw + q];
+    parallel_for(k, 1, [&](int64_t begin, int64_t end) {  // a filter at a time, written in order
+      for (int64_t o = begin; o < end; ++o)
+        for (int64_t q = 0; q < kh * kw; ++q)
+          for (int64_t ch = 0; ch < c; ++ch) ohwi[size_t(o * depth + q * c + ch)] = g[(o * c + ch) * kh * kw + q];
+    });
     pack_panels(ohwi.data(), 1, depth, *pl, static_cast<float*>(m.get_data_handle()));
   });
 }
