@@ -511,6 +511,33 @@ def test_concat_read_by_pointwise_conv_is_split(tmp_path):
     assert ops["Concat"] == 1 and ops["MaxPool"] == 2, ops
 
 
+class FireClassifier(nn.Module):
+    """SqueezeNet's last fire module and its classifier, whose 512 -> 1000 weight is 2 MB."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(33)
+        self.e1, self.e3 = nn.Conv2d(16, 256, 1), nn.Conv2d(16, 256, 3, padding=1)
+        self.classifier = nn.Conv2d(512, 1000, 1)
+
+    def forward(self, x):
+        y = torch.cat([torch.relu(self.e1(x)), torch.relu(self.e3(x))], 1)
+        return F.adaptive_avg_pool2d(torch.relu(self.classifier(y)), 1).flatten(1)
+
+
+def test_concat_read_by_a_megabyte_pointwise_conv_is_built(tmp_path):
+    # One 512-deep product beats two 256-deep passes over the output: the Concat stays.
+    x = np.random.default_rng(34).standard_normal((1, 16, 13, 13)).astype(np.float32)
+    data, ops = optimized_ops(FireClassifier(), x, tmp_path, dynamic={"in0": {0: "n"}}, plain_too=True)
+    assert ops["Concat"] == 1, ops
+    for n in (3, 8):  # 8 images: more pixels than packed_gemm takes, on the primitive
+        xn = np.random.default_rng(n).standard_normal((n, 16, 13, 13)).astype(np.float32)
+        with torch.no_grad():
+            ref = FireClassifier()(torch.from_numpy(xn)).numpy()
+        np.testing.assert_allclose(run(data, {"in0": xn}, kiln.GraphOptimizationLevel.ORT_ENABLE_ALL)[0], ref,
+                                   rtol=1e-4, atol=1e-5)
+
+
 class NarrowProjections(nn.Module):
     """Megabyte weights, neither made anything per row count: 2048x512 (K > 1024, N <= 1024)
     stays plain on the gemm-based primitive whose M is a run-time dim, 512x2048 runs on
