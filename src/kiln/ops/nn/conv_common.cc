@@ -109,8 +109,9 @@ dnnl::primitive_attr make_attr(const PostOps& post) {
 }
 
 namespace {
-// The thread_scratch slot of a strided pointwise convolution's gathered pixels (or the patches
-// of a patch embedding): Relayout's first, which the packed_gemm path does not use.
+// The thread_scratch slot of the rows packed_gemm's convolutions gather (windows, a strided
+// pointwise convolution's pixels, a patch embedding's patches): Relayout's first, which the
+// packed_gemm path does not use.
 constexpr int kGatherSlot = 0;
 // The slot of the product before it is transposed into NCHW Y: Relayout's second.
 constexpr int kProductSlot = 1;
@@ -545,7 +546,21 @@ bool ConvKernel::compute_y(OpContext& ctx) {
     const float* a = xp;
     const int64_t sh = geo_.window.strides[0], sw = geo_.window.strides[1];
     const int64_t pixels = y.size() / geo_.out_channels;  // the product's rows
-    if (windows_) {  // each output pixel's window of channels-last X into one row (row, column, channel)
+    if (patches_) {  // each patch of NCHW X into one row, in W's order (channel, row, column)
+      const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
+      const int64_t depth = c * sh * sw;
+      float* rows = static_cast<float*>(thread_scratch(kGatherSlot, sizeof(float) * size_t(pixels * depth)));
+      parallel_for(geo_.batch * oh, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r)
+          for (int64_t j = 0; j < ow; ++j)
+            for (int64_t ch = 0; ch < c; ++ch)
+              for (int64_t i = 0; i < sh; ++i)
+                std::memcpy(rows + (r * ow + j) * depth + (ch * sh + i) * sw,
+                            a + ((r / oh * c + ch) * h + r % oh * sh + i) * w + j * sw, sizeof(float) * size_t(sw));
+      });
+      a = rows;
+    } else if (windows_ || sh != 1 || sw != 1) {  // each output pixel's window of channels-last X into one
+      // row (row, column, channel); of a strided 1x1 convolution, every s-th pixel
       const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
       const int64_t kh = geo_.window.kernel[0], kw = geo_.window.kernel[1], depth = kh * kw * c;
       const int64_t pt = geo_.window.pads_begin[0], pl = geo_.window.pads_begin[1];
@@ -564,28 +579,6 @@ bool ConvKernel::compute_y(OpContext& ctx) {
                 std::memcpy(row, a + ((img * h + yy) * w + xx) * c, sizeof(float) * size_t(c));
             }
         }
-      });
-      a = rows;
-    } else if (patches_) {  // each patch of NCHW X into one row, in W's order (channel, row, column)
-      const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
-      const int64_t depth = c * sh * sw;
-      float* rows = static_cast<float*>(thread_scratch(kGatherSlot, sizeof(float) * size_t(pixels * depth)));
-      parallel_for(geo_.batch * oh, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r)
-          for (int64_t j = 0; j < ow; ++j)
-            for (int64_t ch = 0; ch < c; ++ch)
-              for (int64_t i = 0; i < sh; ++i)
-                std::memcpy(rows + (r * ow + j) * depth + (ch * sh + i) * sw,
-                            a + ((r / oh * c + ch) * h + r % oh * sh + i) * w + j * sw, sizeof(float) * size_t(sw));
-      });
-      a = rows;
-    } else if (sh != 1 || sw != 1) {  // X[:, ::sh, ::sw, :] into rows of C, one per output pixel
-      const int64_t c = geo_.in_channels, h = geo_.in[0], w = geo_.in[1], oh = geo_.out[0], ow = geo_.out[1];
-      float* rows = static_cast<float*>(thread_scratch(kGatherSlot, sizeof(float) * size_t(y.size() / geo_.out_channels * c)));
-      parallel_for(geo_.batch * oh, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r)
-          for (int64_t j = 0; j < ow; ++j)
-            std::memcpy(rows + (r * ow + j) * c, a + ((r / oh * h + r % oh * sh) * w + j * sw) * c, sizeof(float) * size_t(c));
       });
       a = rows;
     }
