@@ -517,10 +517,7 @@ bool ConvKernel::compute_y(OpContext& ctx) {
     if (means) std::fill(means, means + channels, 0.f);
     depthwise_.run(geo_, xp, has_bias_ ? ctx.input(2).data<float>() : nullptr, *own_act_,
                    post_.act.alpha, post_.act.beta, y.data<float>(), means);
-    if (means) {
-      const float scale = 1.f / float(shape_size(geo_.out));
-      for (int64_t i = 0; i < channels; ++i) means[i] *= scale;
-    }
+    if (means) PlaneMean{}.finish(means, shape_size(geo_.out), channels, means);
     return has_means_;
   }
   if (use_stem_) {

@@ -18,6 +18,7 @@
 #include "kiln/core/parallel.h"
 #include "kiln/exec/kernel.h"
 #include "kiln/ops/nn/conv_common.h"
+#include "kiln/ops/nn/global_pool.h"
 #include "kiln/ops/nn/window.h"
 
 namespace kiln::nn {
@@ -95,10 +96,9 @@ class ExpandDepthwise : public Kernel {
       }
     }
     if (means) {
-      const float scale = 1.f / float(oh * ow);
       for (int k = 0; k < threads; ++k)  // in row order: the same means whatever the timing
         for (int64_t i = 0; i < n * e_; ++i) means[i] += sums[size_t(k * n * e_ + i)];
-      for (int64_t i = 0; i < n * e_; ++i) means[i] *= scale;
+      PlaneMean{}.finish(means, oh * ow, n * e_, means);
     }
   }
 
