@@ -15,6 +15,7 @@
 
 #include "kiln/ir/fresh_names.h"
 #include "kiln/ir/graph_view.h"
+#include "kiln/ops/math/packed_gemm.h"
 #include "kiln/passes/passes.h"
 
 namespace kiln {
@@ -99,7 +100,7 @@ void split_concat_convs(ir::Graph& g) {
     const ir::Node& conv = g.nodes[size_t(r)];
     if (!is_pointwise_conv(conv, view) || conv.inputs[0] != cat.outputs[0]) continue;
     const Tensor* w = view.constant(conv.inputs[1]);
-    if (w->size() >= (int64_t(1) << 18)) continue;  // a megabyte: one deep product
+    if (streams_on_packed_gemm(w->dim(1), w->dim(0))) continue;  // a megabyte: one deep product
     std::vector<int64_t> parts;
     int64_t total = 0;
     for (const std::string& x : cat.inputs) {
