@@ -164,7 +164,7 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
 }  // namespace
 
 void Relayout::init(const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted, int slot, bool to, bool from) {
-  plain_ = plain;
+  plain_ = dnnl::memory(plain, dnnl_engine(), DNNL_MEMORY_NONE);
   slot_ = slot;
   if (wanted == plain) {
     buffer_ = dnnl::memory();
@@ -181,19 +181,22 @@ dnnl::memory& Relayout::bind() {
   return buffer_;
 }
 
+dnnl::memory& Relayout::plain(const void* p) {
+  plain_.set_data_handle(const_cast<void*>(p));
+  return plain_;
+}
+
 dnnl::memory Relayout::in(const void* p) {
-  if (!buffer_) return wrap(plain_, p);
-  dnnl::memory src = wrap(plain_, p);
-  to_.execute(dnnl_stream(), src, bind());
+  if (!buffer_) return plain(p);
+  to_.execute(dnnl_stream(), plain(p), bind());
   return buffer_;
 }
 
-dnnl::memory Relayout::target(void* p) { return buffer_ ? bind() : wrap(plain_, p); }
+dnnl::memory Relayout::target(void* p) { return buffer_ ? bind() : plain(p); }
 
 void Relayout::finish(void* p) {
   if (!buffer_) return;
-  dnnl::memory dst = wrap(plain_, p);
-  from_.execute(dnnl_stream(), buffer_, dst);
+  from_.execute(dnnl_stream(), buffer_, plain(p));
 }
 
 ConvKernel::ConvKernel(const KernelInit& init, PostOps post)
@@ -443,7 +446,7 @@ void ConvKernel::prepare_dnnl(const Shape& x, const Shape& w, const Shape& y_sha
   slices_ = 1;
   spec_ = want;
   threads_ = threads;
-  bias_md_ = pd.bias_desc();
+  bias_ = dnnl::memory(pd.bias_desc(), dnnl_engine(), DNNL_MEMORY_NONE);
   const dnnl::memory::desc src_plain = conv_stored(x, x_nhwc_), dst_plain = conv_stored(y_shape, y_nhwc_);
   src_.init(src_plain, pd.src_desc(), 0, true, false);
   dst_.init(dst_plain, pd.dst_desc(), 1, post_.sum && !z_broadcast_, true);
@@ -614,9 +617,12 @@ bool ConvKernel::compute_y(OpContext& ctx) {
   }
   const Tensor& w = ctx.input(1);
   auto& stream = dnnl_stream();
-  std::unordered_map<int, dnnl::memory> args;
+  std::unordered_map<int, dnnl::memory>& args = args_;
   args[DNNL_ARG_WEIGHTS] = packed_ ? packed_.memory() : wei_.in(w.raw());
-  if (has_bias_) args[DNNL_ARG_BIAS] = wrap(bias_md_, ctx.input(2).raw());
+  if (has_bias_) {
+    bias_.set_data_handle(const_cast<void*>(ctx.input(2).raw()));
+    args[DNNL_ARG_BIAS] = bias_;
+  }
   // Images are contiguous in NCHW and NHWC alike: slice s starts s slices' bytes in.
   const size_t x_step = x.bytes() / size_t(slices_), y_step = y.bytes() / size_t(slices_);
   for (int64_t s = 0; s < slices_; ++s) {
