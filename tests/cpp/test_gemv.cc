@@ -5,21 +5,11 @@
 
 #include "kiln/core/parallel.h"
 #include "kiln/ops/math/packed_gemm.h"
+#include "epilogue_reference.h"
 #include "op_tester.h"
 
 namespace kiln::test {
 namespace {
-
-double act(double v, GemmEpilogue::Act a) {
-  switch (a) {
-    case GemmEpilogue::Act::None: return v;
-    case GemmEpilogue::Act::Relu: return std::max(v, 0.0);
-    case GemmEpilogue::Act::Gelu: return 0.5 * v * std::erfc(-v / std::sqrt(2.0));
-    case GemmEpilogue::Act::GeluTanh:
-      return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-  }
-  return v;
-}
 
 void check(int64_t k, int64_t n, bool nk, bool bias, GemmEpilogue::Act a, int z, int threads) {
   SCOPED_TRACE(testing::Message() << "k " << k << " n " << n << (nk ? " [N, K]" : " [K, N]") << " act " << int(a)
@@ -45,7 +35,7 @@ void check(int64_t k, int64_t n, bool nk, bool bias, GemmEpilogue::Act a, int z,
     for (int64_t q = 0; q < k; ++q) v += double(x[size_t(q)]) * double(b[size_t(nk ? j * k + q : q * n + j)]);
     if (bias) v += bv[size_t(j)];
     if (z == 2) v += zv[size_t(j)];
-    v = act(v, a);
+    v = epilogue_act(v, a);
     if (z == 1 || z == 3) v += zv[size_t(j)];
     if (!(std::abs(y[size_t(j)] - v) <= 1e-5 * std::sqrt(double(k)) * (1 + std::abs(v))) && bad++ < 5)
       ADD_FAILURE() << "y[" << j << "]: want " << v << ", got " << y[size_t(j)];
@@ -63,6 +53,8 @@ TEST(Gemv, MatchesLoopBothOrientations) {
     check(37, 1031, nk, true, GemmEpilogue::Act::GeluTanh, 1, 2);
     check(3, 1, nk, true, GemmEpilogue::Act::None, 0, 1);  // fewer than four rows and one vector
     check(1280, 1000, nk, true, GemmEpilogue::Act::Relu, 3, 2);
+    check(200, 37, nk, true, GemmEpilogue::Act::HardSwish, 2, 2);
+    check(200, 37, nk, false, GemmEpilogue::Act::Silu, 3, 1);
   }
 }
 

@@ -1314,3 +1314,34 @@ def test_megabyte_pointwise_convolution_at_every_pixel_count(tmp_path):
     shapes = [(1, 14, 14), (2, 32, 32), (1, 40, 60), (8, 28, 28)]
     assert_concurrent_runs_match(sess, module.eval(), lambda k: [
         rng.standard_normal((n, 32, h, w)).astype(np.float32) for n, h, w in shapes[k:] + shapes[:k]], 3, atol=1e-4)
+
+
+class ColdPointwise(nn.Module):
+    """1x1 convolutions of a few hundred kilobytes at 7x7 (HardSwish, none with a residual, SiLU):
+    on packed_gemm, their weights fetched ahead, up to 64 output pixels."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(44)
+        self.stem, self.expand, self.project = nn.Conv2d(96, 96, 3, padding=1), nn.Conv2d(96, 768, 1), nn.Conv2d(768, 96, 1)
+        self.widen, self.out = nn.Conv2d(96, 384, 1), nn.Conv2d(384, 8, 1)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        h = x + self.project(nn.functional.hardswish(self.expand(x)))
+        return self.out(nn.functional.silu(self.widen(h)))
+
+
+def test_cold_pointwise_convolutions_at_few_pixels(tmp_path):
+    module = ColdPointwise()
+    x = np.random.default_rng(45).standard_normal((1, 96, 7, 7)).astype(np.float32)
+    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}}, plain_too=True)
+    assert ops["kiln_y_nhwc"] >= 4 and ops["kiln_x_nhwc"] >= 4, ops
+    so = kiln.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = kiln.InferenceSession(data, so)
+    rng = np.random.default_rng(46)
+    # 49 and 64 output pixels (packed_gemm), 98 (the primitive), one (the vector product)
+    shapes = [(1, 7, 7), (1, 8, 8), (2, 7, 7), (1, 1, 1)]
+    assert_concurrent_runs_match(sess, module.eval(), lambda k: [
+        rng.standard_normal((n, 96, h, w)).astype(np.float32) for n, h, w in shapes[k:] + shapes[:k]], 3, atol=1e-4)

@@ -84,7 +84,7 @@ struct Tile {
   int64_t next_lines = 0;
   int fetch_per = 1, fetch_gap = 4;  // `fetch_per` of them every `fetch_gap` steps
   const float* start = nullptr;  // sums of the depth before this tile's to add (ldc apart), or null
-  float* staged = nullptr;       // 12 x 64 floats for the sums that wait on GELU
+  float* staged = nullptr;       // 12 x 64 floats for the sums that wait on their activation
 };
 
 inline __m512 activate(__m512 v, GemmEpilogue::Act act) {
@@ -93,6 +93,11 @@ inline __m512 activate(__m512 v, GemmEpilogue::Act act) {
     case GemmEpilogue::Act::Relu: return _mm512_max_ps(v, _mm512_setzero_ps());
     case GemmEpilogue::Act::Gelu: return fastmath::avx512::gelu(v);
     case GemmEpilogue::Act::GeluTanh: return fastmath::avx512::gelu_tanh(v);
+    case GemmEpilogue::Act::HardSwish: {
+      const __m512 g = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
+      return _mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(g, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
+    }
+    case GemmEpilogue::Act::Silu: return fastmath::avx512::silu(v);
   }
   return v;
 }
@@ -152,12 +157,12 @@ void micro(const Tile& t) {
       for (int p = 0; p < P; ++p) acc[0][r][p] = _mm512_fmadd_ps(av, bv[p], acc[0][r][p]);
     }
   }
-  // The sums start at zero (the depth before's are added here) and GELU's long polynomials run
-  // in a pass of their own over the tile (in L1): loaded up front, or beside GELU's constants,
-  // the sums went through the stack on the way in and out (16x64x256 with bias and ReLU 3.6 ->
-  // 3.3 us, the zoo MLP 19.3 -> 18.5).
+  // The sums start at zero (the depth before's are added here) and the activations other than
+  // ReLU run in a pass of their own over the tile (in L1): loaded up front, or beside GELU's
+  // constants, the sums went through the stack on the way in and out (16x64x256 with bias and
+  // ReLU 3.6 -> 3.3 us, the zoo MLP 19.3 -> 18.5).
   const bool relu = t.act == GemmEpilogue::Act::Relu, late = t.act != GemmEpilogue::Act::None && !relu;
-  // GELU's sums wait in `staged`: C may be Z itself, which the pass still reads.
+  // Those sums wait in `staged`: C may be Z itself, which the pass still reads.
   float* const out = late ? t.staged : t.c;
   const int64_t ldo = late ? 16 * P : t.ldc;
   for (int p = 0; p < P; ++p) {
@@ -267,7 +272,7 @@ void product_block(const float* a, int64_t m, const PackedPanels& b, const GemmE
   // A weight of a megabyte and more comes from memory (a model's weights outgrow the caches):
   // while a thread works on one panel it fetches its next one, a share per block of rows, so
   // the stream overlaps the arithmetic (GPT-2's 768x50257 LM head: 82 ms without, 64 with).
-  const bool stream = streams_on_packed_gemm(b.k, b.n);
+  const bool stream = b.cold || streams_on_packed_gemm(b.k, b.n);
   const int64_t panel_lines = depth * b.width / 16;
   // Work items panel-major, so a thread's items share panels and each panel stays in its cache;
   // shared by their columns and rows (N = 256: five panels of 48 and one of 16, split 3 + 3
@@ -427,6 +432,8 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
     if (ep.act == GemmEpilogue::Act::Relu) v = std::max(v, 0.0f);
     else if (ep.act == GemmEpilogue::Act::Gelu) v = fastmath::gelu(v);
     else if (ep.act == GemmEpilogue::Act::GeluTanh) v = fastmath::gelu_tanh(v);
+    else if (ep.act == GemmEpilogue::Act::HardSwish) v *= std::min(std::max(v / 6.0f + 0.5f, 0.0f), 1.0f);
+    else if (ep.act == GemmEpilogue::Act::Silu) v = fastmath::silu(v);
     if (ep.z && !ep.z_first) v += ep.z[j];
     y[j] = v;
   }

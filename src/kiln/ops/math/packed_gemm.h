@@ -44,6 +44,9 @@ struct PackedPanels {
   const float* data = nullptr;
   int64_t k = 0, n = 0, width = 0, panel_stride = 0;
   const float* last = nullptr;
+  // The weight comes from memory on each run though under a megabyte (a layer of few pixels
+  // among a model's many): its panels are fetched ahead as a megabyte's are.
+  bool cold = false;
 
   int64_t count() const { return (n + width - 1) / width; }
   const float* panel(int64_t p) const { return last && p + 1 == count() ? last : data + p * panel_stride; }
@@ -57,7 +60,9 @@ struct PackedPanels {
 };
 
 struct GemmEpilogue {
-  enum class Act { None, Relu, Gelu, GeluTanh };  // Gelu: erf form; GeluTanh: tanh approximation
+  // Gelu: erf form; GeluTanh: tanh approximation; HardSwish: x min(max(x/6 + 1/2, 0), 1);
+  // Silu: x sigmoid(x)
+  enum class Act { None, Relu, Gelu, GeluTanh, HardSwish, Silu };
   const float* bias = nullptr;  // N values or none
   Act act = Act::None;
   const float* z = nullptr;  // [M, N] added after the activation, or none; may be C itself

@@ -122,6 +122,20 @@ constexpr int kScaledSlot = 4;
 constexpr int64_t kMaxWindowRows = 128;
 // The most output pixels a pointwise convolution streams its weight on packed_gemm for.
 constexpr int64_t kMaxStreamRows = 512;
+// A pointwise convolution of at most kMaxColdRows pixels with a weight of kColdWeight floats and
+// more fetches it ahead on packed_gemm though under a megabyte.
+constexpr int64_t kMaxColdRows = 64, kColdWeight = int64_t(1) << 15;
+
+// The activations packed_gemm applies itself.
+std::optional<GemmEpilogue::Act> gemm_act(Activation::Kind kind) {
+  switch (kind) {
+    case Activation::Kind::None: return GemmEpilogue::Act::None;
+    case Activation::Kind::Relu: return GemmEpilogue::Act::Relu;
+    case Activation::Kind::HardSwish: return GemmEpilogue::Act::HardSwish;
+    case Activation::Kind::Silu: return GemmEpilogue::Act::Silu;
+    default: return std::nullopt;
+  }
+}
 
 // X or Y as Kiln stores it: plain, or channels-last.
 dnnl::memory::desc conv_stored(const Shape& s, bool nhwc) {
@@ -337,10 +351,15 @@ void ConvKernel::prepare(OpContext& ctx) {
   // gathered a pixel a row, packed_gemm fetches the weight while it computes.
   windows_ = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && !unit.is_pointwise() && !use_winograd_ &&
              shape_size(y_shape) / m <= kMaxWindowRows;
+  // So does a pointwise convolution of few pixels whose weight, a few hundred kilobytes, comes
+  // from memory all the same among a model's many layers (MobileNetV3's and EfficientNet-B0's
+  // 1x1 layers at 7x7, which oneDNN's primitive ran at 50-60 GFLOP/s in the models): 160 -> 960
+  // at 7x7 with its weight from memory 136 -> 116 us, 960 -> 160 139 -> 120; at 14x14 level.
   const int64_t depth = c * shape_size(win.kernel);  // the product's K: one patch's values
-  const bool few_rows = shape_size(y_shape) / m <= kMaxStreamRows;
-  use_gemm_ = use_dnnl_ && ((pointwise && few_rows) || patches_ || windows_) && !bf16_ && weight_ && !z_broadcast_ &&
-              streams_on_packed_gemm(depth, m) && (act == Activation::Kind::None || act == Activation::Kind::Relu);
+  const int64_t pixels = shape_size(y_shape) / m;
+  const bool heavy = ((pointwise && pixels <= kMaxStreamRows) || patches_ || windows_) && streams_on_packed_gemm(depth, m);
+  const bool cold = pointwise && pixels > 1 && pixels <= kMaxColdRows && depth * m >= kColdWeight;  // one: gemv
+  use_gemm_ = use_dnnl_ && (heavy || cold) && !bf16_ && weight_ && !z_broadcast_ && gemm_act(act);
   if (use_gemm_ && windows_ && !panels_) {
     windows_pack_ = pack_windows(*weight_);
     if (windows_pack_) panels_ = PackedPanels::from(windows_pack_->get_desc(), windows_pack_->get_data_handle());
@@ -349,6 +368,7 @@ void ConvKernel::prepare(OpContext& ctx) {
         gemm_pack_, weight_, dnnl::memory::desc({depth, m}, dnnl::memory::data_type::f32, dnnl::memory::dims{1, depth}));
   }
   use_gemm_ = use_gemm_ && panels_;
+  if (use_gemm_) panels_->cold = cold;
   // One image of one pixel in and out (squeeze-excite's 1x1 layers): the product is a vector
   // times W, whose filters are its rows as stored; gemv streams them once (MobileNetV3's
   // 960 -> 240 at 1x1: 45 us on oneDNN's primitive, 33 here, ONNX Runtime's 36).
@@ -540,7 +560,7 @@ bool ConvKernel::compute_y(OpContext& ctx) {
   if (use_gemm_) {
     GemmEpilogue ep;
     ep.bias = has_bias_ ? ctx.input(2).data<float>() : nullptr;
-    ep.act = post_.act.kind == Activation::Kind::Relu ? GemmEpilogue::Act::Relu : GemmEpilogue::Act::None;
+    ep.act = *gemm_act(post_.act.kind);
     ep.z = post_.sum ? ctx.input(3).data<float>() : nullptr;
     ep.z_first = true;
     const float* a = xp;
