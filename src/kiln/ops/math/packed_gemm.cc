@@ -24,12 +24,13 @@ dnnl::memory::desc panel_layout(int64_t k, int64_t n) {
   // 48 take 8-row tiles and read a quarter less of the weight per flop. Interleaved at 1
   // thread, weights from memory: 128x3072x768 147 -> 152 GFLOP/s, 128x768x768 175 -> 178,
   // 16x512x256 114 -> 123, 197x768x3072 level (167); a 64-column weight stays whole (as 48 + 16
-  // columns 156 -> 148), and so does one of 128 or 256 columns, which 48 would leave a 16-wide
-  // panel of 8-row tiles (the zoo MLP's 16x64x256 3.41 -> 3.08 us, 16x256x256 11.9 -> 11.6,
-  // ResNet-50's 196x1024x256 625 -> 592).
+  // columns 156 -> 148), and so does one of at most 320 columns that 48 do not divide, where
+  // the ragged last panel would be a large share (the zoo MLP's 16x64x256 3.41 -> 3.08 us,
+  // 16x256x256 11.9 -> 11.6; ResNet-50's 196x1024x256 625 -> 592; 196x672x112 172 -> 153,
+  // 49x1152x320 226 -> 217).
   const dnnl::memory::desc chosen = dnnl_weight_layout(k, n);
   const auto panels = PackedPanels::from(chosen, nullptr);
-  if (!panels || panels->width != 64 || n <= 64 || (n <= 256 && n % 64 == 0 && n % 48 != 0)) return chosen;
+  if (!panels || panels->width != 64 || n <= 64 || (n <= 320 && n % 48 != 0)) return chosen;
   return dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::BA16a48b);
 }
 
