@@ -1301,19 +1301,27 @@ class HeavyPointwise(nn.Module):
         return self.out(torch.relu(self.expand(h) + self.short(x)))
 
 
-def test_megabyte_pointwise_convolution_at_every_pixel_count(tmp_path):
-    module = HeavyPointwise()
-    x = np.random.default_rng(42).standard_normal((1, 32, 14, 14)).astype(np.float32)
+def pixel_counts_match(module, channels, shapes, tmp_path, seed):
+    """Exports `module` for images of any count and size, checks it at shapes[0] ((n, h, w)),
+    then runs one session on every shape from three threads at once against PyTorch; returns
+    the optimized graph's op/attribute counts."""
+    n, h, w = shapes[0]
+    x = np.random.default_rng(seed).standard_normal((n, channels, h, w)).astype(np.float32)
     data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}}, plain_too=True)
-    assert ops["kiln_y_nhwc"] >= 3, ops
     so = kiln.SessionOptions()
     so.intra_op_num_threads = 2
     sess = kiln.InferenceSession(data, so)
-    rng = np.random.default_rng(43)
-    # 49, 512 (the most packed_gemm takes), 600 and 1568 output pixels
-    shapes = [(1, 14, 14), (2, 32, 32), (1, 40, 60), (8, 28, 28)]
+    rng = np.random.default_rng(seed + 1)
     assert_concurrent_runs_match(sess, module.eval(), lambda k: [
-        rng.standard_normal((n, 32, h, w)).astype(np.float32) for n, h, w in shapes[k:] + shapes[:k]], 3, atol=1e-4)
+        rng.standard_normal((n, channels, h, w)).astype(np.float32) for n, h, w in shapes[k:] + shapes[:k]], 3,
+        atol=1e-4)
+    return ops
+
+
+def test_megabyte_pointwise_convolution_at_every_pixel_count(tmp_path):
+    # 49, 512 (the most packed_gemm takes), 600 and 1568 output pixels
+    ops = pixel_counts_match(HeavyPointwise(), 32, [(1, 14, 14), (2, 32, 32), (1, 40, 60), (8, 28, 28)], tmp_path, 42)
+    assert ops["kiln_y_nhwc"] >= 3, ops
 
 
 class ColdPointwise(nn.Module):
@@ -1333,15 +1341,6 @@ class ColdPointwise(nn.Module):
 
 
 def test_cold_pointwise_convolutions_at_few_pixels(tmp_path):
-    module = ColdPointwise()
-    x = np.random.default_rng(45).standard_normal((1, 96, 7, 7)).astype(np.float32)
-    data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n", 2: "h", 3: "w"}}, plain_too=True)
-    assert ops["kiln_y_nhwc"] >= 4 and ops["kiln_x_nhwc"] >= 4, ops
-    so = kiln.SessionOptions()
-    so.intra_op_num_threads = 2
-    sess = kiln.InferenceSession(data, so)
-    rng = np.random.default_rng(46)
     # 49 and 64 output pixels (packed_gemm), 98 (the primitive), one (the vector product)
-    shapes = [(1, 7, 7), (1, 8, 8), (2, 7, 7), (1, 1, 1)]
-    assert_concurrent_runs_match(sess, module.eval(), lambda k: [
-        rng.standard_normal((n, 96, h, w)).astype(np.float32) for n, h, w in shapes[k:] + shapes[:k]], 3, atol=1e-4)
+    ops = pixel_counts_match(ColdPointwise(), 96, [(1, 7, 7), (1, 8, 8), (2, 7, 7), (1, 1, 1)], tmp_path, 45)
+    assert ops["kiln_y_nhwc"] >= 4 and ops["kiln_x_nhwc"] >= 4, ops
