@@ -6,6 +6,7 @@
 // named beside them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -40,6 +41,7 @@ inline float sigmoid(float x) {
   return x >= 0 ? r : e * r;
 }
 inline float silu(float x) { return x * sigmoid(x); }
+inline float hard_swish(float x) { return x * std::min(std::max(x / 6.0f + 0.5f, 0.0f), 1.0f); }
 // 0.5 x (1 + erf(x/sqrt2)) written with erfc, which stays accurate where 1 + erf cancels.
 inline float gelu(float x) { return 0.5f * x * std::erfc(-x * 0.70710678118654752f); }
 // 0.5 x (1 + tanh(z)) = x sigmoid(2z).
@@ -165,6 +167,12 @@ inline __m512 silu(__m512 x) {
   const __m512 r = _mm512_rcp14_ps(d);  // 1 / d as in sigmoid(), zero below x = -87
   const __m512 s = _mm512_maskz_fmadd_ps(_mm512_cmp_ps_mask(t, k(87.0f), _CMP_LT_OQ), r, _mm512_fnmadd_ps(d, r, k(1.0f)), r);
   return _mm512_mul_ps(x, s);
+}
+
+// x min(max(x/6 + 1/2, 0), 1).
+inline __m512 hard_swish(__m512 x) {
+  const __m512 g = _mm512_fmadd_ps(x, k(1.0f / 6), k(0.5f));
+  return _mm512_mul_ps(x, _mm512_min_ps(_mm512_max_ps(g, _mm512_setzero_ps()), k(1.0f)));
 }
 
 // erf(x) for |x| < 0.7: x P(x^2), P fitted to erf(x)/x.

@@ -85,7 +85,7 @@ struct Tile {
   int64_t next_lines = 0;
   int fetch_per = 1, fetch_gap = 4;  // `fetch_per` of them every `fetch_gap` steps
   const float* start = nullptr;  // sums of the depth before this tile's to add (ldc apart), or null
-  float* staged = nullptr;       // 12 x 64 floats for the sums that wait on their activation
+  float* staged = nullptr;       // the tile's sums that wait on their activation, 16 * P apart
   const float* then = nullptr;   // the next tile's B when it is this panel again, or null
 };
 
@@ -95,10 +95,7 @@ inline __m512 activate(__m512 v, GemmEpilogue::Act act) {
     case GemmEpilogue::Act::Relu: return _mm512_max_ps(v, _mm512_setzero_ps());
     case GemmEpilogue::Act::Gelu: return fastmath::avx512::gelu(v);
     case GemmEpilogue::Act::GeluTanh: return fastmath::avx512::gelu_tanh(v);
-    case GemmEpilogue::Act::HardSwish: {
-      const __m512 g = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6), _mm512_set1_ps(0.5f));
-      return _mm512_mul_ps(v, _mm512_min_ps(_mm512_max_ps(g, _mm512_setzero_ps()), _mm512_set1_ps(1.0f)));
-    }
+    case GemmEpilogue::Act::HardSwish: return fastmath::avx512::hard_swish(v);
     case GemmEpilogue::Act::Silu: return fastmath::avx512::silu(v);
   }
   return v;
@@ -212,7 +209,7 @@ constexpr int rows_for() {
 template <int P, bool Plain>
 void panel_rows(Tile t, int64_t m) {
   constexpr int R = rows_for<P>();
-  alignas(64) float staged[12 * 64];
+  alignas(64) float staged[24 * 16];  // a tile's sums: 24 registers at the most
   t.staged = staged;
   auto step = [&](int64_t rows) {
     t.a += rows * t.lda;
@@ -443,7 +440,7 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
     if (ep.act == GemmEpilogue::Act::Relu) v = std::max(v, 0.0f);
     else if (ep.act == GemmEpilogue::Act::Gelu) v = fastmath::gelu(v);
     else if (ep.act == GemmEpilogue::Act::GeluTanh) v = fastmath::gelu_tanh(v);
-    else if (ep.act == GemmEpilogue::Act::HardSwish) v *= std::min(std::max(v / 6.0f + 0.5f, 0.0f), 1.0f);
+    else if (ep.act == GemmEpilogue::Act::HardSwish) v = fastmath::hard_swish(v);
     else if (ep.act == GemmEpilogue::Act::Silu) v = fastmath::silu(v);
     if (ep.z && !ep.z_first) v += ep.z[j];
     y[j] = v;

@@ -349,14 +349,14 @@ void ConvKernel::prepare(OpContext& ctx) {
   // for 49 pixels, 2.0-2.2 ms a layer at 1 thread, of which 1.15 computing at peak and 0.94
   // reading at 10 GB/s). As the product [pixels, kh*kw*C] x [kh*kw*C, K] over X's windows,
   // gathered a pixel a row, packed_gemm fetches the weight while it computes.
+  const int64_t pixels = shape_size(y_shape) / m;
   windows_ = x_nhwc_ && y_nhwc_ && geo_.group == 1 && win.rank() == 2 && !unit.is_pointwise() && !use_winograd_ &&
-             shape_size(y_shape) / m <= kMaxWindowRows;
+             pixels <= kMaxWindowRows;
   // So does a pointwise convolution of few pixels whose weight, a few hundred kilobytes, comes
   // from memory all the same among a model's many layers (MobileNetV3's and EfficientNet-B0's
   // 1x1 layers at 7x7, which oneDNN's primitive ran at 50-60 GFLOP/s in the models): 160 -> 960
   // at 7x7 with its weight from memory 136 -> 116 us, 960 -> 160 139 -> 120; at 14x14 level.
   const int64_t depth = c * shape_size(win.kernel);  // the product's K: one patch's values
-  const int64_t pixels = shape_size(y_shape) / m;
   const bool heavy = ((pointwise && pixels <= kMaxStreamRows) || patches_ || windows_) && streams_on_packed_gemm(depth, m);
   const bool cold = pointwise && pixels > 1 && pixels <= kMaxColdRows && depth * m >= kColdWeight;  // one: gemv
   use_gemm_ = use_dnnl_ && (heavy || cold) && !bf16_ && weight_ && !z_broadcast_ && gemm_act(act);
