@@ -3,7 +3,7 @@
 namespace kiln {
 
 namespace {
-void count_subgraph_reads(const ir::Graph& g, std::map<std::string, int>& readers) {
+void count_subgraph_reads(const ir::Graph& g, std::unordered_map<std::string, int>& readers) {
   for (const auto& n : g.nodes) {
     for (const auto& i : n.inputs) ++readers[i];
     for (const auto& [k, a] : n.attrs) {
