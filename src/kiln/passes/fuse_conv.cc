@@ -140,9 +140,7 @@ void fuse_convolutions(ir::Graph& g) {
         const int mul = silu_mul(g, view, y, sig);
         if (mul >= 0 && !dead.count(size_t(mul))) {
           ir::Node f = conv;
-          f.domain = "kiln";
-          f.op_type = "FusedConv";
-          f.opset = 1;
+          ir::as_fused_conv(f);
           ir::Attribute act;
           act.kind = ir::Attribute::Kind::String;
           act.s = "Silu";
@@ -168,9 +166,7 @@ void fuse_convolutions(ir::Graph& g) {
         const std::string& z = next.inputs[0] == conv.outputs[0] ? next.inputs[1] : next.inputs[0];
         if (z == conv.outputs[0] || view.constant(z)) continue;  // a constant Z is a bias, not a residual
         ir::Node f = conv;
-        f.domain = "kiln";
-        f.op_type = "FusedConv";
-        f.opset = 1;
+        ir::as_fused_conv(f);
         f.inputs.resize(3);
         f.inputs.push_back(z);
         f.outputs = next.outputs;
@@ -182,9 +178,7 @@ void fuse_convolutions(ir::Graph& g) {
       if (!has_act) {
         ir::Node f = conv;
         if (!activation_attrs(next, view, f) || next.inputs[0] != conv.outputs[0]) continue;
-        f.domain = "kiln";
-        f.op_type = "FusedConv";
-        f.opset = 1;
+        ir::as_fused_conv(f);
         f.outputs = next.outputs;
         conv = f;
         dead.insert(size_t(r));
