@@ -86,7 +86,7 @@ struct Tile {
   int fetch_per = 1, fetch_gap = 4;  // `fetch_per` of them every `fetch_gap` steps
   const float* start = nullptr;  // sums of the depth before this tile's to add (ldc apart), or null
   float* staged = nullptr;       // the tile's sums that wait on their activation, 16 * P apart
-  const float* then = nullptr;   // the next tile's B when it is this panel again, or null
+  const float* again = nullptr;  // the next tile's B when it is this panel again, or null
 };
 
 inline __m512 activate(__m512 v, GemmEpilogue::Act act) {
@@ -152,9 +152,9 @@ void micro(const Tile& t) {
       }
     }
   };
-  const int64_t wrap = t.then ? std::max<int64_t>(0, t.k - 16) : t.k;
+  const int64_t wrap = t.again ? std::max<int64_t>(0, t.k - 16) : t.k;
   steps(wrap, b + 16 * t.width);
-  if (t.then) steps(t.k, t.then + (k - wrap) * t.width);
+  if (t.again) steps(t.k, t.again + (k - wrap) * t.width);
   if (k < t.k) {  // an odd last step
     __m512 bv[P];
     for (int p = 0; p < P; ++p) bv[p] = _mm512_loadu_ps(b + 16 * p);
@@ -232,12 +232,12 @@ void panel_rows(Tile t, int64_t m) {
   };
   for (; m >= R; m -= R, step(R)) {
     share();
-    t.then = m > R ? t.b : nullptr;
+    t.again = m > R ? t.b : nullptr;
     micro<R, P, Plain>(t);
     t.next += t.next_lines * 16;
   }
   share();
-  t.then = nullptr;
+  t.again = nullptr;
   [&]<int... I>(std::integer_sequence<int, I...>) {
     ((m == I + 1 ? micro<I + 1, P, Plain>(t) : void()), ...);
   }(std::make_integer_sequence<int, R - 1>{});
@@ -330,9 +330,9 @@ void packed_gemm(const float* a, int64_t m, const PackedPanels& b, const GemmEpi
 }
 
 void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanels& b, int64_t p0, int64_t p1, float* c,
-                       int64_t ldc, bool stream, const float* then) {
+                       int64_t ldc, const float* then) {
   for (int64_t p = p0; p < p1; ++p) {
-    const float* next = !stream ? nullptr : p + 1 < p1 ? b.panel(p + 1) : then;
+    const float* next = !b.cold ? nullptr : p + 1 < p1 ? b.panel(p + 1) : then;
     panel(a, lda, m, b, p, GemmEpilogue{}, c + (p - p0) * b.width, nullptr, ldc, next, next ? b.k * b.width / 16 : 0);
   }
 }
@@ -429,7 +429,7 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
 
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc&, const void*) { return std::nullopt; }
 void packed_gemm(const float*, int64_t, const PackedPanels&, const GemmEpilogue&, float*) {}
-void packed_gemm_block(const float*, int64_t, int64_t, const PackedPanels&, int64_t, int64_t, float*, int64_t, bool,
+void packed_gemm_block(const float*, int64_t, int64_t, const PackedPanels&, int64_t, int64_t, float*, int64_t,
                        const float*) {}
 void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y) {
   for (int64_t j = 0; j < n; ++j) {

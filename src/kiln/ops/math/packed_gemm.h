@@ -44,8 +44,9 @@ struct PackedPanels {
   const float* data = nullptr;
   int64_t k = 0, n = 0, width = 0, panel_stride = 0;
   const float* last = nullptr;
-  // The weight comes from memory on each run though under a megabyte (a layer of few pixels
-  // among a model's many): its panels are fetched ahead as a megabyte's are.
+  // The weight comes from memory on each run (a layer of few pixels among a model's many,
+  // Winograd's filters): each panel is fetched ahead while the one before computes, as a
+  // megabyte's always are on packed_gemm.
   bool cold = false;
 
   int64_t count() const { return (n + width - 1) / width; }
@@ -83,10 +84,10 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
 
 // C = A B for A [m, K] (rows lda apart) and panels [p0, p1) of B, on the calling thread: panel
 // p's columns land at c + (p - p0) * width, rows ldc apart. For callers that split the work
-// themselves (Winograd's 16 products per tile block). With `stream` (B comes from memory) each
-// panel is fetched into L2 while the one before it computes, and `then` (K x width floats the
-// caller reads next), if set, while the last one does.
+// themselves (Winograd's 16 products per tile block). A cold B's panels are fetched into L2
+// while the one before computes, and `then` (K x width floats the caller reads next), if set,
+// while the last one does.
 void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanels& b, int64_t p0, int64_t p1, float* c,
-                       int64_t ldc, bool stream = false, const float* then = nullptr);
+                       int64_t ldc, const float* then = nullptr);
 
 }  // namespace kiln
