@@ -20,6 +20,16 @@ dnnl::stream& dnnl_stream() {
   return stream;
 }
 
+bool dnnl_int8_exact() {
+  using isa = dnnl::cpu_isa;
+  static const bool exact = [] {
+    const isa have = dnnl::get_effective_cpu_isa();
+    return have == isa::avx512_core_vnni || have == isa::avx512_core_bf16 || have == isa::avx512_core_amx ||
+           have == isa::avx2_vnni;
+  }();
+  return exact;
+}
+
 dnnl::memory::data_type dnnl_type(DType t) {
   using dt = dnnl::memory::data_type;
   switch (t) {

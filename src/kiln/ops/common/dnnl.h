@@ -14,6 +14,10 @@ namespace kiln {
 
 dnnl::engine& dnnl_engine();
 dnnl::stream& dnnl_stream();
+// oneDNN's 8-bit products are exact int32 sums only with VNNI instructions; without them its
+// kernels pair u8 x s8 products in saturating 16-bit adds (vpmaddubsw), which clips sums of two
+// large products (QLinearMatMul's 2-D conformance case: 146 where 115 is right).
+bool dnnl_int8_exact();
 
 dnnl::memory::data_type dnnl_type(DType t);
 inline dnnl::memory::dims dnnl_dims(const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); }

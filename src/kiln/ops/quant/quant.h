@@ -184,6 +184,7 @@ class DnnlIntMatMul {
  public:
   bool init(int64_t rows, int64_t k, int64_t n, DType a_type) {
     k_ = k, n_ = n;
+    if (!dnnl_int8_exact()) return false;
     try {
       dnnl::primitive_attr attr;
       attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
@@ -256,7 +257,7 @@ class IntConv {
     geo_ = nn::ConvGeometry{n, c, m, group_, in, out, win};
     Shape y{n, m};
     y.insert(y.end(), out.begin(), out.end());
-    use_dnnl_ = in.size() <= 3 && shape_size(y) > 0 && x.size() > 0 && prepare_dnnl(x, w.shape(), y);
+    use_dnnl_ = dnnl_int8_exact() && in.size() <= 3 && shape_size(y) > 0 && x.size() > 0 && prepare_dnnl(x, w.shape(), y);
     return y;
   }
 
