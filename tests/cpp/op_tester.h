@@ -18,6 +18,15 @@
 
 namespace kiln::test {
 
+// Kiln's own convolution kernels (depthwise, pointwise, stem, Winograd and the fused expansion)
+// are AVX-512 code; a build for a machine without it runs those layers on oneDNN, which the
+// FusedConv tests and the models cover there. Their kernel-level tests skip such a build.
+#if defined(__AVX512F__)
+inline constexpr bool kAvx512Build = true;
+#else
+inline constexpr bool kAvx512Build = false;
+#endif
+
 // `count` floats in [-bound, bound) from a linear congruential generator seeded with `seed`:
 // the same test data on every machine and standard library.
 inline std::vector<float> uniform_values(int64_t count, uint32_t seed, float bound = 1.f) {

@@ -63,6 +63,7 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
 }  // namespace
 
 TEST(PointwiseConv, MatchesDirectConvolution) {
+  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   check({1, 16, 96, 11, 13}, true, Act::Silu, 1);  // EfficientNet's expansion: two groups of 3 vectors
   check({2, 24, 144, 9, 7}, true, Act::Silu, 2);  // three groups of 3, 126 pixels
   check({1, 48, 64, 5, 5}, false, Act::Relu, 1);  // one group of 4, the widest input taken
@@ -75,6 +76,7 @@ TEST(PointwiseConv, MatchesDirectConvolution) {
 }
 
 TEST(PointwiseConv, TakesOnlyWhatItComputes) {
+  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   const nn::ConvGeometry ok = Case{1, 16, 64, 8, 8}.geometry();
   EXPECT_TRUE(nn::PointwiseConv::suits(ok));
   nn::ConvGeometry g = ok;

@@ -127,6 +127,7 @@ void check_pooled(const Case& s, Act act, std::vector<int64_t> kernel, std::vect
 }  // namespace
 
 TEST(StemConv, PooledMatchesConvolutionThenMaxPool) {
+  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   // SqueezeNet's stem and pool (ceil mode, a last window cut short), ResNet's (padded).
   check_pooled({1, 3, 64, 45, 45, 3, 3, 2, 2, 0, 0, 0, 0}, Act::Relu, {3, 3}, {2, 2}, {0, 0, 0, 0}, true, 1);
   check_pooled({2, 3, 64, 30, 26, 7, 7, 2, 2, 3, 3, 3, 3}, Act::Relu, {3, 3}, {2, 2}, {1, 1, 1, 1}, false, 2);
@@ -137,6 +138,7 @@ TEST(StemConv, PooledMatchesConvolutionThenMaxPool) {
 }
 
 TEST(StemConv, MatchesDirectConvolution) {
+  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   check({1, 3, 64, 32, 30, 3, 3, 2, 2, 0, 0, 0, 0}, true, Act::Relu, 1);  // SqueezeNet's: 4 blocks, no pads
   check({2, 3, 16, 21, 50, 3, 3, 2, 2, 1, 1, 1, 1}, true, Act::HardSwish, 2);  // one block, tiles of 24 cut short
   check({1, 3, 32, 17, 40, 3, 3, 2, 2, 1, 1, 1, 1}, true, Act::Silu, 1);  // two blocks
@@ -149,6 +151,7 @@ TEST(StemConv, MatchesDirectConvolution) {
 }
 
 TEST(StemConv, TakesOnlyWhatItComputes) {
+  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   const nn::ConvGeometry ok = Case{1, 3, 32, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1}.geometry();
   EXPECT_TRUE(nn::StemConv::suits(ok));
   nn::ConvGeometry g = ok;
@@ -199,6 +202,7 @@ TEST(StemConv, FusedConvFromPlainInputToChannelsLast) {
 namespace kiln::test {
 
 TEST(StemConv, FusedConvWithFoldedMaxPool) {
+  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   // As fuse_stem_pools leaves a stem and its pool: Y = MaxPool(Relu(conv(X, W) + B)) stored
   // channels-last under the logical pooled shape.
   const Case s{1, 3, 16, 21, 18, 3, 3, 2, 2, 1, 1, 1, 1};
