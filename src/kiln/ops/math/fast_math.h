@@ -1,8 +1,8 @@
 // Float32 functions over arrays, for the elementwise ops that dominate some models (Exp, Log,
 // Tanh, Sigmoid, Erf, Gelu; also the exact Sqrt, Floor, Ceil). With AVX-512 they run 16 lanes
-// at a time, the transcendental ones on polynomial approximations (relative error below 1e-6
-// over the whole float range, checked against libm in tests/cpp/test_elementwise.cc); without
-// it they call libm per element. The polynomials were fitted (near-minimax) to the functions
+// at a time, with AVX2 and FMA 8, the transcendental ones on polynomial approximations
+// (relative error below 1e-6 over the whole float range, checked against libm in
+// tests/cpp/test_elementwise.cc); without either they call libm per element. The polynomials were fitted (near-minimax) to the functions
 // named beside them.
 #pragma once
 
@@ -292,6 +292,204 @@ inline void map(const float* x, float* y, int64_t n, F f) {
 #pragma GCC diagnostic pop
 #define KILN_FASTMATH_MAP(vec, scalar)                       \
   avx512::map(x, y, n, [](__m512 v) { return avx512::vec(v); })
+#elif defined(__AVX2__) && defined(__FMA__)
+namespace avx2 {
+
+// The AVX-512 forms above on 8 lanes, for machines without AVX-512 (AMD's Zen 3): the same
+// polynomials; divisions where those take rcp14 and a Newton step (rcp's 12 bits would leave
+// 2^-22), two exponent factors where those take scalef, and GELU from erfc everywhere (no
+// two-register permute for the interval table).
+inline __m256 k(float v) { return _mm256_set1_ps(v); }
+// The lanes of the last, partial vector of a loop over 8 at a time: `left` of them, or all 8.
+inline __m256i tail_mask(int64_t left) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(left, 8))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline __m256 abs(__m256 x) { return _mm256_andnot_ps(k(-0.0f), x); }
+inline __m256 copy_sign(__m256 magnitude, __m256 sign) {
+  return _mm256_or_ps(magnitude, _mm256_and_ps(sign, k(-0.0f)));
+}
+// b where `mask` (a comparison's result) is set, else a.
+inline __m256 select(__m256 a, __m256 mask, __m256 b) { return _mm256_blendv_ps(a, b, mask); }
+inline __m256 less(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+
+inline __m256 sqrt(__m256 x) { return _mm256_sqrt_ps(x); }
+inline __m256 floor(__m256 x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+inline __m256 ceil(__m256 x) { return _mm256_round_ps(x, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC); }
+
+inline __m256 minus_n_ln2(__m256 x, __m256 n) {
+  return _mm256_fnmadd_ps(n, k(-2.12194440e-4f), _mm256_fnmadd_ps(n, k(0.693359375f), x));
+}
+
+// 2^n for integral n in [-150, 128] as two factors, each a normal float: the product rounds
+// once, with gradual underflow and overflow to inf.
+inline __m256 times_pow2(__m256 v, __m256 n) {
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  auto pow2 = [](__m256i e) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23)); };
+  return _mm256_mul_ps(_mm256_mul_ps(v, pow2(n1)), pow2(n2));
+}
+
+inline __m256 exp(__m256 x) {
+  // max/min return their second operand for NaN, so NaN passes through the clamp.
+  x = _mm256_min_ps(k(88.8f), _mm256_max_ps(k(-104.0f), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, k(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = minus_n_ln2(x, n);
+  __m256 p = k(1.985778217e-4f);
+  p = _mm256_fmadd_ps(p, r, k(1.393359737e-3f));
+  p = _mm256_fmadd_ps(p, r, k(8.333360776e-3f));
+  p = _mm256_fmadd_ps(p, r, k(4.166646674e-2f));
+  p = _mm256_fmadd_ps(p, r, k(1.666666716e-1f));
+  p = _mm256_fmadd_ps(p, r, k(0.5f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+  return times_pow2(_mm256_add_ps(p, k(1.0f)), n);
+}
+
+// e^t for t in [-87, 87] only, as avx512::exp_bounded.
+inline __m256 exp_bounded(__m256 t) {
+  const __m256 shifter = k(12582912.0f);
+  const __m256 shifted = _mm256_fmadd_ps(t, k(1.44269504088896341f), shifter);
+  const __m256 r = minus_n_ln2(t, _mm256_sub_ps(shifted, shifter));
+  __m256 p = k(8.31242e-3f);
+  p = _mm256_fmadd_ps(p, r, k(4.189011e-2f));
+  p = _mm256_fmadd_ps(p, r, k(1.6667115e-1f));
+  p = _mm256_fmadd_ps(p, r, k(4.9999232e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), k(1.0f));
+  const __m256i scale = _mm256_slli_epi32(_mm256_castps_si256(shifted), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), scale));
+}
+
+inline __m256 log(__m256 x) {
+  // x = m 2^e with m in [sqrt(1/2), sqrt(2)); subnormals scaled by 2^23 first.
+  const __m256 tiny = less(x, k(1.17549435e-38f));
+  const __m256 xs = select(x, tiny, _mm256_mul_ps(x, k(8388608.0f)));
+  const __m256i bits = _mm256_castps_si256(xs);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+  e = select(e, tiny, _mm256_sub_ps(e, k(23.0f)));
+  __m256 m = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
+  const __m256 big = _mm256_cmp_ps(m, k(1.41421356f), _CMP_GT_OQ);
+  m = select(m, big, _mm256_mul_ps(m, k(0.5f)));
+  e = select(e, big, _mm256_add_ps(e, k(1.0f)));
+  const __m256 s = _mm256_div_ps(_mm256_sub_ps(m, k(1.0f)), _mm256_add_ps(m, k(1.0f)));
+  const __m256 q = _mm256_mul_ps(s, s);
+  __m256 p = k(0.2334247828f);
+  p = _mm256_fmadd_ps(p, q, k(0.2855037451f));
+  p = _mm256_fmadd_ps(p, q, k(0.4000012577f));
+  p = _mm256_fmadd_ps(p, q, k(0.6666666865f));
+  const __m256 lm = _mm256_fmadd_ps(_mm256_mul_ps(s, q), p, _mm256_add_ps(s, s));
+  __m256 res = _mm256_fmadd_ps(e, k(0.693359375f), _mm256_fmadd_ps(e, k(-2.12194440e-4f), lm));
+  const __m256 zero = _mm256_setzero_ps();
+  res = select(res, less(x, zero), k(NAN));
+  res = select(res, _mm256_cmp_ps(x, zero, _CMP_EQ_OQ), k(-INFINITY));
+  res = select(res, _mm256_cmp_ps(x, k(INFINITY), _CMP_EQ_OQ), k(INFINITY));
+  return select(res, _mm256_cmp_ps(x, x, _CMP_UNORD_Q), x);
+}
+
+inline __m256 tanh(__m256 x) {
+  const __m256 ax = abs(x);
+  const __m256 q = _mm256_mul_ps(x, x);
+  __m256 p = k(-6.096923724e-3f);
+  p = _mm256_fmadd_ps(p, q, k(2.099734358e-2f));
+  p = _mm256_fmadd_ps(p, q, k(-5.385094881e-2f));
+  p = _mm256_fmadd_ps(p, q, k(1.333277076e-1f));
+  p = _mm256_fmadd_ps(p, q, k(-3.333332837e-1f));
+  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(x, q), p, x);
+  const __m256 e = exp(_mm256_add_ps(ax, ax));
+  const __m256 large = _mm256_sub_ps(k(1.0f), _mm256_div_ps(k(2.0f), _mm256_add_ps(e, k(1.0f))));
+  return select(copy_sign(large, x), less(ax, k(0.625f)), small);
+}
+
+inline __m256 sigmoid(__m256 x) {
+  const __m256 e = exp(_mm256_sub_ps(_mm256_setzero_ps(), abs(x)));
+  const __m256 r = _mm256_div_ps(k(1.0f), _mm256_add_ps(k(1.0f), e));
+  return select(r, less(x, _mm256_setzero_ps()), _mm256_mul_ps(e, r));
+}
+
+inline __m256 silu(__m256 x) {
+  const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), k(-87.0f)), k(87.0f));
+  const __m256 s = _mm256_div_ps(k(1.0f), _mm256_add_ps(exp_bounded(t), k(1.0f)));
+  return _mm256_mul_ps(x, _mm256_and_ps(s, less(t, k(87.0f))));
+}
+
+inline __m256 hard_swish(__m256 x) {
+  const __m256 g = _mm256_fmadd_ps(x, k(1.0f / 6), k(0.5f));
+  return _mm256_mul_ps(x, _mm256_min_ps(_mm256_max_ps(g, _mm256_setzero_ps()), k(1.0f)));
+}
+
+inline __m256 erf_small(__m256 x) {
+  const __m256 q = _mm256_mul_ps(x, x);
+  __m256 p = k(-6.956785219e-4f);
+  p = _mm256_fmadd_ps(p, q, k(5.139057524e-3f));
+  p = _mm256_fmadd_ps(p, q, k(-2.684484422e-2f));
+  p = _mm256_fmadd_ps(p, q, k(1.128354743e-1f));
+  p = _mm256_fmadd_ps(p, q, k(-3.761262894e-1f));
+  p = _mm256_fmadd_ps(p, q, k(1.128379226f));
+  return _mm256_mul_ps(x, p);
+}
+
+inline __m256 erfc_large(__m256 t, __m256 t2_hi, __m256 t2_lo) {
+  const __m256 u = _mm256_div_ps(k(1.0f), t);
+  const __m256 v = _mm256_fmadd_ps(u, k(1.505376344f), k(-1.150537634f));
+  __m256 p = k(-1.004283404e-4f);
+  p = _mm256_fmadd_ps(p, v, k(2.566990224e-5f));
+  p = _mm256_fmadd_ps(p, v, k(4.793642438e-4f));
+  p = _mm256_fmadd_ps(p, v, k(-6.079314626e-4f));
+  p = _mm256_fmadd_ps(p, v, k(1.622340205e-4f));
+  p = _mm256_fmadd_ps(p, v, k(2.730086853e-4f));
+  p = _mm256_fmadd_ps(p, v, k(-1.476637903e-3f));
+  p = _mm256_fmadd_ps(p, v, k(4.619563930e-3f));
+  p = _mm256_fmadd_ps(p, v, k(-9.325955994e-3f));
+  p = _mm256_fmadd_ps(p, v, k(1.099545229e-2f));
+  p = _mm256_fmadd_ps(p, v, k(9.273806587e-3f));
+  p = _mm256_fmadd_ps(p, v, k(-1.119351313e-1f));
+  p = _mm256_fmadd_ps(p, v, k(4.657682180e-1f));
+  __m256 ex = exp(_mm256_sub_ps(_mm256_setzero_ps(), t2_hi));
+  ex = _mm256_fnmadd_ps(ex, t2_lo, ex);
+  return _mm256_mul_ps(_mm256_mul_ps(ex, p), u);
+}
+
+inline __m256 erfc_nonneg(__m256 t, __m256 t2_hi, __m256 t2_lo) {
+  const __m256 small = _mm256_sub_ps(k(1.0f), erf_small(t));
+  return select(erfc_large(t, t2_hi, t2_lo), less(t, k(0.7f)), small);
+}
+
+inline __m256 erf(__m256 x) {
+  const __m256 ax = abs(x);
+  const __m256 t = _mm256_min_ps(k(10.5f), ax);
+  const __m256 t2 = _mm256_mul_ps(t, t);
+  const __m256 large = copy_sign(_mm256_sub_ps(k(1.0f), erfc_large(t, t2, _mm256_fmsub_ps(t, t, t2))), x);
+  return select(large, less(ax, k(0.7f)), erf_small(x));
+}
+
+inline __m256 gelu(__m256 x) {
+  const __m256 ax = _mm256_min_ps(k(15.0f), abs(x));
+  const __m256 x2 = _mm256_mul_ps(ax, ax);
+  const __m256 x2_lo = _mm256_fmsub_ps(ax, ax, x2);
+  const __m256 c = erfc_nonneg(_mm256_mul_ps(ax, k(0.70710678118654752f)), _mm256_mul_ps(x2, k(0.5f)),
+                               _mm256_mul_ps(x2_lo, k(0.5f)));
+  const __m256 half_x = _mm256_mul_ps(x, k(0.5f));
+  const __m256 pos = _mm256_mul_ps(half_x, _mm256_sub_ps(k(2.0f), c));
+  return select(pos, less(x, _mm256_setzero_ps()), _mm256_mul_ps(half_x, c));
+}
+
+inline __m256 gelu_tanh(__m256 x) {
+  const __m256 z2 = _mm256_mul_ps(x, _mm256_fmadd_ps(k(0.0713548162726f), _mm256_mul_ps(x, x), k(1.5957691216057308f)));
+  return _mm256_mul_ps(x, sigmoid(z2));
+}
+
+template <typename F>
+inline void map(const float* x, float* y, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, m, f(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+}  // namespace avx2
+#define KILN_FASTMATH_MAP(vec, scalar) \
+  avx2::map(x, y, n, [](__m256 v) { return avx2::vec(v); })
 #else
 #define KILN_FASTMATH_MAP(vec, scalar) \
   for (int64_t i = 0; i < n; ++i) y[i] = scalar(x[i])

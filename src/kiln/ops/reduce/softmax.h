@@ -3,14 +3,14 @@
 // (default 1) and each row of the flattened matrix is normalized; from 13 the normalization runs
 // along the single dim `axis` (default -1).
 //
-// Float32 rows run on AVX-512 vector kernels (max, exp with running sum, scale); attention
+// Float32 rows run on AVX-512 or AVX2 vector kernels (max, exp with running sum, scale); attention
 // softmax is hot enough to matter. exp is the elementwise ops' vector exp (fast_math.h).
 #pragma once
 
 #include <cmath>
 #include <limits>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -36,6 +36,16 @@ inline float max_f32(const float* x, int64_t n) {
     m = _mm512_mask_max_ps(m, k, _mm512_maskz_loadu_ps(k, x + i), m);
   }
   return _mm512_reduce_max_ps(m);
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, m);
+  float r = lanes[0];
+  for (int l = 1; l < 8; ++l) r = lanes[l] > r ? lanes[l] : r;
+  for (; i < n; ++i) r = x[i] > r ? x[i] : r;
+  return r;
 #else
   float m = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
@@ -55,6 +65,22 @@ inline float exp_sum_f32(const float* x, float* y, int64_t n, float shift) {
     s = _mm512_mask_add_ps(s, k, s, e);
   }
   return _mm512_reduce_add_ps(s);
+#elif defined(__AVX2__) && defined(__FMA__)
+  const __m256 sh = _mm256_set1_ps(shift);
+  __m256 s = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i k = fastmath::avx2::tail_mask(n - i);
+    // Lanes past the row read 0 and give exp(-shift): masked out of the sum.
+    const __m256 e = fastmath::avx2::exp(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), sh));
+    if (y) {
+      if (n - i >= 8) _mm256_storeu_ps(y + i, e);
+      else _mm256_maskstore_ps(y + i, k, e);
+    }
+    s = _mm256_add_ps(s, _mm256_and_ps(e, _mm256_castsi256_ps(k)));
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, s);
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 #else
   float s = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -72,6 +98,8 @@ inline void exp_inplace(float* v, int64_t n) {
     const __mmask16 k = tail_mask(n - i);
     _mm512_mask_storeu_ps(v + i, k, fastmath::avx512::exp(_mm512_maskz_loadu_ps(k, v + i)));
   }
+#elif defined(__AVX2__) && defined(__FMA__)
+  fastmath::exp(v, v, n);
 #else
   for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
 #endif

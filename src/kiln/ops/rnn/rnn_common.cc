@@ -1,5 +1,6 @@
 #include "kiln/ops/rnn/rnn_common.h"
 
+#include <algorithm>
 #include <cctype>
 
 #if defined(__AVX512F__)
@@ -52,6 +53,14 @@ bool activate_vectors(const Activation& act, float* x, int64_t n) {
     }
     return true;
   }
+#elif defined(__AVX2__) && defined(__FMA__)
+  if (act.kind == ActKind::Sigmoid) {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::max(x[i], -86.0f);  // NaN stays NaN
+    fastmath::sigmoid(x, x, n);
+    return true;
+  }
+#endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
   if (act.kind == ActKind::Tanh) {
     fastmath::tanh(x, x, n);
     return true;

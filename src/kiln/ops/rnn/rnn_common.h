@@ -72,7 +72,7 @@ inline T tanh_fn(T x) {
 }
 
 // A float sigmoid or tanh in Kiln's vector forms, in place; false for the other activations
-// (and without AVX-512).
+// (and without AVX-512 or AVX2).
 bool activate_vectors(const Activation& act, float* x, int64_t n);
 
 template <typename T>
