@@ -28,6 +28,10 @@ dnnl::memory::desc panel_layout(int64_t k, int64_t n) {
   // the ragged last panel would be a large share (the zoo MLP's 16x64x256 3.41 -> 3.08 us,
   // 16x256x256 11.9 -> 11.6; ResNet-50's 196x1024x256 625 -> 592; 196x672x112 172 -> 153,
   // 49x1152x320 226 -> 217).
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+  // With AVX2 (16 registers) the kernel's tiles are 6 rows by 16 columns, whatever oneDNN picks.
+  return dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::BA16a16b);
+#endif
   const dnnl::memory::desc chosen = dnnl_weight_layout(k, n);
   const auto panels = PackedPanels::from(chosen, nullptr);
   if (!panels || panels->width != 64 || n <= 64 || (n <= 320 && n % 48 != 0)) return chosen;
@@ -55,19 +59,114 @@ std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor
   return from(layout, into.memory().get_data_handle());
 }
 
-#if defined(__AVX512F__)
-
-std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {
-  const std::optional<PanelLayout> pl = PanelLayout::of(layout);
-  if (!pl) return std::nullopt;
-  return PackedPanels{static_cast<const float*>(data), pl->k, pl->n, pl->width, pl->stride};
-}
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 
 // GCC 12 flags the undefined pass-through operand of the unmasked max as maybe-uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace {
+
+// The vector operations the kernels take, on one machine's registers. AVX-512: 16 lanes, 32
+// registers, lane masks; AVX2: 8 lanes, 16 registers, masks as integer vectors.
+#if defined(__AVX512F__)
+struct Isa {
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16;
+  // The accumulators fill 24 of the 32 registers; one panel of 16 columns takes 8 rows, as 12
+  // split into two sets of sums spill to the stack (half the speed: 62 against 127 GFLOP/s).
+  static constexpr int rows_for(int registers) {
+    return registers == 4 ? 6 : registers == 3 ? 8 : registers == 2 ? 12 : 8;
+  }
+  // With few accumulators the FMA chains are too short to hide their latency: two k steps go to
+  // two sets of sums.
+  static constexpr bool split(int sums) { return sums <= 12; }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float v) { return _mm512_set1_ps(v); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+  static float sum(V v) { return _mm512_reduce_add_ps(v); }
+  static Mask mask(int64_t left) { return fastmath::avx512::tail_mask(left); }
+  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  // The first `left` lanes, all of them unmasked (AVX2's masked stores are slow).
+  static V load_n(const float* p, int64_t left) { return left >= kLanes ? load(p) : load(p, mask(left)); }
+  static void store_n(float* p, int64_t left, V v) {
+    if (left >= kLanes) {
+      store(p, v);
+    } else {
+      store(p, mask(left), v);
+    }
+  }
+  static V activate(V v, GemmEpilogue::Act act) {
+    namespace f = fastmath::avx512;
+    switch (act) {
+      case GemmEpilogue::Act::None: return v;
+      case GemmEpilogue::Act::Relu: return relu(v);
+      case GemmEpilogue::Act::Gelu: return f::gelu(v);
+      case GemmEpilogue::Act::GeluTanh: return f::gelu_tanh(v);
+      case GemmEpilogue::Act::HardSwish: return f::hard_swish(v);
+      case GemmEpilogue::Act::Silu: return f::silu(v);
+    }
+    return v;
+  }
+};
+#else
+struct Isa {
+  using V = __m256;
+  using Mask = __m256i;
+  static constexpr int kLanes = 8;
+  // 12 accumulators, two panel registers and the broadcast: 15 of the 16 registers.
+  static constexpr int rows_for(int registers) { return 6; }
+  static constexpr bool split(int sums) { return sums <= 6; }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static float sum(V v) {
+    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+  }
+  static Mask mask(int64_t left) { return fastmath::avx2::tail_mask(left); }
+  static V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
+  // The first `left` lanes, all of them unmasked (AVX2's masked stores are slow).
+  static V load_n(const float* p, int64_t left) { return left >= kLanes ? load(p) : load(p, mask(left)); }
+  static void store_n(float* p, int64_t left, V v) {
+    if (left >= kLanes) {
+      store(p, v);
+    } else {
+      store(p, mask(left), v);
+    }
+  }
+  static V activate(V v, GemmEpilogue::Act act) {
+    namespace f = fastmath::avx2;
+    switch (act) {
+      case GemmEpilogue::Act::None: return v;
+      case GemmEpilogue::Act::Relu: return relu(v);
+      case GemmEpilogue::Act::Gelu: return f::gelu(v);
+      case GemmEpilogue::Act::GeluTanh: return f::gelu_tanh(v);
+      case GemmEpilogue::Act::HardSwish: return f::hard_swish(v);
+      case GemmEpilogue::Act::Silu: return f::silu(v);
+    }
+    return v;
+  }
+};
+#endif
+
+using V = Isa::V;
+constexpr int kLanes = Isa::kLanes;
+// The panel widths the kernel takes: up to four registers of columns (64 with AVX-512; with
+// AVX2 16, the two registers a 6-row tile has room for).
+constexpr int64_t kWidest = kLanes == 16 ? 64 : 16;
 
 struct Tile {
   const float* a;  // R rows of A, lda apart
@@ -85,45 +184,33 @@ struct Tile {
   int64_t next_lines = 0;
   int fetch_per = 1, fetch_gap = 4;  // `fetch_per` of them every `fetch_gap` steps
   const float* start = nullptr;  // sums of the depth before this tile's to add (ldc apart), or null
-  float* staged = nullptr;       // the tile's sums that wait on their activation, 16 * P apart
+  float* staged = nullptr;       // the tile's sums that wait on their activation, kLanes * P apart
   const float* again = nullptr;  // the next tile's B when it is this panel again, or null
 };
-
-inline __m512 activate(__m512 v, GemmEpilogue::Act act) {
-  switch (act) {
-    case GemmEpilogue::Act::None: return v;
-    case GemmEpilogue::Act::Relu: return _mm512_max_ps(v, _mm512_setzero_ps());
-    case GemmEpilogue::Act::Gelu: return fastmath::avx512::gelu(v);
-    case GemmEpilogue::Act::GeluTanh: return fastmath::avx512::gelu_tanh(v);
-    case GemmEpilogue::Act::HardSwish: return fastmath::avx512::hard_swish(v);
-    case GemmEpilogue::Act::Silu: return fastmath::avx512::silu(v);
-  }
-  return v;
-}
 
 // C = act(staged) (+ Z after it) over R rows of the tile's P registers.
 __attribute__((noinline)) void finish_tile(const Tile& t, int rows, int registers) {
   for (int p = 0; p < registers; ++p) {
-    const __mmask16 mask = fastmath::avx512::tail_mask(t.cols - 16 * p);
+    const Isa::Mask mask = Isa::mask(t.cols - kLanes * p);
     for (int r = 0; r < rows; ++r) {
-      __m512 v = activate(_mm512_maskz_loadu_ps(mask, t.staged + r * 16 * registers + 16 * p), t.act);
-      if (t.z && !t.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
-      _mm512_mask_storeu_ps(t.c + r * t.ldc + 16 * p, mask, v);
+      V v = Isa::activate(Isa::load(t.staged + r * kLanes * registers + kLanes * p, mask), t.act);
+      if (t.z && !t.z_first) v = Isa::add(v, Isa::load(t.z + r * t.ldc + kLanes * p, mask));
+      Isa::store_n(t.c + r * t.ldc + kLanes * p, t.cols - kLanes * p, v);
     }
   }
 }
 
-// R rows by P registers of 16 columns. With few accumulators the FMA chains are too short to
-// hide their latency, so two k steps go to two sets of sums. Plain: no bias, activation or Z,
-// whose code would otherwise make the compiler spill the sums (K = 32: 100 -> 135 GFLOP/s).
+// R rows by P registers of columns. Plain: no bias, activation or Z, whose code would otherwise
+// make the compiler spill the sums (K = 32: 100 -> 135 GFLOP/s on AVX-512).
 template <int R, int P, bool Plain>
 void micro(const Tile& t) {
-  constexpr bool split = R * P <= 12;
+  constexpr bool split = Isa::split(R * P);
   constexpr int S = split ? 2 : 1;
-  __m512 acc[S][R][P];
+  constexpr int kLines = (P * kLanes + 15) / 16;  // cache lines of a panel row
+  V acc[S][R][P];
   for (int s = 0; s < S; ++s)
     for (int r = 0; r < R; ++r)
-      for (int p = 0; p < P; ++p) acc[s][r][p] = _mm512_setzero_ps();
+      for (int p = 0; p < P; ++p) acc[s][r][p] = Isa::zero();
   const float* a = t.a;
   const float* b = t.b;
   const float* pf = t.next;
@@ -141,13 +228,13 @@ void micro(const Tile& t) {
         pf += 16 * per;
       }
       for (int s = 0; s < S; ++s) {
-        for (int p = 0; p < P; ++p)
-          _mm_prefetch(reinterpret_cast<const char*>(ahead + s * t.width + 16 * p), _MM_HINT_T0);
-        __m512 bv[P];
-        for (int p = 0; p < P; ++p) bv[p] = _mm512_loadu_ps(b + s * t.width + 16 * p);
+        for (int l = 0; l < kLines; ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + s * t.width + 16 * l), _MM_HINT_T0);
+        V bv[P];
+        for (int p = 0; p < P; ++p) bv[p] = Isa::load(b + s * t.width + kLanes * p);
         for (int r = 0; r < R; ++r) {
-          const __m512 av = _mm512_set1_ps(a[r * t.lda + k + s]);
-          for (int p = 0; p < P; ++p) acc[s][r][p] = _mm512_fmadd_ps(av, bv[p], acc[s][r][p]);
+          const V av = Isa::set1(a[r * t.lda + k + s]);
+          for (int p = 0; p < P; ++p) acc[s][r][p] = Isa::fma(av, bv[p], acc[s][r][p]);
         }
       }
     }
@@ -156,11 +243,11 @@ void micro(const Tile& t) {
   steps(wrap, b + 16 * t.width);
   if (t.again) steps(t.k, t.again + (k - wrap) * t.width);
   if (k < t.k) {  // an odd last step
-    __m512 bv[P];
-    for (int p = 0; p < P; ++p) bv[p] = _mm512_loadu_ps(b + 16 * p);
+    V bv[P];
+    for (int p = 0; p < P; ++p) bv[p] = Isa::load(b + kLanes * p);
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * t.lda + k]);
-      for (int p = 0; p < P; ++p) acc[0][r][p] = _mm512_fmadd_ps(av, bv[p], acc[0][r][p]);
+      const V av = Isa::set1(a[r * t.lda + k]);
+      for (int p = 0; p < P; ++p) acc[0][r][p] = Isa::fma(av, bv[p], acc[0][r][p]);
     }
   }
   // The sums start at zero (the depth before's are added here) and the activations other than
@@ -170,46 +257,39 @@ void micro(const Tile& t) {
   const bool relu = t.act == GemmEpilogue::Act::Relu, late = t.act != GemmEpilogue::Act::None && !relu;
   // Those sums wait in `staged`: C may be Z itself, which the pass still reads.
   float* const out = late ? t.staged : t.c;
-  const int64_t ldo = late ? 16 * P : t.ldc;
+  const int64_t ldo = late ? kLanes * P : t.ldc;
   for (int p = 0; p < P; ++p) {
-    const int left = t.cols - 16 * p;
-    const __mmask16 mask = fastmath::avx512::tail_mask(left);
+    const int left = t.cols - kLanes * p;
+    const Isa::Mask mask = Isa::mask(left);
     if constexpr (Plain) {
       for (int r = 0; r < R; ++r) {
-        __m512 v = acc[0][r][p];
-        if constexpr (split) v = _mm512_add_ps(v, acc[1][r][p]);
-        if (t.start) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.start + r * t.ldc + 16 * p));
-        _mm512_mask_storeu_ps(t.c + r * t.ldc + 16 * p, mask, v);
+        V v = acc[0][r][p];
+        if constexpr (split) v = Isa::add(v, acc[1][r][p]);
+        if (t.start) v = Isa::add(v, Isa::load(t.start + r * t.ldc + kLanes * p, mask));
+        Isa::store_n(t.c + r * t.ldc + kLanes * p, left, v);
       }
       continue;
     }
-    const __m512 bias = t.bias ? _mm512_maskz_loadu_ps(mask, t.bias + 16 * p) : _mm512_setzero_ps();
+    const V bias = t.bias ? Isa::load(t.bias + kLanes * p, mask) : Isa::zero();
     for (int r = 0; r < R; ++r) {
-      __m512 v = _mm512_add_ps(acc[0][r][p], bias);
-      if constexpr (split) v = _mm512_add_ps(v, acc[1][r][p]);
-      if (t.start) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.start + r * t.ldc + 16 * p));
-      if (t.z && t.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
-      if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-      if (t.z && !t.z_first && !late) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, t.z + r * t.ldc + 16 * p));
-      _mm512_mask_storeu_ps(out + r * ldo + 16 * p, mask, v);
+      V v = Isa::add(acc[0][r][p], bias);
+      if constexpr (split) v = Isa::add(v, acc[1][r][p]);
+      if (t.start) v = Isa::add(v, Isa::load(t.start + r * t.ldc + kLanes * p, mask));
+      if (t.z && t.z_first) v = Isa::add(v, Isa::load(t.z + r * t.ldc + kLanes * p, mask));
+      if (relu) v = Isa::relu(v);
+      if (t.z && !t.z_first && !late) v = Isa::add(v, Isa::load(t.z + r * t.ldc + kLanes * p, mask));
+      Isa::store_n(out + r * ldo + kLanes * p, left, v);
     }
   }
   if constexpr (!Plain)
     if (late) finish_tile(t, R, P);
 }
 
-// The accumulators fill 24 of the 32 registers; one panel of 16 columns takes 8 rows, as 12
-// split into two sets of sums spill to the stack (half the speed: 62 against 127 GFLOP/s).
-template <int P>
-constexpr int rows_for() {
-  return P == 4 ? 6 : P == 3 ? 8 : P == 2 ? 12 : 8;
-}
-
-// Rows [0, m) of one panel: full blocks of rows_for<P>(), then one smaller block.
+// Rows [0, m) of one panel: full blocks of rows_for(P), then one smaller block.
 template <int P, bool Plain>
 void panel_rows(Tile t, int64_t m) {
-  constexpr int R = rows_for<P>();
-  alignas(64) float staged[24 * 16];  // a tile's sums: 24 registers at the most
+  constexpr int R = Isa::rows_for(P);
+  alignas(64) float staged[R * P * kLanes];  // a tile's sums
   t.staged = staged;
   auto step = [&](int64_t rows) {
     t.a += rows * t.lda;
@@ -221,7 +301,7 @@ void panel_rows(Tile t, int64_t m) {
   // steps: at least one every four (early, while the memory catches up), more where few blocks
   // share many lines (49 rows, 512 deep: a line every two steps).
   const int64_t blocks = (m + R - 1) / R, per_block = (t.next_lines + blocks - 1) / blocks;
-  const int64_t steps = std::max<int64_t>(1, t.k / (R * P <= 12 ? 2 : 1));
+  const int64_t steps = std::max<int64_t>(1, t.k / (Isa::split(R * P) ? 2 : 1));
   t.fetch_per = int(std::max<int64_t>(1, (per_block + steps - 1) / steps));
   const int64_t gap = per_block ? steps * t.fetch_per / per_block : 4;
   t.fetch_gap = gap >= 4 ? 4 : gap >= 2 ? 2 : 1;
@@ -243,11 +323,6 @@ void panel_rows(Tile t, int64_t m) {
   }(std::make_integer_sequence<int, R - 1>{});
 }
 
-}  // namespace
-
-#pragma GCC diagnostic pop
-
-namespace {
 // Rows [r0, r0 + rows) of panel p, its columns written at c (ldc apart); depth [k0, k0 + kc)
 // of it (A's columns from a), added to the sums of the depth before at `start` (or none).
 void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int64_t p, const GemmEpilogue& ep,
@@ -257,11 +332,11 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
   Tile t{a,    lda, b.panel(p) + k0 * b.width, b.width, kc < 0 ? b.k : kc, c, z, ldc, ep.bias ? ep.bias + n0 : nullptr,
          int(std::min(b.width, b.n - n0)), ep.act, ep.z_first, next, next_lines, 1, 4, start};
   auto run = [&]<bool Plain>() {
-    switch ((t.cols + 15) / 16) {
+    switch ((t.cols + kLanes - 1) / kLanes) {
       case 1: panel_rows<1, Plain>(t, rows); break;
       case 2: panel_rows<2, Plain>(t, rows); break;
-      case 3: panel_rows<3, Plain>(t, rows); break;
-      default: panel_rows<4, Plain>(t, rows); break;
+      case 3: if constexpr (kWidest >= 3 * kLanes) panel_rows<3, Plain>(t, rows); break;
+      default: if constexpr (kWidest >= 4 * kLanes) panel_rows<4, Plain>(t, rows); break;
     }
   };
   if (!t.bias && !t.z && t.act == GemmEpilogue::Act::None)
@@ -269,7 +344,6 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
   else
     run.template operator()<false>();
 }
-
 constexpr int64_t kChunk = 48;  // rows per work item: whole blocks for 6, 8 and 12 rows
 
 // The product over depth [k0, k0 + depth) of B's panels, as packed_gemm's pass over it, added
@@ -337,39 +411,39 @@ void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanel
   }
 }
 
-// GCC 12 flags the undefined pass-through operand of activate's unmasked max, as above.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace {
-
-using fastmath::avx512::tail_mask;
 
 // y[j0, j1) holds the sums: bias, Z and the activation in place.
 void finish_row(const GemmEpilogue& ep, int64_t j0, int64_t j1, float* y) {
   if (!ep.bias && !ep.z && ep.act == GemmEpilogue::Act::None) return;
-  for (int64_t j = j0; j < j1; j += 16) {
-    const __mmask16 m = tail_mask(j1 - j);
-    __m512 v = _mm512_maskz_loadu_ps(m, y + j);
-    if (ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.bias + j));
-    if (ep.z && ep.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.z + j));
-    v = activate(v, ep.act);
-    if (ep.z && !ep.z_first) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep.z + j));
-    _mm512_mask_storeu_ps(y + j, m, v);
+  for (int64_t j = j0; j < j1; j += kLanes) {
+    const int64_t left = j1 - j;
+    V v = Isa::load_n(y + j, left);
+    if (ep.bias) v = Isa::add(v, Isa::load_n(ep.bias + j, left));
+    if (ep.z && ep.z_first) v = Isa::add(v, Isa::load_n(ep.z + j, left));
+    v = Isa::activate(v, ep.act);
+    if (ep.z && !ep.z_first) v = Isa::add(v, Isa::load_n(ep.z + j, left));
+    Isa::store_n(y + j, left, v);
   }
 }
 
 // y[j] = x . B[j, :] for R consecutive rows of B [N, K].
 template <int R>
 void dots(const float* x, const float* b, int64_t k, float* y) {
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  for (int64_t q = 0; q < k; q += 16) {
-    const __mmask16 m = tail_mask(k - q);
-    const __m512 xv = _mm512_maskz_loadu_ps(m, x + q);
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, b + r * k + q), acc[r]);
+  V acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = Isa::zero();
+  int64_t q = 0;
+  for (; q + kLanes <= k; q += kLanes) {
+    const V xv = Isa::load(x + q);
+    for (int r = 0; r < R; ++r) acc[r] = Isa::fma(xv, Isa::load(b + r * k + q), acc[r]);
   }
-  for (int r = 0; r < R; ++r) y[r] = _mm512_reduce_add_ps(acc[r]);
+  if (q < k) {
+    const Isa::Mask m = Isa::mask(k - q);
+    const V xv = Isa::load(x + q, m);
+    for (int r = 0; r < R; ++r) acc[r] = Isa::fma(xv, Isa::load(b + r * k + q, m), acc[r]);
+  }
+  for (int r = 0; r < R; ++r) y[r] = Isa::sum(acc[r]);
 }
 
 }  // namespace
@@ -401,26 +475,29 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
     int64_t q = 0;
     for (; q + 4 <= k; q += 4) {
       const float* r = b + q * n;
-      const __m512 x0 = _mm512_set1_ps(x[q]), x1 = _mm512_set1_ps(x[q + 1]), x2 = _mm512_set1_ps(x[q + 2]),
-                   x3 = _mm512_set1_ps(x[q + 3]);
-      for (int64_t j = j0; j < j1; j += 16) {
-        const __mmask16 m = tail_mask(j1 - j);
-        __m512 v = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(m, r + j), _mm512_maskz_loadu_ps(m, y + j));
-        v = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(m, r + n + j), v);
-        v = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(m, r + 2 * n + j), v);
-        v = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(m, r + 3 * n + j), v);
-        _mm512_mask_storeu_ps(y + j, m, v);
+      const V x0 = Isa::set1(x[q]), x1 = Isa::set1(x[q + 1]), x2 = Isa::set1(x[q + 2]), x3 = Isa::set1(x[q + 3]);
+      for (int64_t j = j0; j < j1; j += kLanes) {
+        const int64_t left = j1 - j;
+        V v = Isa::fma(x0, Isa::load_n(r + j, left), Isa::load_n(y + j, left));
+        v = Isa::fma(x1, Isa::load_n(r + n + j, left), v);
+        v = Isa::fma(x2, Isa::load_n(r + 2 * n + j, left), v);
+        v = Isa::fma(x3, Isa::load_n(r + 3 * n + j, left), v);
+        Isa::store_n(y + j, left, v);
       }
     }
     for (; q < k; ++q) {
-      const __m512 xv = _mm512_set1_ps(x[q]);
-      for (int64_t j = j0; j < j1; j += 16) {
-        const __mmask16 m = tail_mask(j1 - j);
-        _mm512_mask_storeu_ps(y + j, m, _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, b + q * n + j), _mm512_maskz_loadu_ps(m, y + j)));
-      }
+      const V xv = Isa::set1(x[q]);
+      for (int64_t j = j0; j < j1; j += kLanes)
+        Isa::store_n(y + j, j1 - j, Isa::fma(xv, Isa::load_n(b + q * n + j, j1 - j), Isa::load_n(y + j, j1 - j)));
     }
     finish_row(ep, j0, j1, y);
   });
+}
+
+std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {
+  const std::optional<PanelLayout> pl = PanelLayout::of(layout);
+  if (!pl || pl->width > kWidest) return std::nullopt;
+  return PackedPanels{static_cast<const float*>(data), pl->k, pl->n, pl->width, pl->stride};
 }
 
 #pragma GCC diagnostic pop

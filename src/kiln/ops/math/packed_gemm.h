@@ -11,8 +11,10 @@
 // against 22, 128x768x768 175 GFLOP/s against 170, 197x768x3072 171 against 168), and ahead of
 // it where the weight comes from memory: it fetches the next panel while it computes.
 //
-// The layouts it reads are oneDNN's BA16a{W}b for W in 16, 32, 48, 64: column panels of W,
-// each K (padded to 16) rows of W floats, zero past N.
+// The layouts it reads are oneDNN's BA16a{W}b for W in 16, 32, 48, 64 with AVX-512 (tiles of
+// up to 4 registers by 6-12 rows), W = 16 with AVX2 and FMA (tiles of 2 registers by 6 rows,
+// 85 GFLOP/s of the 88 a Zen 3 core reaches at 128x768x768): column panels of W, each K
+// (padded to 16) rows of W floats, zero past N.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,7 @@ inline bool streams_on_packed_gemm(int64_t k, int64_t n) { return k * n >= (int6
 
 // The panels packed_gemm computes fastest for a constant [K, N] float weight: on AVX-512
 // machines 48 columns wide where oneDNN's matmul would take 64 (N over 64), else oneDNN's
-// choice (on other machines a layout PackedPanels::from refuses).
+// choice; with AVX2 16 columns wide (on other machines a layout PackedPanels::from refuses).
 dnnl::memory::desc panel_layout(int64_t k, int64_t n);
 
 // The layout a constant [K, N] float weight is packed in at load, for packed_gemm and oneDNN's
@@ -53,7 +55,7 @@ struct PackedPanels {
   const float* panel(int64_t p) const { return last && p + 1 == count() ? last : data + p * panel_stride; }
 
   // The panels of `data` laid out as `layout`; none when the layout is another one, or this
-  // build has no AVX-512.
+  // build has neither AVX-512 nor AVX2.
   static std::optional<PackedPanels> from(const dnnl::memory::desc& layout, const void* data);
   // A constant [K, N] weight (read as `plain`) packed into `into` in panel_layout, and
   // the panels over it; none, and nothing packed, where that layout is not a panel layout.

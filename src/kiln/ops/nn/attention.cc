@@ -30,9 +30,16 @@
 namespace kiln {
 namespace {
 
-constexpr int64_t kRows = 48;        // query rows per block: whole 8-row tiles
+constexpr int64_t kRows = 48;  // query rows per block: whole 8-row tiles (6-row with AVX2)
+#if defined(__AVX512F__)
 constexpr int64_t kScoreWidth = 48;  // K^T's panel width
 constexpr int64_t kValueWidth = 64;  // V's panel width
+#define KILN_ATTENTION_FAST 1
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int64_t kScoreWidth = 16;  // packed_gemm's only width with AVX2
+constexpr int64_t kValueWidth = 16;
+#define KILN_ATTENTION_FAST 1
+#endif
 // thread_scratch slots: K^T's panels, V's panels, a block's scores.
 constexpr int kKeySlot = 0, kValueSlot = 1, kScoreSlot = 2;
 
@@ -106,7 +113,7 @@ class Attention : public Kernel {
 
   void compute(OpContext& ctx) override {
     if (ctx.output(0).size() == 0) return;
-#if defined(__AVX512F__)
+#if defined(KILN_ATTENTION_FAST)
     if (dtype_ == DType::Float32) return fast(operands<float>(ctx));
 #endif
     dispatch(FloatTypes{}, dtype_, "Attention", [&]<typename T>() { reference(operands<T>(ctx)); });
@@ -138,7 +145,7 @@ class Attention : public Kernel {
     }
   }
 
-#if defined(__AVX512F__)
+#if defined(KILN_ATTENTION_FAST)
   void fast(const Operands<float>& in) {
     const auto [q, k, v, mask, out] = in;
     const int64_t heads = shape_size(batch_), blocks = (sq_ + kRows - 1) / kRows;
@@ -170,7 +177,7 @@ class Attention : public Kernel {
   }
 #endif
 
-  // The same by plain loops, in T (double models, machines without AVX-512).
+  // The same by plain loops, in T (double models, machines without AVX-512 or AVX2).
   template <typename T>
   void reference(const Operands<T>& in) {
     const auto [q, k, v, mask, out] = in;
@@ -271,6 +278,41 @@ class Attention : public Kernel {
       // Weights of e^-87 and a little more, divided by the sum, may still fall below FLT_MIN.
       const __mmask16 normal = _mm512_cmp_ps_mask(p, _mm512_set1_ps(FLT_MIN), _CMP_NLT_UQ);
       _mm512_mask_storeu_ps(s + j, live, _mm512_maskz_mov_ps(normal, p));
+    }
+  }
+#elif defined(KILN_ATTENTION_FAST)
+  // As above on 8 lanes; the scaling and masking pass in plain code.
+  void softmax_row(float* s, const void* mask, int64_t moff) const {
+    using namespace fastmath::avx2;
+    const int64_t n = sk_;
+    float top = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+      float v = s[j] * alpha_;
+      if (mask_ == Mask::Add) v += static_cast<const float*>(mask)[moff + j];
+      else if (mask_ == Mask::Where && !static_cast<const bool*>(mask)[moff + j]) v = fill_;
+      s[j] = v;
+      top = v > top ? v : top;
+    }
+    const __m256 shift = _mm256_set1_ps(top), floor = _mm256_set1_ps(-87.0f);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; j += 8) {
+      const __m256i live = tail_mask(n - j);
+      const __m256 t = _mm256_sub_ps(_mm256_maskload_ps(s + j, live), shift);
+      // NaN compares true here (unordered): a NaN score stays NaN, as in Softmax.
+      const __m256 kept = _mm256_and_ps(_mm256_cmp_ps(t, floor, _CMP_NLT_UQ), _mm256_castsi256_ps(live));
+      const __m256 e = _mm256_and_ps(kept, exp_bounded(_mm256_max_ps(floor, t)));
+      _mm256_maskstore_ps(s + j, live, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, sum);
+    const __m256 inv = _mm256_set1_ps(
+        1.0f / (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))));
+    for (int64_t j = 0; j < n; j += 8) {
+      const __m256i live = tail_mask(n - j);
+      const __m256 p = _mm256_mul_ps(_mm256_maskload_ps(s + j, live), inv);
+      const __m256 normal = _mm256_cmp_ps(p, _mm256_set1_ps(FLT_MIN), _CMP_NLT_UQ);
+      _mm256_maskstore_ps(s + j, live, _mm256_and_ps(normal, p));
     }
   }
 #endif
