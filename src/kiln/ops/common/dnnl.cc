@@ -30,6 +30,16 @@ bool dnnl_int8_exact() {
   return exact;
 }
 
+bool dnnl_has_bf16() {
+  using isa = dnnl::cpu_isa;
+  static const bool has = [] {
+    const isa have = dnnl::get_effective_cpu_isa();
+    return have == isa::avx512_core || have == isa::avx512_core_vnni || have == isa::avx512_core_bf16 ||
+           have == isa::avx512_core_amx;
+  }();
+  return has;
+}
+
 dnnl::memory::data_type dnnl_type(DType t) {
   using dt = dnnl::memory::data_type;
   switch (t) {

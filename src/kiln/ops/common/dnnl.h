@@ -18,6 +18,8 @@ dnnl::stream& dnnl_stream();
 // kernels pair u8 x s8 products in saturating 16-bit adds (vpmaddubsw), which clips sums of two
 // large products (QLinearMatMul's 2-D conformance case: 146 where 115 is right).
 bool dnnl_int8_exact();
+// oneDNN 2.6 computes bfloat16 products from AVX-512 (avx512_core) up, none with AVX2 alone.
+bool dnnl_has_bf16();
 
 dnnl::memory::data_type dnnl_type(DType t);
 inline dnnl::memory::dims dnnl_dims(const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); }
