@@ -182,6 +182,16 @@ void PoolKernel::max_nhwc(const float* x, float* y, int64_t images, int64_t chan
       }
       _mm512_mask_storeu_ps(out + k, m, v);
     }
+#elif defined(__AVX2__)
+    for (; k + 8 <= n; k += 8) {
+      __m256 v = _mm256_loadu_ps(in[0] + k);
+      for (int64_t t = 1; t < taps; ++t) {
+        const __m256 x = _mm256_loadu_ps(in[t] + k);
+        const __m256 wins = _mm256_or_ps(_mm256_cmp_ps(x, v, _CMP_GT_OQ), _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        v = _mm256_blendv_ps(v, x, wins);
+      }
+      _mm256_storeu_ps(out + k, v);
+    }
 #endif
     for (; k < n; ++k) {
       float v = in[0][k];

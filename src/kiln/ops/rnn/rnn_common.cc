@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -255,6 +255,32 @@ void gemv_tile(const float* w, const float* h, int64_t K, float* out, int64_t H,
     for (int r = 0; r < RB; ++r)
       for (int g = 0; g < G; ++g) _mm512_mask_storeu_ps(out + r * G * H + g * H + unit, mask, acc[r][nb][g]);
   }
+#elif defined(__AVX2__) && defined(__FMA__)
+  // Two registers a block of 16 units.
+  __m256 acc[RB][NB][G][2];
+  for (auto& a : acc)
+    for (auto& b : a)
+      for (auto& c : b)
+        for (auto& d : c) d = _mm256_setzero_ps();
+  for (int64_t q = 0; q < K; ++q)
+    for (int r = 0; r < RB; ++r) {
+      const __m256 hv = _mm256_set1_ps(h[r * K + q]);
+      for (int nb = 0; nb < NB; ++nb)
+        for (int g = 0; g < G; ++g)
+          for (int half = 0; half < 2; ++half)
+            acc[r][nb][g][half] =
+                _mm256_fmadd_ps(hv, _mm256_load_ps(w + nb * block + (q * G + g) * U + 8 * half), acc[r][nb][g][half]);
+    }
+  for (int nb = 0; nb < NB; ++nb) {
+    const int64_t unit = j + nb * U, n = std::min(U, H - unit);
+    for (int r = 0; r < RB; ++r)
+      for (int g = 0; g < G; ++g)
+        for (int half = 0; half < 2 && 8 * half < n; ++half) {
+          float* dst = out + r * G * H + g * H + unit + 8 * half;
+          if (n - 8 * half >= 8) _mm256_storeu_ps(dst, acc[r][nb][g][half]);
+          else _mm256_maskstore_ps(dst, fastmath::avx2::tail_mask(n - 8 * half), acc[r][nb][g][half]);
+        }
+  }
 #else
   float acc[RB][NB][G][U] = {};
   for (int64_t q = 0; q < K; ++q)
@@ -286,11 +312,17 @@ void gemv_rows(const float* w, const float* h, int64_t batch, int64_t K, float* 
                                        {gemv_tile<G, 5, 1>, nullptr},
                                        {gemv_tile<G, 6, 1>, nullptr}};
   constexpr int64_t U = GateGemv::kUnits;
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+  // With AVX2 a row's 4 gates of one block take 8 of the 16 registers: a row at a time.
+  constexpr int64_t kRows = 1, kWideRows = 0;
+#else
+  constexpr int64_t kRows = 6, kWideRows = 3;
+#endif
   // R comes from L2 once per pass, and the pass, not the arithmetic, sets the time: rows in as
   // few passes as 6-row tiles allow, spread evenly (8 rows: 4 + 4, not 6 + 2).
-  const int64_t passes = (batch + 5) / 6;
+  const int64_t passes = (batch + kRows - 1) / kRows;
   for (int64_t i = 0, r0 = 0; i < passes; ++i) {
-    const int64_t rb = (batch - r0) / (passes - i), widest = rb <= 3 ? 2 : 1;
+    const int64_t rb = (batch - r0) / (passes - i), widest = rb <= kWideRows ? 2 : 1;
     for (int64_t blk = blk0; blk < blk1;) {
       const int64_t nb = std::min(widest, blk1 - blk);
       tiles[rb - 1][nb - 1](w + blk * K * G * U, h + r0 * K, K, out + r0 * G * H, H, blk * U);
