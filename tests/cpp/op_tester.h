@@ -18,9 +18,10 @@
 
 namespace kiln::test {
 
-// Kiln's own convolution kernels (depthwise, pointwise, stem, Winograd and the fused expansion)
-// are AVX-512 code; a build for a machine without it runs those layers on oneDNN, which the
-// FusedConv tests and the models cover there. Their kernel-level tests skip such a build.
+// Kiln's own convolution kernels but the depthwise one (pointwise, stem, Winograd and the fused
+// expansion) are AVX-512 code; a build for a machine without it runs those layers on oneDNN,
+// which the FusedConv tests and the models cover there. Their kernel-level tests skip such a
+// build.
 #if defined(__AVX512F__)
 inline constexpr bool kAvx512Build = true;
 #else

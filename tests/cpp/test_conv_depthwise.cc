@@ -96,7 +96,6 @@ void check(const Case& s, bool with_bias, Act act, int threads) {
 }  // namespace
 
 TEST(DepthwiseConv, MatchesDirectConvolution) {
-  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   check({1, 32, 112, 112, 3, 3, 1, 1, 1, 1, 1}, true, Act::Silu, 1);  // tiles of 8 over 2 blocks
   check({2, 24, 7, 30, 3, 3, 1, 1, 1, 1, 1}, true, Act::HardSwish, 2);  // 2 blocks, the second masked
   check({1, 96, 56, 56, 3, 3, 2, 1, 1, 1, 1}, true, Act::Relu, 2);  // stride 2: groups of 4 blocks and of 2
@@ -112,7 +111,6 @@ TEST(DepthwiseConv, MatchesDirectConvolution) {
 }
 
 TEST(DepthwiseConv, TakesOnlyWhatItComputes) {
-  if (!kAvx512Build) GTEST_SKIP() << "this build has no AVX-512 kernel to test";
   const nn::ConvGeometry ok = Case{1, 32, 28, 28, 3, 3, 1, 1, 1, 1, 1}.geometry();
   EXPECT_TRUE(nn::DepthwiseConv::suits(ok));
   nn::ConvGeometry g = ok;

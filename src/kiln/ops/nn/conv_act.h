@@ -2,7 +2,7 @@
 // sums in registers, before the store, and what those kernels' tiles share.
 #pragma once
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 
 #include "kiln/ops/math/fast_math.h"
@@ -35,6 +35,15 @@ inline __m512 activate(__m512 v, __m512 lo, __m512 hi) {
   if constexpr (A == ConvAct::Clip) return _mm512_min_ps(_mm512_max_ps(v, lo), hi);
   if constexpr (A == ConvAct::HardSwish) return fastmath::avx512::hard_swish(v);
   if constexpr (A == ConvAct::Silu) return fastmath::avx512::silu(v);
+  return v;
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+template <ConvAct A>
+inline __m256 activate(__m256 v, __m256 lo, __m256 hi) {
+  if constexpr (A == ConvAct::Relu) return _mm256_max_ps(v, _mm256_setzero_ps());
+  if constexpr (A == ConvAct::Clip) return _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+  if constexpr (A == ConvAct::HardSwish) return fastmath::avx2::hard_swish(v);
+  if constexpr (A == ConvAct::Silu) return fastmath::avx2::silu(v);
   return v;
 }
 #endif

@@ -21,7 +21,53 @@ namespace {
 
 constexpr int kSumSlot = 5;  // thread_scratch slot of the per-thread output sums
 
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define KILN_DEPTHWISE 1
+
+// A block of 16 channels: one AVX-512 register, or two AVX2 ones.
 #if defined(__AVX512F__)
+using V = __m512;
+using Mask = __mmask16;
+constexpr bool kWide = true;
+inline V vzero() { return _mm512_setzero_ps(); }
+inline V vset1(float f) { return _mm512_set1_ps(f); }
+inline V vload(const float* p) { return _mm512_load_ps(p); }
+inline V vloadu(const float* p) { return _mm512_loadu_ps(p); }
+inline V vloadu(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+inline void vstoreu(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline void vstoreu(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
+inline Mask vmask(int64_t left) { return fastmath::avx512::tail_mask(left); }
+inline Mask vall() { return __mmask16(0xffff); }
+template <ConvAct A>
+V vact(V v, V lo, V hi) {
+  return activate<A>(v, lo, hi);
+}
+#else
+struct V {
+  __m256 l, h;
+};
+struct Mask {
+  __m256i l, h;
+};
+constexpr bool kWide = false;
+inline V vzero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+inline V vset1(float f) { return {_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
+inline V vload(const float* p) { return {_mm256_load_ps(p), _mm256_load_ps(p + 8)}; }
+inline V vloadu(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+inline V vloadu(Mask m, const float* p) { return {_mm256_maskload_ps(p, m.l), _mm256_maskload_ps(p + 8, m.h)}; }
+inline void vstoreu(float* p, V v) { _mm256_storeu_ps(p, v.l), _mm256_storeu_ps(p + 8, v.h); }
+inline void vstoreu(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m.l, v.l), _mm256_maskstore_ps(p + 8, m.h, v.h); }
+inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.l, b.l, c.l), _mm256_fmadd_ps(a.h, b.h, c.h)}; }
+inline V vadd(V a, V b) { return {_mm256_add_ps(a.l, b.l), _mm256_add_ps(a.h, b.h)}; }
+inline Mask vmask(int64_t left) { return {fastmath::avx2::tail_mask(left), fastmath::avx2::tail_mask(left - 8)}; }
+inline Mask vall() { return vmask(16); }
+template <ConvAct A>
+V vact(V v, V lo, V hi) {
+  return {activate<A>(v.l, lo.l, hi.l), activate<A>(v.h, lo.h, hi.h)};
+}
+#endif
 
 // Where one tile reads and writes: G blocks of 16 channels (fewer in the last one, `mask`) of
 // one output row, pixels [ow0, ow0 + count).
@@ -34,8 +80,8 @@ struct Tile {
   int64_t iw0;  // input column of the first tap of pixel ow0 (negative in the left padding)
   int64_t ih0, kh0, kh1;  // input row of tap row 0; the tap rows inside the image
   int count;
-  __mmask16 mask;
-  __m512 bias[4];
+  Mask mask;
+  V bias[4];
   float* sums;  // per-channel sums of the outputs, at the first channel block, or null
 };
 
@@ -44,58 +90,58 @@ struct Tile {
 // and are skipped. Masked: the last block is that of a channel count not a multiple of 16
 // (masked loads cost a tenth more even with every lane set).
 template <int KW, int S, int T, int G, bool Edge, bool Masked, ConvAct A>
-void tile(const Tile& t, __m512 lo, __m512 hi) {
+void tile(const Tile& t, V lo, V hi) {
   constexpr int span = (T - 1) * S + KW;  // input columns the tile reads
-  __m512 acc[T][G];
+  V acc[T][G];
 #pragma GCC unroll 16
   for (int p = 0; p < T; ++p)
 #pragma GCC unroll 4
     for (int g = 0; g < G; ++g) acc[p][g] = t.bias[g];
   for (int64_t kh = t.kh0; kh < t.kh1; ++kh) {
     const float* xr = t.x + ((t.ih0 + kh) * t.w + t.iw0) * t.c;
-    __m512 f[KW][G];
+    V f[KW][G];
 #pragma GCC unroll 8
     for (int k = 0; k < KW; ++k)
 #pragma GCC unroll 4
-      for (int g = 0; g < G; ++g) f[k][g] = _mm512_load_ps(t.f + g * t.fstride + (kh * KW + k) * 16);
+      for (int g = 0; g < G; ++g) f[k][g] = vload(t.f + g * t.fstride + (kh * KW + k) * 16);
 #pragma GCC unroll 64
     for (int j = 0; j < span; ++j) {
       if (Edge && (t.iw0 + j < 0 || t.iw0 + j >= t.w)) continue;
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) {
         const float* src = xr + j * t.c + g * 16;
-        const __m512 v = Masked && g == G - 1 ? _mm512_maskz_loadu_ps(t.mask, src) : _mm512_loadu_ps(src);
+        const V v = Masked && g == G - 1 ? vloadu(t.mask, src) : vloadu(src);
 #pragma GCC unroll 16
         for (int p = 0; p < T; ++p) {
           const int k = j - p * S;
-          if (k >= 0 && k < KW) acc[p][g] = _mm512_fmadd_ps(v, f[k][g], acc[p][g]);
+          if (k >= 0 && k < KW) acc[p][g] = vfma(v, f[k][g], acc[p][g]);
         }
       }
     }
   }
-  __m512 total[G];
+  V total[G];
 #pragma GCC unroll 4
-  for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_ps();
+  for (int g = 0; g < G; ++g) total[g] = vzero();
 #pragma GCC unroll 16
   for (int p = 0; p < T; ++p)
     if (!Edge || p < t.count)
 #pragma GCC unroll 4
       for (int g = 0; g < G; ++g) {
-        const __m512 v = activate<A>(acc[p][g], lo, hi);
-        total[g] = _mm512_add_ps(total[g], v);
+        const V v = vact<A>(acc[p][g], lo, hi);
+        total[g] = vadd(total[g], v);
         float* dst = t.y + p * t.c + g * 16;
         if (Masked && g == G - 1)
-          _mm512_mask_storeu_ps(dst, t.mask, v);
+          vstoreu(dst, t.mask, v);
         else
-          _mm512_storeu_ps(dst, v);
+          vstoreu(dst, v);
       }
   if (t.sums)  // lanes past C are sums of zero-padded filters: kept, never read
 #pragma GCC unroll 4
     for (int g = 0; g < G; ++g)
-      _mm512_storeu_ps(t.sums + g * 16, _mm512_add_ps(_mm512_loadu_ps(t.sums + g * 16), total[g]));
+      vstoreu(t.sums + g * 16, vadd(vloadu(t.sums + g * 16), total[g]));
 }
 
-using TileFn = void (*)(const Tile&, __m512, __m512);
+using TileFn = void (*)(const Tile&, V, V);
 
 // A tile's variants by [G - 1][2 * Masked + Edge].
 using TileFns = TileFn[4][4];
@@ -116,13 +162,16 @@ void pick(TileFns& fns) {
 // follow poorly: tiles of 14 pixels over one block ran 1.3-2x slower at stride 2 and 3x3 stride
 // 1, from cache and from memory alike. At 5x5 and 7x7 stride 1 wide tiles of one block are as
 // fast (fewer loads per multiply-add).
-constexpr int group_of(int kw, int s) { return s == 2 ? (kw == 3 ? 4 : kw == 5 ? 3 : 2) : (kw == 3 ? 2 : 1); }
+// With AVX2 (16 registers, two a block) a tile takes one block of 4 pixels.
+constexpr int group_of(int kw, int s) {
+  return !kWide ? 1 : s == 2 ? (kw == 3 ? 4 : kw == 5 ? 3 : 2) : (kw == 3 ? 2 : 1);
+}
 
 // Tile widths: stride 2 takes 4 pixels (16 sums over 4 blocks); at stride 1 the zoo's rows (112,
 // 56, 28, 14, 7) split evenly into 16s, 14s, 8s and 7s, up to 8 over 2 blocks.
 constexpr int kStride2Width = 4;
 constexpr int kWidths[] = {4, 7, 8, 14, 16};
-constexpr int widest(int group) { return group > 1 ? 8 : 16; }
+constexpr int widest(int group) { return !kWide ? 4 : group > 1 ? 8 : 16; }
 
 // The picks below cover every shape suits() takes and every width run() chooses (from
 // kWidths, at most widest(group)).
@@ -166,7 +215,7 @@ void pick_all(ConvAct a, int kw, int s, int t, TileFns& fns) {
 }  // namespace
 
 bool DepthwiseConv::suits(const ConvGeometry& geo) {
-#if defined(__AVX512F__)
+#if defined(KILN_DEPTHWISE)
   const Window& win = geo.window;
   if (win.rank() != 2 || geo.group != geo.in_channels || geo.out_channels != geo.in_channels) return false;
   const int64_t kw = win.kernel[1];
@@ -194,7 +243,7 @@ void DepthwiseConv::init(const Tensor& w) {
 
 void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
                         float* y, float* sums) const {
-#if defined(__AVX512F__)
+#if defined(KILN_DEPTHWISE)
   const Window& win = geo.window;
   const int64_t c = c_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
   const int64_t sh = win.strides[0], sw = win.strides[1], pt = win.pads_begin[0], pl = win.pads_begin[1];
@@ -207,7 +256,7 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
   TileFns fns = {};
   pick_all(act, int(kw_), int(sw), width, fns);
   const float* f = static_cast<const float*>(f_->get_data_handle());
-  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  const V vlo = vset1(lo), vhi = vset1(hi);
 
   // Sums: each chunk of rows sums its outputs per image and channel (padded to whole blocks)
   // in a slot of its own; the slots are added in the order of their rows.
@@ -245,14 +294,13 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
         for (int64_t cb = 0; cb < blocks; cb += group) {
           const int64_t g = std::min(group, blocks - cb);
           const int64_t left = c - (cb + g - 1) * 16;  // channels in the group's last block
-          t.mask = fastmath::avx512::tail_mask(left);
+          t.mask = vmask(left);
           t.x = x + img * h * w * c + cb * 16;
           t.f = f + cb * t.fstride;
           t.y = y + (row * ow + ow0) * c + cb * 16;
           t.sums = mine ? mine + img * padded + cb * 16 : nullptr;
           for (int64_t i = 0; i < g; ++i)
-            t.bias[i] = bias ? _mm512_maskz_loadu_ps(i == g - 1 ? t.mask : __mmask16(0xffff), bias + (cb + i) * 16)
-                             : _mm512_setzero_ps();
+            t.bias[i] = bias ? vloadu(i == g - 1 ? t.mask : vall(), bias + (cb + i) * 16) : vzero();
           fns[g - 1][2 * (left < 16) + edge](t, vlo, vhi);
         }
       }
