@@ -1,7 +1,9 @@
 #include "kiln/ops/common/dnnl.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <vector>
 
@@ -20,23 +22,24 @@ dnnl::stream& dnnl_stream() {
   return stream;
 }
 
+namespace {
+bool effective_isa_in(std::initializer_list<dnnl::cpu_isa> isas) {
+  const dnnl::cpu_isa have = dnnl::get_effective_cpu_isa();
+  return std::find(isas.begin(), isas.end(), have) != isas.end();
+}
+}  // namespace
+
 bool dnnl_int8_exact() {
   using isa = dnnl::cpu_isa;
-  static const bool exact = [] {
-    const isa have = dnnl::get_effective_cpu_isa();
-    return have == isa::avx512_core_vnni || have == isa::avx512_core_bf16 || have == isa::avx512_core_amx ||
-           have == isa::avx2_vnni;
-  }();
+  static const bool exact =
+      effective_isa_in({isa::avx512_core_vnni, isa::avx512_core_bf16, isa::avx512_core_amx, isa::avx2_vnni});
   return exact;
 }
 
 bool dnnl_has_bf16() {
   using isa = dnnl::cpu_isa;
-  static const bool has = [] {
-    const isa have = dnnl::get_effective_cpu_isa();
-    return have == isa::avx512_core || have == isa::avx512_core_vnni || have == isa::avx512_core_bf16 ||
-           have == isa::avx512_core_amx;
-  }();
+  static const bool has =
+      effective_isa_in({isa::avx512_core, isa::avx512_core_vnni, isa::avx512_core_bf16, isa::avx512_core_amx});
   return has;
 }
 

@@ -70,7 +70,8 @@ namespace {
 // The vector operations the kernels take, on one machine's registers. AVX-512: 16 lanes, 32
 // registers, lane masks; AVX2: 8 lanes, 16 registers, masks as integer vectors.
 #if defined(__AVX512F__)
-struct Isa {
+namespace vmath = fastmath::avx512;
+struct Registers {
   using V = __m512;
   using Mask = __mmask16;
   static constexpr int kLanes = 16;
@@ -93,30 +94,10 @@ struct Isa {
   static Mask mask(int64_t left) { return fastmath::avx512::tail_mask(left); }
   static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
-  // The first `left` lanes, all of them unmasked (AVX2's masked stores are slow).
-  static V load_n(const float* p, int64_t left) { return left >= kLanes ? load(p) : load(p, mask(left)); }
-  static void store_n(float* p, int64_t left, V v) {
-    if (left >= kLanes) {
-      store(p, v);
-    } else {
-      store(p, mask(left), v);
-    }
-  }
-  static V activate(V v, GemmEpilogue::Act act) {
-    namespace f = fastmath::avx512;
-    switch (act) {
-      case GemmEpilogue::Act::None: return v;
-      case GemmEpilogue::Act::Relu: return relu(v);
-      case GemmEpilogue::Act::Gelu: return f::gelu(v);
-      case GemmEpilogue::Act::GeluTanh: return f::gelu_tanh(v);
-      case GemmEpilogue::Act::HardSwish: return f::hard_swish(v);
-      case GemmEpilogue::Act::Silu: return f::silu(v);
-    }
-    return v;
-  }
 };
 #else
-struct Isa {
+namespace vmath = fastmath::avx2;
+struct Registers {
   using V = __m256;
   using Mask = __m256i;
   static constexpr int kLanes = 8;
@@ -138,6 +119,11 @@ struct Isa {
   static Mask mask(int64_t left) { return fastmath::avx2::tail_mask(left); }
   static V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
+};
+#endif
+
+// What the kernels build from those, alike on both.
+struct Isa : Registers {
   // The first `left` lanes, all of them unmasked (AVX2's masked stores are slow).
   static V load_n(const float* p, int64_t left) { return left >= kLanes ? load(p) : load(p, mask(left)); }
   static void store_n(float* p, int64_t left, V v) {
@@ -148,19 +134,17 @@ struct Isa {
     }
   }
   static V activate(V v, GemmEpilogue::Act act) {
-    namespace f = fastmath::avx2;
     switch (act) {
       case GemmEpilogue::Act::None: return v;
       case GemmEpilogue::Act::Relu: return relu(v);
-      case GemmEpilogue::Act::Gelu: return f::gelu(v);
-      case GemmEpilogue::Act::GeluTanh: return f::gelu_tanh(v);
-      case GemmEpilogue::Act::HardSwish: return f::hard_swish(v);
-      case GemmEpilogue::Act::Silu: return f::silu(v);
+      case GemmEpilogue::Act::Gelu: return vmath::gelu(v);
+      case GemmEpilogue::Act::GeluTanh: return vmath::gelu_tanh(v);
+      case GemmEpilogue::Act::HardSwish: return vmath::hard_swish(v);
+      case GemmEpilogue::Act::Silu: return vmath::silu(v);
     }
     return v;
   }
 };
-#endif
 
 using V = Isa::V;
 constexpr int kLanes = Isa::kLanes;

@@ -57,8 +57,14 @@ inline V vset1(float f) { return {_mm256_set1_ps(f), _mm256_set1_ps(f)}; }
 inline V vload(const float* p) { return {_mm256_load_ps(p), _mm256_load_ps(p + 8)}; }
 inline V vloadu(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
 inline V vloadu(Mask m, const float* p) { return {_mm256_maskload_ps(p, m.l), _mm256_maskload_ps(p + 8, m.h)}; }
-inline void vstoreu(float* p, V v) { _mm256_storeu_ps(p, v.l), _mm256_storeu_ps(p + 8, v.h); }
-inline void vstoreu(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m.l, v.l), _mm256_maskstore_ps(p + 8, m.h, v.h); }
+inline void vstoreu(float* p, V v) {
+  _mm256_storeu_ps(p, v.l);
+  _mm256_storeu_ps(p + 8, v.h);
+}
+inline void vstoreu(float* p, Mask m, V v) {
+  _mm256_maskstore_ps(p, m.l, v.l);
+  _mm256_maskstore_ps(p + 8, m.h, v.h);
+}
 inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.l, b.l, c.l), _mm256_fmadd_ps(a.h, b.h, c.h)}; }
 inline V vadd(V a, V b) { return {_mm256_add_ps(a.l, b.l), _mm256_add_ps(a.h, b.h)}; }
 inline Mask vmask(int64_t left) { return {fastmath::avx2::tail_mask(left), fastmath::avx2::tail_mask(left - 8)}; }
