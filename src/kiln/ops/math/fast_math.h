@@ -305,6 +305,12 @@ inline __m256i tail_mask(int64_t left) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(left, 8))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 inline __m256 abs(__m256 x) { return _mm256_andnot_ps(k(-0.0f), x); }
+// The sum of the 8 lanes (halves, then pairs), as _mm512_reduce_add_ps for 16.
+inline float reduce_add(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
 inline __m256 copy_sign(__m256 magnitude, __m256 sign) {
   return _mm256_or_ps(magnitude, _mm256_and_ps(sign, k(-0.0f)));
 }

@@ -111,11 +111,7 @@ struct Registers {
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
-  static float sum(V v) {
-    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
-  }
+  static float sum(V v) { return fastmath::avx2::reduce_add(v); }
   static Mask mask(int64_t left) { return fastmath::avx2::tail_mask(left); }
   static V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
@@ -328,6 +324,7 @@ void panel(const float* a, int64_t lda, int64_t rows, const PackedPanels& b, int
   else
     run.template operator()<false>();
 }
+
 constexpr int64_t kChunk = 48;  // rows per work item: whole blocks for 6, 8 and 12 rows
 
 // The product over depth [k0, k0 + depth) of B's panels, as packed_gemm's pass over it, added
@@ -394,7 +391,6 @@ void packed_gemm_block(const float* a, int64_t lda, int64_t m, const PackedPanel
     panel(a, lda, m, b, p, GemmEpilogue{}, c + (p - p0) * b.width, nullptr, ldc, next, next ? b.k * b.width / 16 : 0);
   }
 }
-
 
 namespace {
 

@@ -304,10 +304,7 @@ class Attention : public Kernel {
       _mm256_maskstore_ps(s + j, live, e);
       sum = _mm256_add_ps(sum, e);
     }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, sum);
-    const __m256 inv = _mm256_set1_ps(
-        1.0f / (((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))));
+    const __m256 inv = _mm256_set1_ps(1.0f / reduce_add(sum));
     for (int64_t j = 0; j < n; j += 8) {
       const __m256i live = tail_mask(n - j);
       const __m256 p = _mm256_mul_ps(_mm256_maskload_ps(s + j, live), inv);

@@ -78,9 +78,7 @@ inline float exp_sum_f32(const float* x, float* y, int64_t n, float shift) {
     }
     s = _mm256_add_ps(s, _mm256_and_ps(e, _mm256_castsi256_ps(k)));
   }
-  float lanes[8];
-  _mm256_storeu_ps(lanes, s);
-  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  return fastmath::avx2::reduce_add(s);
 #else
   float s = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -92,18 +90,7 @@ inline float exp_sum_f32(const float* x, float* y, int64_t n, float shift) {
 #endif
 }
 
-inline void exp_inplace(float* v, int64_t n) {
-#if defined(__AVX512F__)
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 k = tail_mask(n - i);
-    _mm512_mask_storeu_ps(v + i, k, fastmath::avx512::exp(_mm512_maskz_loadu_ps(k, v + i)));
-  }
-#elif defined(__AVX2__) && defined(__FMA__)
-  fastmath::exp(v, v, n);
-#else
-  for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
-#endif
-}
+inline void exp_inplace(float* v, int64_t n) { fastmath::exp(v, v, n); }
 inline void exp_inplace(double* v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) v[i] = std::exp(v[i]);
 }
