@@ -21,7 +21,7 @@ void check(int64_t m, int64_t k, int64_t n, bool bias, GemmEpilogue::Act a, int 
   PackedWeights packed;
   const std::optional<PackedPanels> panels =
       PackedPanels::pack(packed, &weight, plain_desc(weight.shape(), DType::Float32));
-  if (!panels) GTEST_SKIP() << "no AVX-512 on this machine";
+  if (!panels) GTEST_SKIP() << "this build has neither AVX-512 nor AVX2: no packed_gemm";
   PackedPanels b = *panels;
   b.cold = cold;
   GemmEpilogue ep;
@@ -59,7 +59,7 @@ TEST(PackedGemm, MatchesLoopForEveryEpilogue) {
   using Act = GemmEpilogue::Act;
   for (const Act a : {Act::None, Act::Relu, Act::Gelu, Act::GeluTanh, Act::HardSwish, Act::Silu})
     for (int z = 0; z < 4; ++z) {
-      check(16, 64, 256, true, a, z, 1);  // whole tiles; 48-wide panels and a 16-wide one
+      check(16, 64, 256, true, a, z, 1);  // whole tiles (AVX-512: 48-wide panels and a 16-wide one)
       check(13, 70, 10, z % 2 == 0, a, z, 2);  // a partial tile, a partial panel, a ragged depth
     }
   check(1, 300, 1000, true, Act::Gelu, 3, 2);  // one row against a megabyte weight
