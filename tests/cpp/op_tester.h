@@ -18,14 +18,21 @@
 
 namespace kiln::test {
 
-// Kiln's own convolution kernels but the depthwise one (pointwise, stem, Winograd and the fused
-// expansion) are AVX-512 code; a build for a machine without it runs those layers on oneDNN,
-// which the FusedConv tests and the models cover there. Their kernel-level tests skip such a
-// build.
+// Kiln's own convolution kernels but the depthwise and Winograd ones (pointwise, stem and the
+// fused expansion) are AVX-512 code; a build for a machine without it runs those layers on
+// oneDNN, which the FusedConv tests and the models cover there. Their kernel-level tests skip
+// such a build.
 #if defined(__AVX512F__)
 inline constexpr bool kAvx512Build = true;
 #else
 inline constexpr bool kAvx512Build = false;
+#endif
+// The depthwise and Winograd kernels have AVX2 forms too: their tests skip only a build with
+// neither.
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+inline constexpr bool kVectorBuild = true;
+#else
+inline constexpr bool kVectorBuild = false;
 #endif
 
 // `count` floats in [-bound, bound) from a linear congruential generator seeded with `seed`:

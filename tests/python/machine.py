@@ -9,6 +9,6 @@ def _flags():
     return set()
 
 
-# Kiln's own convolution kernels (stem, depthwise, pointwise, Winograd, the fused expansion) and
+# Kiln's own convolution kernels (stem, pointwise, the fused expansion) and
 # oneDNN's bfloat16 kernels need AVX-512; without it those layers run on oneDNN in fp32.
 HAS_AVX512 = "avx512f" in _flags()

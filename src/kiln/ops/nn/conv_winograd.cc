@@ -14,14 +14,50 @@
 namespace kiln::nn {
 namespace {
 
-constexpr int64_t kPanel = 64;  // filters per row of a transformed-filter panel
 constexpr int64_t kOut = 2, kIn = 4;  // a tile's outputs and inputs per side
 constexpr int64_t kPoints = kIn * kIn;  // points of the transformed domain
 // Floats between one point's rows and the next's beyond the rows themselves: with power-of-two
 // strides the 16 points of a tile fall in one L1 set and evict each other (the input transform
 // took 20-40% longer without).
 constexpr int64_t kSkew = 16;
-constexpr int64_t kL2Bytes = int64_t(2) << 20;  // per core on the machines Kiln is tuned on
+
+// The tile transforms' vectors, a block of channels each: 16 with AVX-512, 8 with AVX2. The
+// transformed filters come in packed_gemm's panels: 64 filters wide with AVX-512, 16 with AVX2.
+#if defined(__AVX512F__)
+#define KILN_WINOGRAD 1
+struct Vec {
+  using V = __m512;
+  static constexpr int64_t kLanes = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+};
+constexpr int64_t kPanel = 64;
+#elif defined(__AVX2__) && defined(__FMA__)
+#define KILN_WINOGRAD 1
+struct Vec {
+  using V = __m256;
+  static constexpr int64_t kLanes = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+};
+constexpr int64_t kPanel = 16;
+#else
+constexpr int64_t kPanel = 16;
+#endif
+
+// A block of tiles is sized for 2 MB of L2 per core (the Xeons Kiln was first tuned on). A Zen 3
+// core has 512 KB, yet the same blocks measured best there (its 32 MB L3 holds them): ResNet-50's
+// 64 channels at 56x56, 1 thread, 1.56 ms in blocks of 64-96 tiles, 1.63-1.69 in blocks of 36,
+// 1.9-2.0 in blocks of 12-16; its 256 at 14x14 1.25 ms in one block of 49, 1.43 in blocks of 18.
+constexpr int64_t kL2Bytes = int64_t(2) << 20;
 constexpr int64_t kBlockBytes = kL2Bytes / 4;
 
 // Bytes of one tile's transformed input and products against `filters` output channels.
@@ -41,45 +77,47 @@ void filter_1d(const double g[3], double r[kIn]) {
   r[3] = g[2];
 }
 
-#if defined(__AVX512F__)
+#if defined(KILN_WINOGRAD)
+using V = Vec::V;
+constexpr int64_t kLanes = Vec::kLanes;
 
-// B^T d for four vectors of 16 channels.
-inline void input_1d(const __m512 d[kIn], __m512 t[kIn]) {
-  t[0] = _mm512_sub_ps(d[0], d[2]);
-  t[1] = _mm512_add_ps(d[1], d[2]);
-  t[2] = _mm512_sub_ps(d[2], d[1]);
-  t[3] = _mm512_sub_ps(d[1], d[3]);
+// B^T d for four vectors of channels.
+inline void input_1d(const V d[kIn], V t[kIn]) {
+  t[0] = Vec::sub(d[0], d[2]);
+  t[1] = Vec::add(d[1], d[2]);
+  t[2] = Vec::sub(d[2], d[1]);
+  t[3] = Vec::sub(d[1], d[3]);
 }
 
 // A^T m for four vectors -> two.
-inline void output_1d(const __m512 m[kIn], __m512 o[kOut]) {
-  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], m[1]), m[2]);
-  o[1] = _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3]);
+inline void output_1d(const V m[kIn], V o[kOut]) {
+  o[0] = Vec::add(Vec::add(m[0], m[1]), m[2]);
+  o[1] = Vec::sub(Vec::sub(m[1], m[2]), m[3]);
 }
 
-// B^T d B for one tile of 16 channels, d(i, j) at d + i * rs + j * cs; point p of the result
-// goes to v + p * vs.
+// B^T d B for one tile of a vector of channels, d(i, j) at d + i * rs + j * cs; point p of the
+// result goes to v + p * vs.
 inline void input_tile(const float* d, int64_t rs, int64_t cs, float* v, int64_t vs) {
-  __m512 t[kIn][kIn];
+  V t[kIn][kIn];
   for (int j = 0; j < kIn; ++j) {
-    __m512 col[kIn], out[kIn];
-    for (int i = 0; i < kIn; ++i) col[i] = _mm512_loadu_ps(d + i * rs + j * cs);
+    V col[kIn], out[kIn];
+    for (int i = 0; i < kIn; ++i) col[i] = Vec::load(d + i * rs + j * cs);
     input_1d(col, out);
     for (int i = 0; i < kIn; ++i) t[i][j] = out[i];
   }
   for (int i = 0; i < kIn; ++i) {
-    __m512 out[kIn];
+    V out[kIn];
     input_1d(t[i], out);
-    for (int j = 0; j < kIn; ++j) _mm512_storeu_ps(v + (i * kIn + j) * vs, out[j]);
+    for (int j = 0; j < kIn; ++j) Vec::store(v + (i * kIn + j) * vs, out[j]);
   }
 }
 
-// A^T m A for one tile of 16 channels, point p of m at m + p * ms.
-inline void output_tile(const float* m, int64_t ms, __m512 y[kOut][kOut]) {
-  __m512 t[kOut][kIn];
+// A^T m A for one tile of a vector of channels, point p of m at m + p * ms.
+inline void output_tile(const float* m, int64_t ms, V y[kOut][kOut]) {
+  V t[kOut][kIn];
   for (int j = 0; j < kIn; ++j) {
-    __m512 col[kIn], out[kOut];
-    for (int i = 0; i < kIn; ++i) col[i] = _mm512_loadu_ps(m + (i * kIn + j) * ms);
+    V col[kIn], out[kOut];
+    for (int i = 0; i < kIn; ++i) col[i] = Vec::load(m + (i * kIn + j) * ms);
     output_1d(col, out);
     for (int i = 0; i < kOut; ++i) t[i][j] = out[i];
   }
@@ -95,19 +133,27 @@ constexpr int kScratchSlot = 3;
 }  // namespace
 
 bool WinogradConv::suits(const ConvGeometry& geo) {
-#if defined(__AVX512F__)
+#if defined(KILN_WINOGRAD)
   const Window& win = geo.window;
   if (win.rank() != 2 || geo.group != 1 || geo.in_channels % 16 != 0 || geo.out_channels % 16 != 0) return false;
   for (size_t d = 0; d < 2; ++d)
     if (win.kernel[d] != 3 || win.strides[d] != 1 || win.dilations[d] != 1) return false;
-  // Measured against oneDNN's direct convolution, per layer: 16 input channels make products
-  // too short to pay for the transforms (SqueezeNet's 55x55: 0.96-0.99 of the time); a block of
-  // tiles (see run) must hold 16 rows and more (ResNet-50's 512 channels at 7x7: 16 tiles in
-  // one block 1.09 at batch 1, blocks of 8 tiles slower at batch 8), and 49 tiles and more
-  // take 0.55-0.8 (ResNet-50's 256 channels at 14x14, 49 tiles in one block: 0.78).
+  // Measured against oneDNN's direct convolution, per layer. AVX-512 (a Xeon): 16 input channels
+  // make products too short to pay for the transforms (SqueezeNet's 55x55: 0.96-0.99 of the
+  // time); a block of tiles (see run) must hold 16 rows and more (ResNet-50's 512 channels at
+  // 7x7: 16 tiles in one block 1.09 at batch 1, blocks of 8 tiles slower at batch 8), and 49
+  // tiles and more take 0.55-0.8 (ResNet-50's 256 channels at 14x14, 49 tiles in one block:
+  // 0.78). AVX2 (a Zen 3, whose oneDNN kernels are slower beside their reorders to the blocked
+  // layout): ResNet-50's 3x3 layers take 0.5-0.6 of the time at 56x56 to 14x14 and about 0.7
+  // at 7x7 (16 tiles), SqueezeNet's 16 -> 64 at 55x55 0.92.
+#if defined(__AVX512F__)
+  constexpr int64_t kMinChannels = 32, kMinTiles = 49;
+#else
+  constexpr int64_t kMinChannels = 16, kMinTiles = 16;
+#endif
   const int64_t tiles = geo.batch * ceil_div(geo.out[0], kOut) * ceil_div(geo.out[1], kOut);
   const int64_t rows = block_rows(tiles, tile_bytes(geo.in_channels, ceil_div(geo.out_channels, kPanel) * kPanel));
-  return geo.in_channels >= 32 && tiles >= 49 && rows >= 16;
+  return geo.in_channels >= kMinChannels && tiles >= kMinTiles && rows >= 16;
 #else
   return false;
 #endif
@@ -143,7 +189,7 @@ void WinogradConv::init(const Tensor& w) {
 
 void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bias, const float* z, bool relu,
                        float* y) const {
-#if defined(__AVX512F__)
+#if defined(KILN_WINOGRAD)
   const int64_t c = c_, k = k_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
   const int64_t pt = geo.window.pads_begin[0], pl = geo.window.pads_begin[1];
   const int64_t th = ceil_div(oh, kOut), tw = ceil_div(ow, kOut), tiles = geo.batch * th * tw;
@@ -165,7 +211,7 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
   // in L2 whole they are one block (ResNet-50's 256-channel 14x14, 49 tiles in blocks of 16:
   // 1.15 ms a layer, the same as oneDNN's direct convolution; in one block 0.89).
   const int64_t share = kparts == 1 ? ceil_div(tiles, threads) : tiles;
-  const int64_t max_rows = std::max<int64_t>(6, block_rows(share, tile_bytes(c, part_panels * kPanel)));
+  int64_t max_rows = std::max<int64_t>(6, block_rows(share, tile_bytes(c, part_panels * kPanel)));
   int64_t blocks = ceil_div(tiles, max_rows);
   if (kparts == 1) blocks = std::min(tiles, ceil_div(blocks, threads) * threads);
   const int64_t rows = ceil_div(tiles, blocks);
@@ -186,20 +232,19 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
         const float* xi = x + img * h * w * c;
         float* vt = v + (t - t0) * c;
         if (h0 >= 0 && w0 >= 0 && h0 + kIn <= h && w0 + kIn <= w) {
-          for (int64_t cb = 0; cb < c; cb += 16) input_tile(xi + (h0 * w + w0) * c + cb, w * c, c, vt + cb, vs);
+          for (int64_t cb = 0; cb < c; cb += kLanes) input_tile(xi + (h0 * w + w0) * c + cb, w * c, c, vt + cb, vs);
           continue;
         }
-        alignas(64) float patch[kIn][kIn][16];  // an edge tile: zeros where the padding is
-        for (int64_t cb = 0; cb < c; cb += 16) {
+        alignas(64) float patch[kIn][kIn][kLanes];  // an edge tile: zeros where the padding is
+        for (int64_t cb = 0; cb < c; cb += kLanes) {
           for (int64_t i = 0; i < kIn; ++i)
             for (int64_t j = 0; j < kIn; ++j) {
               const int64_t hh = h0 + i, ww = w0 + j;
-              const __m512 val = hh >= 0 && hh < h && ww >= 0 && ww < w
-                                     ? _mm512_loadu_ps(xi + (hh * w + ww) * c + cb)
-                                     : _mm512_setzero_ps();
-              _mm512_store_ps(patch[i][j], val);
+              const V val = hh >= 0 && hh < h && ww >= 0 && ww < w ? Vec::load(xi + (hh * w + ww) * c + cb)
+                                                                       : Vec::zero();
+              Vec::store(patch[i][j], val);
             }
-          input_tile(&patch[0][0][0], kIn * 16, 16, vt + cb, vs);
+          input_tile(&patch[0][0][0], kIn * kLanes, kLanes, vt + cb, vs);
         }
       }
 
@@ -216,17 +261,17 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
       for (int64_t t = t0; t < t1; ++t) {  // the output tiles, A^T M A, then bias, Z and Relu
         const int64_t img = t / (th * tw), oh0 = t / tw % th * kOut, ow0 = t % tw * kOut;
         const int64_t rows_in = std::min(kOut, oh - oh0), cols_in = std::min(kOut, ow - ow0);
-        for (int64_t kb = 0; kb < kw; kb += 16) {
-          __m512 out[kOut][kOut];
+        for (int64_t kb = 0; kb < kw; kb += kLanes) {
+          V out[kOut][kOut];
           output_tile(prod + (t - t0) * kw + kb, ps, out);
-          const __m512 b = bias ? _mm512_loadu_ps(bias + k0 + kb) : _mm512_setzero_ps();
+          const V b = bias ? Vec::load(bias + k0 + kb) : Vec::zero();
           for (int64_t i = 0; i < rows_in; ++i)
             for (int64_t j = 0; j < cols_in; ++j) {
               const int64_t at = ((img * oh + oh0 + i) * ow + ow0 + j) * k + k0 + kb;
-              __m512 r = _mm512_add_ps(out[i][j], b);
-              if (z) r = _mm512_add_ps(r, _mm512_loadu_ps(z + at));
-              if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
-              _mm512_storeu_ps(y + at, r);
+              V r = Vec::add(out[i][j], b);
+              if (z) r = Vec::add(r, Vec::load(z + at));
+              if (relu) r = Vec::relu(r);
+              Vec::store(y + at, r);
             }
         }
       }

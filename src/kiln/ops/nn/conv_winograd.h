@@ -3,7 +3,7 @@
 // Each 4x4 input tile and each 3x3 filter go to a 4x4 transformed domain where the convolution
 // becomes 16 independent products [tiles x C] x [C x K]: 16 multiplies per 2x2 outputs instead
 // of 36. The products run on packed_gemm's kernel over filters transformed once at load; the
-// tile transforms are AVX-512 over 16 channels at a time. Work goes in blocks of tiles small
+// tile transforms take a vector of channels at a time (16 with AVX-512, 8 with AVX2). Work goes in blocks of tiles small
 // enough that a block's transformed input and products stay in L2.
 //
 // F(2x2, 3x3) rather than F(4x4, 3x3) (4x fewer multiplies): the larger tiles' transforms
@@ -34,7 +34,9 @@ class WinogradConv {
   void run(const ConvGeometry& geo, const float* x, const float* bias, const float* z, bool relu, float* y) const;
 
  private:
-  std::shared_ptr<const dnnl::memory> u_;  // [16 points][K/64 panels][C][64]: 64 filters per row, zero past K
+  // [16 points][K/P panels][C][P]: P filters per row (packed_gemm's panels: 64 with AVX-512,
+  // 16 with AVX2), zero past K
+  std::shared_ptr<const dnnl::memory> u_;
   int64_t c_ = 0, k_ = 0;
 };
 
