@@ -266,20 +266,20 @@ void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bi
 
   // Sums: each chunk of rows sums its outputs per image and channel (padded to whole blocks)
   // in a slot of its own; the slots are added in the order of their rows.
-  const int64_t padded = blocks * 16, team = num_threads();
-  float* slots = nullptr;
-  std::vector<int64_t> first_row(size_t(team), -1);
-  std::atomic<int> next_slot{0};
-  if (sums) {
-    slots = static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(team * geo.batch * padded)));
-    std::fill(slots, slots + team * geo.batch * padded, 0.f);
-  }
   // Work items are output rows; a tile takes every channel group in turn, so the whole pixels it
   // reads (C floats each) are used while in L1.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, ow * blocks * kh_ * kw_ * 16));
+  const int64_t padded = blocks * 16, chunks = parallel_pieces(geo.batch * oh, grain);
+  float* slots = nullptr;
+  std::vector<int64_t> first_row(size_t(chunks), -1);
+  std::atomic<int> next_slot{0};
+  if (sums) {
+    slots = static_cast<float*>(thread_scratch(kSumSlot, sizeof(float) * size_t(chunks * geo.batch * padded)));
+    std::fill(slots, slots + chunks * geo.batch * padded, 0.f);
+  }
   parallel_for(geo.batch * oh, grain, [&](int64_t begin, int64_t end) {
     float* mine = nullptr;
-    if (slots) {  // parallel_for makes at most `team` chunks
+    if (slots) {  // parallel_for makes at most `chunks` calls
       const int slot = next_slot.fetch_add(1);
       first_row[size_t(slot)] = begin;
       mine = slots + slot * geo.batch * padded;
