@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kiln/core/parallel.h"
+#include "kiln/ops/common/vec.h"
 #include "kiln/ops/math/fast_math.h"
 
 namespace kiln {
@@ -59,7 +60,7 @@ std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor
   return from(layout, into.memory().get_data_handle());
 }
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(KILN_VEC)
 
 // GCC 12 flags the undefined pass-through operand of the unmasked max as maybe-uninitialized.
 #pragma GCC diagnostic push
@@ -67,14 +68,9 @@ std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor
 
 namespace {
 
-// The vector operations the kernels take, on one machine's registers. AVX-512: 16 lanes, 32
-// registers, lane masks; AVX2: 8 lanes, 16 registers, masks as integer vectors.
+// The kernels' register budget on top of the machine's vector operations (kiln/ops/common/vec.h).
 #if defined(__AVX512F__)
-namespace vmath = fastmath::avx512;
-struct Registers {
-  using V = __m512;
-  using Mask = __mmask16;
-  static constexpr int kLanes = 16;
+struct Registers : Vec {
   // The accumulators fill 24 of the 32 registers; one panel of 16 columns takes 8 rows, as 12
   // split into two sets of sums spill to the stack (half the speed: 62 against 127 GFLOP/s).
   static constexpr int rows_for(int registers) {
@@ -83,38 +79,12 @@ struct Registers {
   // With few accumulators the FMA chains are too short to hide their latency: two k steps go to
   // two sets of sums.
   static constexpr bool split(int sums) { return sums <= 12; }
-  static V zero() { return _mm512_setzero_ps(); }
-  static V set1(float v) { return _mm512_set1_ps(v); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
-  static float sum(V v) { return _mm512_reduce_add_ps(v); }
-  static Mask mask(int64_t left) { return fastmath::avx512::tail_mask(left); }
-  static V load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
-  static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
 };
 #else
-namespace vmath = fastmath::avx2;
-struct Registers {
-  using V = __m256;
-  using Mask = __m256i;
-  static constexpr int kLanes = 8;
+struct Registers : Vec {
   // 12 accumulators, two panel registers and the broadcast: 15 of the 16 registers.
   static constexpr int rows_for(int registers) { return 6; }
   static constexpr bool split(int sums) { return sums <= 6; }
-  static V zero() { return _mm256_setzero_ps(); }
-  static V set1(float v) { return _mm256_set1_ps(v); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
-  static float sum(V v) { return fastmath::avx2::reduce_add(v); }
-  static Mask mask(int64_t left) { return fastmath::avx2::tail_mask(left); }
-  static V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
-  static void store(float* p, Mask m, V v) { _mm256_maskstore_ps(p, m, v); }
 };
 #endif
 
@@ -133,10 +103,10 @@ struct Isa : Registers {
     switch (act) {
       case GemmEpilogue::Act::None: return v;
       case GemmEpilogue::Act::Relu: return relu(v);
-      case GemmEpilogue::Act::Gelu: return vmath::gelu(v);
-      case GemmEpilogue::Act::GeluTanh: return vmath::gelu_tanh(v);
-      case GemmEpilogue::Act::HardSwish: return vmath::hard_swish(v);
-      case GemmEpilogue::Act::Silu: return vmath::silu(v);
+      case GemmEpilogue::Act::Gelu: return fastmath::native::gelu(v);
+      case GemmEpilogue::Act::GeluTanh: return fastmath::native::gelu_tanh(v);
+      case GemmEpilogue::Act::HardSwish: return fastmath::native::hard_swish(v);
+      case GemmEpilogue::Act::Silu: return fastmath::native::silu(v);
     }
     return v;
   }

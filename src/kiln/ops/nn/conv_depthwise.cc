@@ -19,10 +19,9 @@
 namespace kiln::nn {
 namespace {
 
-constexpr int kSumSlot = 5;  // thread_scratch slot of the per-thread output sums
+constexpr int kSumSlot = 5;  // thread_scratch slot of the per-chunk output sums
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#define KILN_DEPTHWISE 1
+#if defined(KILN_VEC)
 
 // A block of 16 channels: one AVX-512 register, or two AVX2 ones.
 #if defined(__AVX512F__)
@@ -221,7 +220,7 @@ void pick_all(ConvAct a, int kw, int s, int t, TileFns& fns) {
 }  // namespace
 
 bool DepthwiseConv::suits(const ConvGeometry& geo) {
-#if defined(KILN_DEPTHWISE)
+#if defined(KILN_VEC)
   const Window& win = geo.window;
   if (win.rank() != 2 || geo.group != geo.in_channels || geo.out_channels != geo.in_channels) return false;
   const int64_t kw = win.kernel[1];
@@ -249,7 +248,7 @@ void DepthwiseConv::init(const Tensor& w) {
 
 void DepthwiseConv::run(const ConvGeometry& geo, const float* x, const float* bias, ConvAct act, float lo, float hi,
                         float* y, float* sums) const {
-#if defined(KILN_DEPTHWISE)
+#if defined(KILN_VEC)
   const Window& win = geo.window;
   const int64_t c = c_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
   const int64_t sh = win.strides[0], sw = win.strides[1], pt = win.pads_begin[0], pl = win.pads_begin[1];

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kiln/core/parallel.h"
+#include "kiln/ops/common/vec.h"
 #include "kiln/ops/math/packed_gemm.h"
 
 // GCC 12 flags the undefined pass-through operand of unmasked AVX-512 max as maybe-uninitialized.
@@ -21,34 +22,11 @@ constexpr int64_t kPoints = kIn * kIn;  // points of the transformed domain
 // took 20-40% longer without).
 constexpr int64_t kSkew = 16;
 
-// The tile transforms' vectors, a block of channels each: 16 with AVX-512, 8 with AVX2. The
-// transformed filters come in packed_gemm's panels: 64 filters wide with AVX-512, 16 with AVX2.
+// The tile transforms take a vector of channels at a time (kiln/ops/common/vec.h: 16 with
+// AVX-512, 8 with AVX2); the transformed filters come in packed_gemm's panels, 64 filters wide
+// with AVX-512, 16 with AVX2.
 #if defined(__AVX512F__)
-#define KILN_WINOGRAD 1
-struct Vec {
-  using V = __m512;
-  static constexpr int64_t kLanes = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  static V relu(V v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
-};
 constexpr int64_t kPanel = 64;
-#elif defined(__AVX2__) && defined(__FMA__)
-#define KILN_WINOGRAD 1
-struct Vec {
-  using V = __m256;
-  static constexpr int64_t kLanes = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
-  static V relu(V v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
-};
-constexpr int64_t kPanel = 16;
 #else
 constexpr int64_t kPanel = 16;
 #endif
@@ -77,7 +55,7 @@ void filter_1d(const double g[3], double r[kIn]) {
   r[3] = g[2];
 }
 
-#if defined(KILN_WINOGRAD)
+#if defined(KILN_VEC)
 using V = Vec::V;
 constexpr int64_t kLanes = Vec::kLanes;
 
@@ -133,7 +111,7 @@ constexpr int kScratchSlot = 3;
 }  // namespace
 
 bool WinogradConv::suits(const ConvGeometry& geo) {
-#if defined(KILN_WINOGRAD)
+#if defined(KILN_VEC)
   const Window& win = geo.window;
   if (win.rank() != 2 || geo.group != 1 || geo.in_channels % 16 != 0 || geo.out_channels % 16 != 0) return false;
   for (size_t d = 0; d < 2; ++d)
@@ -189,7 +167,7 @@ void WinogradConv::init(const Tensor& w) {
 
 void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bias, const float* z, bool relu,
                        float* y) const {
-#if defined(KILN_WINOGRAD)
+#if defined(KILN_VEC)
   const int64_t c = c_, k = k_, h = geo.in[0], w = geo.in[1], oh = geo.out[0], ow = geo.out[1];
   const int64_t pt = geo.window.pads_begin[0], pl = geo.window.pads_begin[1];
   const int64_t th = ceil_div(oh, kOut), tw = ceil_div(ow, kOut), tiles = geo.batch * th * tw;
