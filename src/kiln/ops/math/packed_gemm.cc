@@ -175,14 +175,16 @@ void micro(const Tile& t) {
                                            sizeof(float) * s);
   };
   const float* b = t.b;
-  // The next panel's lines, paced evenly over the steps as a byte address in 16.16 fixed
-  // point: one prefetch a step and no branch (an L1 line of the panel in use where there is
-  // nothing to fetch). Cleaner than a prefetch every few steps behind a test: interleaved, 1
-  // thread, weights from memory, 128x768x768 137 -> 151 GFLOP/s, 197x768x3072 133 -> 146,
-  // 49x4608x512 125 -> 145, 16x256x256 111 -> 146.
+  // The next panel's lines, paced evenly over the steps as a byte address in 56.8 fixed point
+  // (room for any user-space address): one prefetch a step and no branch (an L1 line of the
+  // panel in use where there is nothing to fetch). Cleaner than a prefetch every few steps
+  // behind a test: interleaved, 1 thread, weights from memory, 128x768x768 137 -> 151 GFLOP/s,
+  // 197x768x3072 133 -> 146, 49x4608x512 125 -> 145, 16x256x256 111 -> 146. A block with more
+  // lines than steps (one or two blocks of rows) fetches every second or third line and the
+  // L2's own prefetcher the rest: 8 and 16 rows x768x768 measured level with fetching all.
   const int64_t iters = std::max<int64_t>(1, t.k / S);
-  uint64_t pf = uint64_t(reinterpret_cast<uintptr_t>(t.next_lines ? t.next : t.b)) << 16;
-  const uint64_t pf_rate = t.next_lines ? (uint64_t(t.next_lines) * 64 << 16) / uint64_t(iters) : 0;
+  uint64_t pf = uint64_t(reinterpret_cast<uintptr_t>(t.next_lines ? t.next : t.b)) << 8;
+  const uint64_t pf_rate = t.next_lines ? (uint64_t(t.next_lines) * 64 << 8) / uint64_t(iters) : 0;
   int64_t k = 0;
   // The panel streams from L2; fetched into L1 16 steps ahead (4 KB of a 64-wide panel), the
   // FMAs no longer wait on it: 197x768x768 and x3072 products 4-7% faster on a Xeon. The last
@@ -190,7 +192,7 @@ void micro(const Tile& t) {
   // (a panel outgrows L1), else what lies past the panel (the next one).
   auto steps = [&](int64_t until, const float* ahead) {
     for (; k + S <= until; k += S, b += S * t.width, ahead += S * t.width, a0 += 4 * S, a4 += 4 * S, a8 += 4 * S) {
-      _mm_prefetch(reinterpret_cast<const char*>(pf >> 16), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(pf >> 8), _MM_HINT_T1);
       pf += pf_rate;
       for (int s = 0; s < S; ++s) {
         for (int l = 0; l < kLines; ++l)
