@@ -96,13 +96,12 @@ void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
 // last is narrower.
 template <typename Cost, typename Fn>
 void parallel_for_balanced(int64_t n, Cost&& cost, Fn&& fn) {
-  if (n <= 0) return;
-  const int threads = int(std::min<int64_t>(num_threads(), n));
-  if (threads <= 1 || omp_in_parallel()) {
-    fn(int64_t(0), n);
+  const int64_t pieces = parallel_pieces(n, 1);
+  if (pieces <= 1) {
+    if (n > 0) fn(int64_t(0), n);
     return;
   }
-  const int64_t pieces = std::min<int64_t>(n, threads * kPiecesPerThread);
+  const int threads = int(std::min<int64_t>(num_threads(), pieces));
   double total = 0;
   for (int64_t i = 0; i < n; ++i) total += double(cost(i));
   // Piece k starts at the first item whose half lies past k / pieces of the total.
