@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kiln/exec/session.h"
+#include "kiln/ops/common/vec.h"
 
 namespace kiln::test {
 
@@ -27,9 +28,9 @@ inline constexpr bool kAvx512Build = true;
 #else
 inline constexpr bool kAvx512Build = false;
 #endif
-// The depthwise and Winograd kernels have AVX2 forms too: their tests skip only a build with
-// neither.
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// The depthwise and Winograd kernels have AVX2 forms too (kiln/ops/common/vec.h's KILN_VEC):
+// their tests skip only a build with neither.
+#if defined(KILN_VEC)
 inline constexpr bool kVectorBuild = true;
 #else
 inline constexpr bool kVectorBuild = false;

@@ -46,9 +46,12 @@ TEST(Parallel, ForCoversEveryItemOnceInChunksOfTheGrain) {
         parallel_for(n, grain, [&](int64_t b, int64_t e) { calls.add(b, e); });
         calls.expect_cover(n);
         EXPECT_LE(int64_t(calls.chunks.size()), std::max<int64_t>(1, parallel_pieces(n, grain)));
-        if (n >= grain)
+        if (n >= grain) {
           for (auto [b, e] : calls.chunks) EXPECT_GE(e - b, grain);
-        if (threads == 1 || n < 2 * grain) EXPECT_LE(calls.chunks.size(), size_t(1));
+        }
+        if (threads == 1 || n < 2 * grain) {
+          EXPECT_LE(calls.chunks.size(), size_t(1));
+        }
       }
 }
 

@@ -171,8 +171,8 @@ void micro(const Tile& t) {
   auto row = [&](int r, int s) {
     const char* base = r < 4 ? a0 : r < 8 ? a4 : a8;
     const int q = r % 4;
-    return *reinterpret_cast<const float*>((q == 0 ? base : q == 1 ? base + ldab : q == 2 ? base + 2 * ldab : base + lda3) +
-                                           sizeof(float) * s);
+    const int64_t offset = q == 0 ? 0 : q == 1 ? ldab : q == 2 ? 2 * ldab : lda3;
+    return *reinterpret_cast<const float*>(base + offset + sizeof(float) * s);
   };
   const float* b = t.b;
   // The next panel's lines, paced evenly over the steps as a byte address in 56.8 fixed point

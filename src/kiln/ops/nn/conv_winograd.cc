@@ -189,7 +189,7 @@ void WinogradConv::run(const ConvGeometry& geo, const float* x, const float* bia
   // in L2 whole they are one block (ResNet-50's 256-channel 14x14, 49 tiles in blocks of 16:
   // 1.15 ms a layer, the same as oneDNN's direct convolution; in one block 0.89).
   const int64_t share = kparts == 1 ? ceil_div(tiles, threads) : tiles;
-  int64_t max_rows = std::max<int64_t>(6, block_rows(share, tile_bytes(c, part_panels * kPanel)));
+  const int64_t max_rows = std::max<int64_t>(6, block_rows(share, tile_bytes(c, part_panels * kPanel)));
   int64_t blocks = ceil_div(tiles, max_rows);
   if (kparts == 1) blocks = std::min(tiles, ceil_div(blocks, threads) * threads);
   const int64_t rows = ceil_div(tiles, blocks);

@@ -3,8 +3,8 @@
 // Each 4x4 input tile and each 3x3 filter go to a 4x4 transformed domain where the convolution
 // becomes 16 independent products [tiles x C] x [C x K]: 16 multiplies per 2x2 outputs instead
 // of 36. The products run on packed_gemm's kernel over filters transformed once at load; the
-// tile transforms take a vector of channels at a time (16 with AVX-512, 8 with AVX2). Work goes in blocks of tiles small
-// enough that a block's transformed input and products stay in L2.
+// tile transforms take a vector of channels at a time (16 with AVX-512, 8 with AVX2). Work goes
+// in blocks of tiles small enough that a block's transformed input and products stay in L2.
 //
 // F(2x2, 3x3) rather than F(4x4, 3x3) (4x fewer multiplies): the larger tiles' transforms
 // multiply rounding error by their 2..8 coefficients, and with the best interpolation points
