@@ -91,13 +91,13 @@ void pack_panels(const float* s, int64_t rs, int64_t cs, const PanelLayout& to, 
   // Otherwise (a Linear's [N, K] weight, attention's keys) a panel's columns are rows of `s`:
   // 16 of them at a time, each read front to back into a 16-column strip of the panel, which
   // stays in L2. A whole panel's 48 rows at once read 48 streams: 1000x1280 into panels of 48
-  // took 1.29 ms, strips 0.55; 768x3072 1.38 -> 1.12.
+  // took 1.29 ms, strips 0.50; 768x3072 1.38 -> 1.11.
   const int64_t strips = w / 16;
   parallel_for(panels * strips, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t p = item / strips, j0 = p * w + item % strips * 16;  // the strip's first column
+      const int64_t p = item / strips, strip = item % strips * 16, j0 = p * w + strip;  // j0: its first column
       const int64_t cols = std::clamp<int64_t>(to.n - j0, 0, 16);
-      float* out = d + p * to.stride + j0 - p * w;
+      float* out = d + p * to.stride + strip;
       for (int64_t k0 = 0; k0 < to.padded_k; k0 += 16) {
         const int64_t rows = std::min<int64_t>(16, to.k - k0);
         float* o = out + k0 * w;
