@@ -89,26 +89,35 @@ void pack_matmul_weights(ir::Graph& g) {
     // A weight nothing else holds is repacked into its own storage, through one scratch buffer
     // that stays warm: fresh pages for every packed copy made a third of ViT-B/16's load page
     // faults. Otherwise (shared, or a layout with padding) the packed weight is a copy.
+    // The parsed bytes sit 16 bytes past a cache line (the heap's header): every 64-byte row of
+    // a panel read there straddles two lines, 10% off packed_gemm (150 against 167 GFLOP/s at
+    // 128x768x3072). Panels it streams start at the next line instead, and what then no longer
+    // fits rides in kiln_packed_tail: those bytes, and the padding columns of a last panel when
+    // N is no multiple of the width (at most that panel: MobileNetV3's 960x1280 classifier
+    // gains 61 KB), which packed_gemm alone reads. An aligned or padded copy costs fresh pages
+    // (ViT-B/16's creation 295 -> 357 ms) and gives the parser's back: MobileNetV3's creation,
+    // repeated in a process, 15.8 -> 14.4 ms once its classifier's padded weights stay put.
     const size_t size = layout.get_size();
-    const bool in_place = size <= t->bytes() && t->owner().use_count() == 1;
+    const std::optional<PackedPanels> panels = PackedPanels::from(layout, nullptr);
+    const bool streamed = streams_on_packed_gemm(k, cols) && panels;
+    const size_t shift = streamed ? (64 - uintptr_t(t->raw()) % 64) % 64 : 0;
+    const size_t room = t->bytes() - std::min(shift, t->bytes()), kept = std::min(size, room);
+    const bool in_place = t->owner().use_count() == 1 &&
+                          (size <= room || (streamed && size - kept <= sizeof(float) * size_t(panels->panel_stride)));
     Tensor bytes;
     std::string tail;
     if (in_place) {
-      if (scratch.bytes() < size) scratch = Tensor(DType::UInt8, {int64_t(size)});
+      if (scratch.bytes() < size) {
+        release_pages(scratch.raw(), scratch.bytes());
+        scratch = Tensor(DType::UInt8, {int64_t(size)});
+      }
       reorder_into(plain, t->raw(), wrap(layout, scratch.raw()));
-      // The parsed bytes sit 16 bytes past a cache line (the heap's header): every 64-byte row
-      // of a panel read there straddles two lines, 10% off packed_gemm (150 against 167
-      // GFLOP/s at 128x768x3072). Panels it streams start at the next line instead; the bytes
-      // that then no longer fit, the end of the last panel, ride in kiln_packed_tail. An
-      // aligned copy would cost fresh pages: ViT-B/16's creation 295 -> 357 ms.
-      const size_t shift =
-          streams_on_packed_gemm(k, cols) && PackedPanels::from(layout, nullptr) ? (64 - uintptr_t(t->raw()) % 64) % 64 : 0;
       char* dst = static_cast<char*>(const_cast<void*>(t->raw())) + shift;
       const char* packed = static_cast<const char*>(scratch.raw());
-      parallel_for(int64_t(size - shift), 1 << 20,  // at 2 threads 16 ms of ViT-B/16's load, against 33
+      parallel_for(int64_t(kept), 1 << 20,  // at 2 threads 16 ms of ViT-B/16's load, against 33
                    [&](int64_t b, int64_t e) { std::memcpy(dst + b, packed + b, size_t(e - b)); });
-      tail.assign(static_cast<const char*>(scratch.raw()) + size - shift, shift);
-      bytes = Tensor::view(DType::UInt8, {int64_t(size - shift)}, dst, t->owner());
+      tail.assign(packed + kept, size - kept);
+      bytes = Tensor::view(DType::UInt8, {int64_t(kept)}, dst, t->owner());
     } else {
       bytes = Tensor(DType::UInt8, {int64_t(size)});
       reorder_into(plain, t->raw(), wrap(layout, bytes.raw()));
@@ -143,6 +152,9 @@ void pack_matmul_weights(ir::Graph& g) {
       release_pages(const_cast<void*>(t->raw()), t->bytes());
     g.initializers.erase(w);
   }
+  // The scratch's pages go back: a buffer kept for reuse would otherwise stay resident beside
+  // the weights (MobileNetV3's peak 46 MB against 36 with them released; ViT-B/16's 365 -> 354).
+  release_pages(scratch.raw(), scratch.bytes());
 }
 
 void unpack_matmul_weights(ir::Graph& g) {
@@ -200,10 +212,13 @@ class MatMul : public Kernel {
       const std::vector<int64_t> kn = node.attr_ints("kiln_packed_shape");
       packed_layout_ = desc_from_attr(node);
       tail_ = node.attr_string("kiln_packed_tail", "");
-      if (!weight_ || kn.size() != 2 || weight_->dtype() != DType::UInt8 || tail_.size() >= 64 ||
+      // The tail ends the last panel (or, in another layout, is under a cache line).
+      const std::optional<PackedPanels> panels = PackedPanels::from(packed_layout_, nullptr);
+      const size_t most_tail = panels ? sizeof(float) * size_t(panels->panel_stride) : 63;
+      if (!weight_ || kn.size() != 2 || weight_->dtype() != DType::UInt8 || tail_.size() > most_tail ||
           size_t(weight_->size()) + tail_.size() != packed_layout_.get_size())
         fail(ErrorCode::InvalidGraph, "a packed weight must be a constant of ", packed_layout_.get_size(),
-             " bytes (with kiln_packed_tail's, under 64) and kiln_packed_shape [K, N]");
+             " bytes (with kiln_packed_tail's, at most ", most_tail, ") and kiln_packed_shape [K, N]");
       packed_shape_ = Shape(kn.begin(), kn.end());
     }
     bf16_ = node.attr_int("kiln_bf16", 0) != 0 && weight_ && weight_->rank() == 2;
