@@ -88,15 +88,16 @@ void pack_matmul_weights(ir::Graph& g) {
     if (layout == plain) continue;
     // A weight nothing else holds is repacked into its own storage, through one scratch buffer
     // that stays warm: fresh pages for every packed copy made a third of ViT-B/16's load page
-    // faults. Otherwise (shared, or a layout with padding) the packed weight is a copy.
-    // The parsed bytes sit 16 bytes past a cache line (the heap's header): every 64-byte row of
-    // a panel read there straddles two lines, 10% off packed_gemm (150 against 167 GFLOP/s at
-    // 128x768x3072). Panels it streams start at the next line instead, and what then no longer
-    // fits rides in kiln_packed_tail: those bytes, and the padding columns of a last panel when
-    // N is no multiple of the width (at most that panel: MobileNetV3's 960x1280 classifier
-    // gains 61 KB), which packed_gemm alone reads. An aligned or padded copy costs fresh pages
-    // (ViT-B/16's creation 295 -> 357 ms) and gives the parser's back: MobileNetV3's creation,
-    // repeated in a process, 15.8 -> 14.4 ms once its classifier's padded weights stay put.
+    // faults. Otherwise (shared, or a layout with padding that packed_gemm does not stream) the
+    // packed weight is a copy. The parsed bytes sit 16 bytes past a cache line (the heap's
+    // header): every 64-byte row of a panel read there straddles two lines, 10% off packed_gemm
+    // (150 against 167 GFLOP/s at 128x768x3072). Panels it streams start at the next line
+    // instead, and what then no longer fits rides in kiln_packed_tail: those bytes, and the
+    // padding columns of a last panel when N is no multiple of the width (at most that panel:
+    // MobileNetV3's 960x1280 classifier gains 61 KB), which packed_gemm alone reads. An aligned
+    // or padded copy costs fresh pages (ViT-B/16's creation 295 -> 357 ms) and gives the
+    // parser's back: MobileNetV3's creation, repeated in a process, 15.8 -> 14.4 ms once its
+    // classifier's padded weights stay put.
     const size_t size = layout.get_size();
     const std::optional<PackedPanels> panels = PackedPanels::from(layout, nullptr);
     const bool streamed = streams_on_packed_gemm(k, cols) && panels;
