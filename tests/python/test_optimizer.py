@@ -379,6 +379,35 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("k", [512, 520])
+def test_linear_weight_with_padded_panels_packed_in_place(tmp_path, k):
+    # A Linear's [N, K] weight of a megabyte and more with N no multiple of the panel width:
+    # packed where it lies panel by panel (K a multiple of 16) or through a scratch (K = 520),
+    # the last panel's padding riding in an attribute. Several row counts at 1 and 2 threads,
+    # and the written model's weight as it went in.
+    rng = np.random.default_rng(k)
+    w = rng.standard_normal((1000, k)).astype(np.float32)
+    b = rng.standard_normal(1000).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1000])],
+                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    for threads in (1, 2):
+        so = kiln.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.optimized_model_filepath = str(tmp_path / f"opt{threads}.onnx")
+        sess = kiln.InferenceSession(data, so)
+        for n in (1, 7, 200):
+            x = rng.standard_normal((n, k)).astype(np.float32)
+            np.testing.assert_allclose(sess.run(None, {"x": x})[0], x.astype(np.float64) @ w.T + b, rtol=1e-4,
+                                       atol=1e-3, err_msg=f"n={n}")
+        inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(so.optimized_model_filepath).graph.initializer}
+        big = [a for a in inits.values() if a.size >= 1 << 18]
+        assert len(big) == 1 and not any("kiln_packed" in name for name in inits), list(inits)
+        np.testing.assert_array_equal(big[0].T if big[0].shape == (k, 1000) else big[0], w)
+
+
 def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
     # Weights of a megabyte and more are packed where the parser left them, 16 bytes past a
     # cache line; their panels move up to the next line and the packed bytes that no longer fit
