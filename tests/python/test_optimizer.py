@@ -379,6 +379,17 @@ def test_gemm_as_matmul_and_weights_packed_at_load(tmp_path):
                                    rtol=1e-4, atol=1e-5)
 
 
+def optimized_sessions(data, tmp_path):
+    """A session of `data` at 1 and at 2 threads, each writing its optimized model, with that
+    model's initializers."""
+    for threads in (1, 2):
+        so = kiln.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.optimized_model_filepath = str(tmp_path / f"opt{threads}.onnx")
+        sess = kiln.InferenceSession(data, so)
+        yield sess, {i.name: numpy_helper.to_array(i) for i in onnx.load(so.optimized_model_filepath).graph.initializer}
+
+
 @pytest.mark.parametrize("k", [512, 520])
 def test_linear_weight_with_padded_panels_packed_in_place(tmp_path, k):
     # A Linear's [N, K] weight of a megabyte and more with N no multiple of the panel width:
@@ -393,16 +404,11 @@ def test_linear_weight_with_padded_panels_packed_in_place(tmp_path, k):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1000])],
                           [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-    for threads in (1, 2):
-        so = kiln.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.optimized_model_filepath = str(tmp_path / f"opt{threads}.onnx")
-        sess = kiln.InferenceSession(data, so)
+    for sess, inits in optimized_sessions(data, tmp_path):
         for n in (1, 7, 200):
             x = rng.standard_normal((n, k)).astype(np.float32)
             np.testing.assert_allclose(sess.run(None, {"x": x})[0], x.astype(np.float64) @ w.T + b, rtol=1e-4,
                                        atol=1e-3, err_msg=f"n={n}")
-        inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(so.optimized_model_filepath).graph.initializer}
         big = [a for a in inits.values() if a.size >= 1 << 18]
         assert len(big) == 1 and not any("kiln_packed" in name for name in inits), list(inits)
         np.testing.assert_array_equal(big[0].T if big[0].shape == (k, 1000) else big[0], w)
@@ -425,17 +431,11 @@ def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1000])],
         [numpy_helper.from_array(a, name) for a, name in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))])
     data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
-    for threads in (1, 2):
-        so = kiln.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.optimized_model_filepath = str(tmp_path / f"opt{threads}.onnx")
-        sess = kiln.InferenceSession(data, so)
+    for sess, inits in optimized_sessions(data, tmp_path):
         for n in (1, 7, 200):
             x = rng.standard_normal((n, 512)).astype(np.float32)
             want = np.maximum(x.astype(np.float64) @ w1.T + b1, 0) @ w2 + b2
             np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-4, atol=1e-3, err_msg=f"n={n}")
-        m = onnx.load(so.optimized_model_filepath)
-        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
         assert not any("kiln_packed" in name for name in inits), list(inits)
         big = sorted((a for a in inits.values() if a.size >= 1 << 18), key=lambda a: a.shape)
         np.testing.assert_array_equal(big[0], w1.T)
