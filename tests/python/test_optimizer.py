@@ -417,8 +417,9 @@ def test_linear_weight_with_padded_panels_packed_in_place(tmp_path, k):
 def test_megabyte_weights_packed_in_their_own_bytes(tmp_path):
     # Weights of a megabyte and more are packed where the parser left them, 16 bytes past a
     # cache line; their panels move up to the next line and the packed bytes that no longer fit
-    # (with w2's, the last panel's padding columns too) ride along in an attribute. Products at several row counts, at 1 and 2 threads and from
-    # concurrent runs, and the written model's weights must come out as they went in.
+    # (with w2's, the last panel's padding columns too) ride along in an attribute. Products at
+    # several row counts, at 1 and 2 threads and from concurrent runs, and the written model's
+    # weights must come out as they went in.
     rng = np.random.default_rng(21)
     w1 = rng.standard_normal((768, 512)).astype(np.float32)  # Gemm transB: read as stored, [N, K]
     b1 = rng.standard_normal(768).astype(np.float32)

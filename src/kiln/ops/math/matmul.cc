@@ -126,15 +126,14 @@ void pack_matmul_weights(ir::Graph& g) {
     // parser's back: MobileNetV3's creation, repeated in a process, 15.8 -> 14.4 ms once its
     // classifier's padded weights stay put.
     const size_t size = layout.get_size();
-    const std::optional<PackedPanels> panels = PackedPanels::from(layout, nullptr);
-    const bool streamed = streams_on_packed_gemm(k, cols) && panels;
+    const std::optional<PanelLayout> pl = PanelLayout::of(layout);
+    const bool streamed = streams_on_packed_gemm(k, cols) && PackedPanels::from(layout, nullptr);
     const size_t shift = streamed ? (64 - uintptr_t(t->raw()) % 64) % 64 : 0;
     const size_t room = t->bytes() - std::min(shift, t->bytes()), kept = std::min(size, room);
     const bool in_place = t->owner().use_count() == 1 &&
-                          (size <= room || (streamed && size - kept <= sizeof(float) * size_t(panels->panel_stride)));
+                          (size <= room || (streamed && size - kept <= sizeof(float) * size_t(pl->stride)));
     Tensor bytes;
     std::string tail;
-    const std::optional<PanelLayout> pl = PanelLayout::of(layout);
     if (in_place && nk && pl && pl->padded_k == k && pl->stride == k * pl->width) {
       char* base = static_cast<char*>(const_cast<void*>(t->raw()));
       pack_rows_in_place(base, k, cols, *pl, shift, kept, tail);
