@@ -909,6 +909,29 @@ def test_attention_against_numpy(mask, b, s, h, d, dtype, tmp_path):
         np.testing.assert_array_equal(o, y)
 
 
+@pytest.mark.parametrize("case", ["empty rows", "fill near the scores", "scattered keys"])
+def test_attention_reads_only_the_keys_a_condition_keeps(case):
+    """A block of query rows reads the keys up to the last one any of its rows keeps, and all of
+    them where the rest would not weigh exactly 0: rows that keep no key (a uniform softmax over
+    every key), a fill the scores come within e^87 of."""
+    b, s, h, d = 1, 130, 2, 32
+    rng = np.random.default_rng(21)
+    q, k, v = (rng.standard_normal((b, s, h, d)).astype(np.float32) for _ in range(3))
+    cond = np.tril(np.ones((s, s), bool))
+    fill = np.finfo(np.float32).min
+    if case == "empty rows":
+        cond[[3, 47, 60, 129]] = False
+    elif case == "fill near the scores":
+        fill = -1.0
+    else:
+        cond = rng.random((s, s)) < 0.05
+        cond[:, s // 3:] = False
+        cond[100:, s - 1] = True  # the last block keeps the last key
+    sess = kiln.InferenceSession(attention_model(b, s, h, d, "where", fill=fill))
+    (y,) = sess.run(None, {"q": q, "k": k, "v": v, "cond": cond[None, None]})
+    np.testing.assert_allclose(y, attention_reference(q, k, v, cond=cond[None, None], fill=fill), rtol=1e-5, atol=1e-5)
+
+
 def test_attention_mask_that_does_not_broadcast_is_refused():
     rng = np.random.default_rng(5)
     q, k, v = (rng.standard_normal((1, 6, 2, 8)).astype(np.float32) for _ in range(3))

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "kiln/core/parallel.h"
 #include "kiln/exec/kernel.h"
@@ -159,21 +161,57 @@ class Attention : public Kernel {
       float* kt = static_cast<float*>(thread_scratch(kKeySlot, sizeof(float) * size_t(kpanels * key_panels.stride)));
       float* vp = static_cast<float*>(thread_scratch(kValueSlot, sizeof(float) * size_t(vpanels * value_panels.stride)));
       float* scores = static_cast<float*>(thread_scratch(kScoreSlot, sizeof(float) * size_t(kRows * ldscores)));
+      std::vector<int64_t> limits(size_t(mask_ == Mask::Where ? blocks : 0));  // kept_keys per block
+      int64_t limits_at = -1;  // the mask offset they were found at
       for (int64_t h = h0; h < h1; ++h) {
         int64_t off[5];
         head_offsets(h, off);
         pack_panels(k + off[1], 1, k_col_, key_panels, kt);
         pack_panels(v + off[2], v_row_, 1, value_panels, vp);
         const PackedPanels keys{kt, d_, sk_, kScoreWidth, key_panels.stride};
-        const PackedPanels values{vp, sk_, dv_, kValueWidth, value_panels.stride};
+        PackedPanels values{vp, sk_, dv_, kValueWidth, value_panels.stride};
+        if (mask_ == Mask::Where && off[4] != limits_at) {
+          limits_at = off[4];
+          for (int64_t b = 0; b < blocks; ++b) limits[size_t(b)] = kept_keys(mask, off[4], b * kRows);
+        }
         for (int64_t b = 0; b < blocks; ++b) {
           const int64_t r0 = b * kRows, rows = std::min(kRows, sq_ - r0);
-          packed_gemm_block(q + off[0] + r0 * q_row_, q_row_, rows, keys, 0, kpanels, scores, ldscores);
-          for (int64_t i = 0; i < rows; ++i) softmax_row(scores + i * ldscores, mask, off[4] + (r0 + i) * mask_row_);
-          packed_gemm_block(scores, ldscores, rows, values, 0, vpanels, out + off[3] + r0 * y_row_, y_row_);
+          for (int64_t n : {mask_ == Mask::Where ? limits[size_t(b)] : sk_, sk_}) {
+            packed_gemm_block(q + off[0] + r0 * q_row_, q_row_, rows, keys, 0, (n + kScoreWidth - 1) / kScoreWidth,
+                              scores, ldscores);
+            // The keys past n would each weigh exactly 0 where every row's largest score
+            // stands more than 87 above the fill (the softmax's cut): else all keys, again.
+            bool exact = true;
+            for (int64_t i = 0; i < rows; ++i) {
+              const float top = softmax_row(scores + i * ldscores, mask, off[4] + (r0 + i) * mask_row_, n);
+              exact = exact && (n == sk_ || fill_ < top - 87.0f);
+            }
+            if (!exact) continue;
+            values.k = n;
+            packed_gemm_block(scores, ldscores, rows, values, 0, vpanels, out + off[3] + r0 * y_row_, y_row_);
+            break;
+          }
         }
       }
     });
+  }
+
+  // One past the last key that some row of the block from r0 keeps (a condition mask): a
+  // causal mask's first block of 48 rows reads 48 keys, not all of them.
+  int64_t kept_keys(const void* mask, int64_t moff, int64_t r0) const {
+    const bool* m = static_cast<const bool*>(mask) + moff;
+    int64_t keys = 0;
+    for (int64_t i = std::min(kRows, sq_ - r0) - 1; i >= 0 && keys < sk_; --i) {
+      const bool* row = m + (r0 + i) * mask_row_;
+      int64_t end = sk_;
+      for (uint64_t word = 0; end - keys >= 8; end -= 8) {
+        std::memcpy(&word, row + end - 8, 8);
+        if (word) break;
+      }
+      while (end > keys && !row[end - 1]) --end;
+      keys = end;
+    }
+    return keys;
   }
 #endif
 
@@ -239,13 +277,12 @@ class Attention : public Kernel {
   }
 
 #if defined(__AVX512F__)
-  // One row of scores: scaled, masked, then softmax in place. Weights below e^-87 of the row's
-  // largest are 0: a masked key's e^(-1e4) or e^(-3.4e38) would otherwise be a subnormal float,
+  // A row's first n scores: scaled, masked, then softmax in place; returns the largest scaled
+  // and masked score. Weights below e^-87 of the row's largest are 0: a masked key's e^(-1e4) or e^(-3.4e38) would otherwise be a subnormal float,
   // and every multiply that reads one takes a microcode assist (BERT's padded keys: a quarter
   // of the kernel's time).
-  void softmax_row(float* s, const void* mask, int64_t moff) const {
+  float softmax_row(float* s, const void* mask, int64_t moff, int64_t n) const {
     using namespace fastmath::avx512;
-    const int64_t n = sk_;
     const __m512 alpha = _mm512_set1_ps(alpha_), fill = _mm512_set1_ps(fill_);
     __m512 top = _mm512_set1_ps(-INFINITY);
     for (int64_t j = 0; j < n; j += 16) {
@@ -260,7 +297,8 @@ class Attention : public Kernel {
       _mm512_mask_storeu_ps(s + j, live, v);
       top = _mm512_mask_max_ps(top, live, top, v);
     }
-    const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(top));
+    const float largest = _mm512_reduce_max_ps(top);
+    const __m512 shift = _mm512_set1_ps(largest);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
       const __mmask16 live = tail_mask(n - j);
@@ -279,12 +317,12 @@ class Attention : public Kernel {
       const __mmask16 normal = _mm512_cmp_ps_mask(p, _mm512_set1_ps(FLT_MIN), _CMP_NLT_UQ);
       _mm512_mask_storeu_ps(s + j, live, _mm512_maskz_mov_ps(normal, p));
     }
+    return largest;
   }
 #elif defined(KILN_ATTENTION_FAST)
   // As above on 8 lanes; the scaling and masking pass in plain code.
-  void softmax_row(float* s, const void* mask, int64_t moff) const {
+  float softmax_row(float* s, const void* mask, int64_t moff, int64_t n) const {
     using namespace fastmath::avx2;
-    const int64_t n = sk_;
     float top = -INFINITY;
     for (int64_t j = 0; j < n; ++j) {
       float v = s[j] * alpha_;
@@ -311,6 +349,7 @@ class Attention : public Kernel {
       const __m256 normal = _mm256_cmp_ps(p, _mm256_set1_ps(FLT_MIN), _CMP_NLT_UQ);
       _mm256_maskstore_ps(s + j, live, _mm256_and_ps(normal, p));
     }
+    return top;
   }
 #endif
 
