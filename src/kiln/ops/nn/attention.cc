@@ -14,7 +14,6 @@
 // [.., Sq, D] is stored as Transpose(Y, perm_y)); kiln_alpha scales the scores. The head
 // dimension must be the innermost stored one of Q, K, V and Y; batch dimensions broadcast.
 #include <algorithm>
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -123,6 +122,9 @@ class Attention : public Kernel {
 
  private:
   enum class Mask { None, Add, Where };
+  struct RowSoftmax {
+    float top, sum;  // a row's largest scaled and masked score, its exponentials' sum
+  };
 
   template <typename T>
   struct Operands {
@@ -182,13 +184,18 @@ class Attention : public Kernel {
             // The keys past n would each weigh exactly 0 where every row's largest score
             // stands more than 87 above the fill (the softmax's cut): else all keys, again.
             bool exact = true;
+            float inv[kRows];
             for (int64_t i = 0; i < rows; ++i) {
-              const float top = softmax_row(scores + i * ldscores, mask, off[4] + (r0 + i) * mask_row_, n);
-              exact = exact && (n == sk_ || fill_ < top - 87.0f);
+              const RowSoftmax row = softmax_row(scores + i * ldscores, mask, off[4] + (r0 + i) * mask_row_, n);
+              exact = exact && (n == sk_ || fill_ < row.top - 87.0f);
+              inv[i] = 1.0f / row.sum;
             }
             if (!exact) continue;
             values.k = n;
-            packed_gemm_block(scores, ldscores, rows, values, 0, vpanels, out + off[3] + r0 * y_row_, y_row_);
+            float* y = out + off[3] + r0 * y_row_;
+            packed_gemm_block(scores, ldscores, rows, values, 0, vpanels, y, y_row_);
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < dv_; ++j) y[i * y_row_ + j] *= inv[i];
             break;
           }
         }
@@ -277,16 +284,16 @@ class Attention : public Kernel {
   }
 
 #if defined(__AVX512F__)
-  // A row's first n scores: scaled, masked, then softmax in place; returns the largest scaled
-  // and masked score. Weights below e^-87 of the row's largest are 0: a masked key's e^(-1e4) or e^(-3.4e38) would otherwise be a subnormal float,
-  // and every multiply that reads one takes a microcode assist (BERT's padded keys: a quarter
-  // of the kernel's time).
-  float softmax_row(float* s, const void* mask, int64_t moff, int64_t n) const {
+  // A row's first n scores, scaled and masked: their largest and the sum of their exponentials
+  // from it, which are left in place (the softmax's weights before the division, which the
+  // block's output rows take instead: 48 x 64 values against 48 x Sk). Exponentials below e^-87
+  // are 0: a masked key's e^(-1e4) or e^(-3.4e38) would otherwise be a subnormal float, and
+  // every multiply that reads one takes a microcode assist (BERT's padded keys: a quarter of
+  // the kernel's time).
+  RowSoftmax softmax_row(float* s, const void* mask, int64_t moff, int64_t n) const {
     using namespace fastmath::avx512;
     const __m512 alpha = _mm512_set1_ps(alpha_), fill = _mm512_set1_ps(fill_);
-    __m512 top = _mm512_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 live = tail_mask(n - j);
+    auto score = [&](int64_t j, __mmask16 live) {
       __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, s + j), alpha);
       if (mask_ == Mask::Add) {
         v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(live, static_cast<const float*>(mask) + moff + j));
@@ -294,34 +301,31 @@ class Attention : public Kernel {
         const __m128i keep = _mm_maskz_loadu_epi8(live, static_cast<const bool*>(mask) + moff + j);
         v = _mm512_mask_blend_ps(_mm_test_epi8_mask(keep, keep), fill, v);
       }
-      _mm512_mask_storeu_ps(s + j, live, v);
-      top = _mm512_mask_max_ps(top, live, top, v);
+      return v;
+    };
+    // The scaled and masked scores are found twice rather than stored and read back.
+    __m512 top = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 live = tail_mask(n - j);
+      top = _mm512_mask_max_ps(top, live, top, score(j, live));
     }
     const float largest = _mm512_reduce_max_ps(top);
     const __m512 shift = _mm512_set1_ps(largest);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
       const __mmask16 live = tail_mask(n - j);
-      const __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(live, s + j), shift);
+      const __m512 t = _mm512_sub_ps(score(j, live), shift);
       // NaN compares false: a NaN score stays NaN through exp_bounded's clamps, as in Softmax.
       const __mmask16 kept = _mm512_mask_cmp_ps_mask(live, t, _mm512_set1_ps(-87.0f), _CMP_NLT_UQ);
       const __m512 e = _mm512_maskz_mov_ps(kept, exp_bounded(_mm512_max_ps(_mm512_set1_ps(-87.0f), t)));
       _mm512_mask_storeu_ps(s + j, live, e);
       sum = _mm512_add_ps(sum, e);
     }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (int64_t j = 0; j < n; j += 16) {
-      const __mmask16 live = tail_mask(n - j);
-      const __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, s + j), inv);
-      // Weights of e^-87 and a little more, divided by the sum, may still fall below FLT_MIN.
-      const __mmask16 normal = _mm512_cmp_ps_mask(p, _mm512_set1_ps(FLT_MIN), _CMP_NLT_UQ);
-      _mm512_mask_storeu_ps(s + j, live, _mm512_maskz_mov_ps(normal, p));
-    }
-    return largest;
+    return {largest, _mm512_reduce_add_ps(sum)};
   }
 #elif defined(KILN_ATTENTION_FAST)
-  // As above on 8 lanes; the scaling and masking pass in plain code.
-  float softmax_row(float* s, const void* mask, int64_t moff, int64_t n) const {
+  // As above on 8 lanes; the scaling and masking pass in plain code, stored.
+  RowSoftmax softmax_row(float* s, const void* mask, int64_t moff, int64_t n) const {
     using namespace fastmath::avx2;
     float top = -INFINITY;
     for (int64_t j = 0; j < n; ++j) {
@@ -342,14 +346,7 @@ class Attention : public Kernel {
       _mm256_maskstore_ps(s + j, live, e);
       sum = _mm256_add_ps(sum, e);
     }
-    const __m256 inv = _mm256_set1_ps(1.0f / reduce_add(sum));
-    for (int64_t j = 0; j < n; j += 8) {
-      const __m256i live = tail_mask(n - j);
-      const __m256 p = _mm256_mul_ps(_mm256_maskload_ps(s + j, live), inv);
-      const __m256 normal = _mm256_cmp_ps(p, _mm256_set1_ps(FLT_MIN), _CMP_NLT_UQ);
-      _mm256_maskstore_ps(s + j, live, _mm256_and_ps(normal, p));
-    }
-    return top;
+    return {top, reduce_add(sum)};
   }
 #endif
 
