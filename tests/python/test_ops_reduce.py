@@ -338,6 +338,19 @@ def test_layer_norm_only_mean_output_and_odd_rows():
     assert inv.dtype == np.float64 and inv.shape == (7, 1)
 
 
+@pytest.mark.parametrize("d", [100, 1000, 64 * 12 + 1])
+def test_layer_norm_float_rows_of_whole_groups_and_a_tail(d):
+    """Rows of float that the vector path takes in groups of four registers and then one
+    register at a time, the last masked."""
+    x = (randn(9, d) * 3 + 1.5).astype(np.float32)
+    w, b = randn(d), randn(d)
+    y, mean, inv = run_node("LayerNormalization", {"X": x, "Scale": w, "B": b}, ["Y", "Mean", "InvStdDev"])
+    want, m, i = layer_norm_ref(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), -1, 1e-5)
+    close(y, want.astype(np.float32), rtol=1e-4, atol=2e-5)
+    close(mean, m.astype(np.float32), rtol=1e-5, atol=1e-6)
+    close(inv, i.astype(np.float32), rtol=1e-5)
+
+
 def test_layer_norm_errors():
     x = randn(2, 3)
     with pytest.raises(state.InvalidArgument, match=r"Scale of shape \[2\] does not broadcast to the normalized shape \[3\]"):
