@@ -1,6 +1,7 @@
 // kiln::MatMulChain: Y = act_n(... act_1(X W_1 + b_1) ... W_n + b_n) against a loop in double,
 // with rows enough to split over the session's threads and too few, a weight stored [N, K],
-// X of rank 1 and 3; a K that does not fit and an empty weight are errors naming them.
+// X of rank 1 and 3, last layers of at most 8 outputs (dot products) and of 9 (panels); a K
+// that does not fit and an empty weight are errors naming them.
 #include <cmath>
 
 #include "op_tester.h"
@@ -34,8 +35,8 @@ std::vector<float> reference(const std::vector<float>& x, int64_t rows, const st
   return std::vector<float>(h.begin(), h.end());
 }
 
-void check(Shape x_shape) {
-  const std::vector<LayerSpec> layers = {{20, 48, false, "Relu"}, {48, 33, true, "Gelu"}, {33, 7, false, ""}};
+void check(Shape x_shape,
+           const std::vector<LayerSpec>& layers = {{20, 48, false, "Relu"}, {48, 33, true, "Gelu"}, {33, 7, false, ""}}) {
   const int64_t rows = shape_size(x_shape) / 20;
   SCOPED_TRACE(testing::Message() << "X " << shape_str(x_shape));
   const std::vector<float> x = uniform_values(shape_size(x_shape), 1);
@@ -54,7 +55,7 @@ void check(Shape x_shape) {
     nk.push_back(l.nk);
   }
   Shape y_shape = x_shape;
-  y_shape.back() = 7;
+  y_shape.back() = layers.back().n;
   t.attr("activations", acts).attr("kiln_weight_nk", nk).output<float>("Y", y_shape, reference(x, rows, layers, w, b));
   t.tolerance(1e-5, 1e-5).run();
 }
@@ -63,6 +64,15 @@ void check(Shape x_shape) {
 
 TEST(MatMulChain, MatchesLoopsForAnyRowCount) {
   for (Shape s : {Shape{20}, Shape{3, 20}, Shape{2, 4, 20}, Shape{5, 21, 20}, Shape{1, 130, 20}}) check(s);
+}
+
+TEST(MatMulChain, NarrowLastLayers) {
+  for (int64_t n : {1, 4, 8, 9})
+    for (bool nk : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "N " << n << (nk ? " stored [N, K]" : ""));
+      for (Shape s : {Shape{20}, Shape{7, 20}, Shape{2, 33, 20}})
+        check(s, {{20, 48, false, "Relu"}, {48, 70, true, ""}, {70, n, nk, nk ? "Gelu" : "Relu"}});
+    }
 }
 
 TEST(MatMulChain, RefusesAnXThatDoesNotEndInK) {

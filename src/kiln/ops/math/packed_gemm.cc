@@ -1,6 +1,7 @@
 #include "kiln/ops/math/packed_gemm.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 #include <vector>
 
@@ -62,9 +63,11 @@ std::optional<PackedPanels> PackedPanels::pack(PackedWeights& into, const Tensor
 
 #if defined(KILN_VEC)
 
-// GCC 12 flags the undefined pass-through operand of the unmasked max as maybe-uninitialized.
+// GCC 12 flags the undefined pass-through operand of the unmasked max and of the horizontal
+// sums as (maybe-)uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace {
 
@@ -393,23 +396,34 @@ void finish_row(const GemmEpilogue& ep, int64_t j0, int64_t j1, float* y) {
   }
 }
 
-// y[j] = x . B[j, :] for R consecutive rows of B [N, K].
-template <int R>
-void dots(const float* x, const float* b, int64_t k, float* y) {
-  V acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = Isa::zero();
+// y[i * ldy + j] = A[i, :] . B[j, :] for M rows of A [.., K] (lda apart) and R consecutive rows
+// of B [N, K].
+template <int M, int R>
+void dots(const float* a, int64_t lda, const float* b, int64_t k, float* y, int64_t ldy) {
+  V acc[M][R];
+  for (auto& row : acc)
+    for (V& v : row) v = Isa::zero();
+  auto step = [&](int64_t q, auto load) {
+    V av[M];
+    for (int i = 0; i < M; ++i) av[i] = load(a + i * lda + q);
+    for (int r = 0; r < R; ++r) {
+      const V bv = load(b + r * k + q);
+      for (int i = 0; i < M; ++i) acc[i][r] = Isa::fma(av[i], bv, acc[i][r]);
+    }
+  };
   int64_t q = 0;
-  for (; q + kLanes <= k; q += kLanes) {
-    const V xv = Isa::load(x + q);
-    for (int r = 0; r < R; ++r) acc[r] = Isa::fma(xv, Isa::load(b + r * k + q), acc[r]);
-  }
+  for (; q + kLanes <= k; q += kLanes) step(q, [](const float* p) { return Isa::load(p); });
   if (q < k) {
     const Isa::Mask m = Isa::mask(k - q);
-    const V xv = Isa::load(x + q, m);
-    for (int r = 0; r < R; ++r) acc[r] = Isa::fma(xv, Isa::load(b + r * k + q, m), acc[r]);
+    step(q, [m](const float* p) { return Isa::load(p, m); });
   }
-  for (int r = 0; r < R; ++r) y[r] = Isa::sum(acc[r]);
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) y[i * ldy + r] = Isa::sum(acc[i][r]);
 }
+
+// Rows of A a narrow product takes at a time: 4 x 4 sums with AVX-512's 32 registers, 2 x 4
+// with AVX2's 16.
+constexpr int kNarrowRows = kLanes == 16 ? 4 : 2;
 
 }  // namespace
 
@@ -425,8 +439,8 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
   if (nk) {  // rows of B one after another, four at a time
     parallel_for(n, 64, [&](int64_t j0, int64_t j1) {
       int64_t j = j0;
-      for (; j + 4 <= j1; j += 4) dots<4>(x, b + j * k, k, y + j);
-      for (; j < j1; ++j) dots<1>(x, b + j * k, k, y + j);
+      for (; j + 4 <= j1; j += 4) dots<1, 4>(x, 0, b + j * k, k, y + j, 0);
+      for (; j < j1; ++j) dots<1, 1>(x, 0, b + j * k, k, y + j, 0);
       finish_row(ep, j0, j1, y);
     });
     return;
@@ -459,6 +473,31 @@ void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const G
   });
 }
 
+void narrow_gemm(const float* a, int64_t m, const float* bt, int64_t k, int64_t n, const GemmEpilogue& ep, float* c) {
+  if (n > kNarrowColumns) fail(ErrorCode::Fail, "narrow_gemm: ", n, " columns, at most ", kNarrowColumns);
+  using Dots = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t);
+  static constexpr auto table = []<int... I>(std::integer_sequence<int, I...>) {
+    return std::array<Dots, sizeof...(I)>{dots<I / 4 + 1, I % 4 + 1>...};
+  }(std::make_integer_sequence<int, kNarrowRows * 4>{});
+  parallel_for((m + kNarrowRows - 1) / kNarrowRows, 1, [&](int64_t blk0, int64_t blk1) {
+    for (int64_t blk = blk0; blk < blk1; ++blk) {
+      const int64_t r0 = blk * kNarrowRows, rows = std::min<int64_t>(kNarrowRows, m - r0);
+      // The block's sums wait here: Z may be C itself.
+      float sums[kNarrowRows * kNarrowColumns];
+      for (int64_t j = 0; j < n; j += 4) {
+        const int64_t cols = std::min<int64_t>(4, n - j);
+        table[size_t((rows - 1) * 4 + cols - 1)](a + r0 * k, k, bt + j * k, k, sums + j, n);
+      }
+      for (int64_t i = 0; i < rows; ++i) {
+        GemmEpilogue row = ep;
+        if (row.z) row.z += (r0 + i) * n;
+        finish_row(row, 0, n, sums + i * n);
+        std::copy_n(sums + i * n, n, c + (r0 + i) * n);
+      }
+    }
+  });
+}
+
 std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc& layout, const void* data) {
   const std::optional<PanelLayout> pl = PanelLayout::of(layout);
   if (!pl || pl->width > kWidest) return std::nullopt;
@@ -473,6 +512,13 @@ std::optional<PackedPanels> PackedPanels::from(const dnnl::memory::desc&, const 
 void packed_gemm(const float*, int64_t, const PackedPanels&, const GemmEpilogue&, float*) {}
 void packed_gemm_block(const float*, int64_t, int64_t, const PackedPanels&, int64_t, int64_t, float*, int64_t,
                        const float*) {}
+void narrow_gemm(const float* a, int64_t m, const float* bt, int64_t k, int64_t n, const GemmEpilogue& ep, float* c) {
+  for (int64_t r = 0; r < m; ++r) {
+    GemmEpilogue row = ep;
+    if (row.z) row.z += r * n;
+    gemv(a + r * k, bt, k, n, true, row, c + r * n);
+  }
+}
 void gemv(const float* x, const float* b, int64_t k, int64_t n, bool nk, const GemmEpilogue& ep, float* y) {
   for (int64_t j = 0; j < n; ++j) {
     float v = 0;
