@@ -8,7 +8,8 @@
 // packed_gemm reads (pack_panels, as weights are at load).
 //
 // Inputs: Q, K, V, and with mask_kind "add" a float mask added to the scores, with "where" a
-// bool condition keeping the scores where true and mask_fill elsewhere (GPT-2's causal mask).
+// bool condition keeping the scores where true and mask_fill elsewhere (GPT-2's causal mask; a
+// block of query rows then reads only the keys up to the last one its rows keep).
 // Attributes: perm_q, perm_k, perm_v, perm_y as kiln::MatMul's views (Q [.., Sq, D] =
 // Transpose(input 0, perm_q), K^T [.., D, Sk] = Transpose(input 1, perm_k), V [.., Sk, D]; Y
 // [.., Sq, D] is stored as Transpose(Y, perm_y)); kiln_alpha scales the scores. The head
