@@ -832,7 +832,7 @@ def test_attention_block_is_one_node(scale_query, tmp_path):
     assert ops["Transpose"] == ops["Div"] == ops["Mul"] == ops["Softmax"] == ops["kiln::MatMul"] == 0, ops
 
 
-def attention_model(b, s, h, d, mask, dtype=np.float32, fill=-np.inf):
+def attention_model(b, s, h, d, mask, dtype=np.float32, fill=-np.inf, cond_shape=None):
     """Q, K, V [B, S, H, D] -> softmax(Q K^T / sqrt(D) [+ mask | where(cond, ., fill)]) V, as
     exporters write attention (heads moved by Transposes), result [B, S, H, D]. In double the
     scale is left out (a double product's scale does not fold into it, so nothing would fuse)."""
@@ -853,7 +853,7 @@ def attention_model(b, s, h, d, mask, dtype=np.float32, fill=-np.inf):
         scores = "masked"
     elif mask == "where":  # a causal mask
         nodes.append(helper.make_node("Where", ["cond", scores, "fill"], ["masked"]))
-        inputs.append(helper.make_tensor_value_info("cond", TensorProto.BOOL, [1, 1, s, s]))
+        inputs.append(helper.make_tensor_value_info("cond", TensorProto.BOOL, cond_shape or [1, 1, s, s]))
         inits.append(numpy_helper.from_array(np.asarray(fill, dtype), "fill"))
         scores = "masked"
     nodes += [helper.make_node("Softmax", [scores], ["p"], axis=-1),
@@ -909,27 +909,33 @@ def test_attention_against_numpy(mask, b, s, h, d, dtype, tmp_path):
         np.testing.assert_array_equal(o, y)
 
 
-@pytest.mark.parametrize("case", ["empty rows", "fill near the scores", "scattered keys"])
+@pytest.mark.parametrize("case", ["empty rows", "fill near the scores", "scattered keys",
+                                  "padded keys per batch"])
 def test_attention_reads_only_the_keys_a_condition_keeps(case):
     """A block of query rows reads the keys up to the last one any of its rows keeps, and all of
     them where the rest would not weigh exactly 0: rows that keep no key (a uniform softmax over
-    every key), a fill the scores come within e^87 of."""
-    b, s, h, d = 1, 130, 2, 32
+    every key), a fill the scores come within e^87 of; a condition per batch, the same for every
+    query (padding), whose limit changes with the batch."""
+    b, s, h, d = (3 if case == "padded keys per batch" else 1), 130, 2, 32
     rng = np.random.default_rng(21)
     q, k, v = (rng.standard_normal((b, s, h, d)).astype(np.float32) for _ in range(3))
-    cond = np.tril(np.ones((s, s), bool))
+    cond = np.tril(np.ones((s, s), bool))[None, None]
     fill = np.finfo(np.float32).min
     if case == "empty rows":
-        cond[[3, 47, 60, 129]] = False
+        cond[..., [3, 47, 60, 129], :] = False
     elif case == "fill near the scores":
         fill = -1.0
+    elif case == "scattered keys":
+        cond = rng.random((1, 1, s, s)) < 0.05
+        cond[..., s // 3:] = False
+        cond[..., 100:, s - 1] = True  # the last block keeps the last key
     else:
-        cond = rng.random((s, s)) < 0.05
-        cond[:, s // 3:] = False
-        cond[100:, s - 1] = True  # the last block keeps the last key
-    sess = kiln.InferenceSession(attention_model(b, s, h, d, "where", fill=fill))
-    (y,) = sess.run(None, {"q": q, "k": k, "v": v, "cond": cond[None, None]})
-    np.testing.assert_allclose(y, attention_reference(q, k, v, cond=cond[None, None], fill=fill), rtol=1e-5, atol=1e-5)
+        cond = np.zeros((b, 1, 1, s), bool)
+        for i, kept in enumerate([130, 17, 64]):
+            cond[i, ..., :kept] = True
+    sess = kiln.InferenceSession(attention_model(b, s, h, d, "where", fill=fill, cond_shape=list(cond.shape)))
+    (y,) = sess.run(None, {"q": q, "k": k, "v": v, "cond": cond})
+    np.testing.assert_allclose(y, attention_reference(q, k, v, cond=cond, fill=fill), rtol=1e-5, atol=1e-5)
 
 
 def test_attention_mask_that_does_not_broadcast_is_refused():
