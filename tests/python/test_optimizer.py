@@ -1120,11 +1120,11 @@ class SmallMlp(nn.Module):
     """Small products feeding one another: Linear + ReLU, Linear + GELU, a Gemm with transB
     (addmm of a transposed weight), a last Linear; `tap` also returns the second layer's output."""
 
-    def __init__(self, tap=False):
+    def __init__(self, tap=False, outputs=10):
         super().__init__()
         torch.manual_seed(21)
         self.tap = tap
-        self.a, self.b, self.d = nn.Linear(40, 96), nn.Linear(96, 80), nn.Linear(64, 10)
+        self.a, self.b, self.d = nn.Linear(40, 96), nn.Linear(96, 80), nn.Linear(64, outputs)
         self.c = nn.Parameter(torch.randn(64, 80) / 9)
 
     def forward(self, x):
@@ -1133,9 +1133,10 @@ class SmallMlp(nn.Module):
         return (y, h) if self.tap else y
 
 
+@pytest.mark.parametrize("outputs", [10, 3])  # a last layer on panels, and as dot products
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_small_products_run_as_one_chain(threads, tmp_path):
-    module = SmallMlp()
+def test_small_products_run_as_one_chain(threads, outputs, tmp_path):
+    module = SmallMlp(outputs=outputs)
     x = np.random.default_rng(22).standard_normal((5, 40)).astype(np.float32)
     data, ops = optimized_ops(module, x, tmp_path, dynamic={"in0": {0: "n"}})
     assert ops["kiln::MatMulChain"] == 1 and ops["kiln::FusedMatMul"] == 0 and ops["Gemm"] == 0, ops
@@ -1150,7 +1151,7 @@ def test_small_products_run_as_one_chain(threads, tmp_path):
             ref = module(torch.from_numpy(xn)).numpy()
         np.testing.assert_allclose(sess.run(None, {"in0": xn})[0], ref, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(reloaded.run(None, {"in0": xn})[0], ref, rtol=1e-4, atol=1e-5)
-    assert sess.run(None, {"in0": np.zeros((0, 40), np.float32)})[0].shape == (0, 10)
+    assert sess.run(None, {"in0": np.zeros((0, 40), np.float32)})[0].shape == (0, outputs)
 
 
 def test_chain_stops_where_a_product_is_read_elsewhere(tmp_path):
