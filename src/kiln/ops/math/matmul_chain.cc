@@ -33,8 +33,7 @@ struct Layer {
   GemmEpilogue::Act act = GemmEpilogue::Act::None;
   PackedWeights pack;  // what panels reads
   std::optional<PackedPanels> panels;
-  std::vector<float> columns;  // a narrow layer's W stored [K, N], as [N, K] for narrow_gemm
-  const float* bt = nullptr;   // a narrow layer's W as [N, K] (its own data when stored so)
+  std::vector<float> columns;  // a narrow layer's W as [N, K] for narrow_gemm (else empty)
 };
 
 GemmEpilogue::Act parse_act(const std::string& s) {
@@ -78,13 +77,10 @@ class MatMulChain : public Kernel {
       l.act = parse_act(acts[i]);
       if (l.n <= kNarrowColumns) {  // a few outputs (a regression or binary head): dot products
         const float* w = l.weight->data<float>();
-        if (!l.nk) {
-          l.columns.resize(size_t(l.k * l.n));
+        l.columns.resize(size_t(l.k * l.n));
+        for (int64_t j = 0; j < l.n; ++j)
           for (int64_t q = 0; q < l.k; ++q)
-            for (int64_t j = 0; j < l.n; ++j) l.columns[size_t(j * l.k + q)] = w[q * l.n + j];
-          w = l.columns.data();
-        }
-        l.bt = w;
+            l.columns[size_t(j * l.k + q)] = l.nk ? w[j * l.k + q] : w[q * l.n + j];
       } else {
         l.panels = PackedPanels::pack(l.pack, l.weight, stored_weight_desc(l.k, l.n, l.nk));
       }
@@ -141,7 +137,7 @@ class MatMulChain : public Kernel {
 
   static void product(const Layer& l, const float* a, int64_t m, float* c) {
     const GemmEpilogue ep{l.bias->data<float>(), l.act};
-    if (l.bt) return narrow_gemm(a, m, l.bt, l.k, l.n, ep, c);
+    if (!l.columns.empty()) return narrow_gemm(a, m, l.columns.data(), l.k, l.n, ep, c);
     if (l.panels) return packed_gemm(a, m, *l.panels, ep, c);
     // No panel layout (a chain read back on a CPU without AVX-512): a vector product per row.
     for (int64_t r = 0; r < m; ++r) gemv(a + r * l.k, l.weight->data<float>(), l.k, l.n, l.nk, ep, c + r * l.n);
