@@ -258,7 +258,7 @@ alignas(64) inline constexpr float kPhi[7][32] = {
 
 // x Phi(x), Phi from kPhi (each lane's coefficients picked by permutes: 24 operations where
 // gelu_erfc takes 58); vectors with a lane below -5.625 take gelu_erfc for those lanes. The
-// table reached down to -3 only, and a transformer's up-projection with a fifth of its lanes
+// table reached down to -3 only, and a transformer's up-projection with a tenth of its lanes
 // below -3 (its GELU epilogue then 8% of a 197x768x3072 product) took the long form for most
 // vectors.
 inline __m512 gelu(__m512 x) {
